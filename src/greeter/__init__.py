@@ -1,0 +1,84 @@
+"""grpc-greeter: a typed library around the canonical gRPC Greeter service.
+
+Call a Greeter server::
+
+    from greeter import GreeterClient
+
+    with GreeterClient("localhost:50051") as client:
+        print(client.greet("you"))   # Hello, you!
+
+Or serve one, overriding what you need::
+
+    from greeter import GreeterService
+
+    class Mine(GreeterService):
+        def say_hello(self, name: str) -> str:
+            return f"Hi {name}"
+
+    Mine().serve("[::]:50051")
+"""
+
+from importlib.metadata import version as _distribution_version
+
+from greeter._client import DEFAULT_TARGET, GreeterClient
+from greeter._config import ChannelOption, Compression, ServerConfig
+from greeter._context import AsyncCallContext, CallContext
+from greeter._exceptions import (
+    Aborted,
+    AlreadyExists,
+    Cancelled,
+    DataLoss,
+    DeadlineExceeded,
+    FailedPrecondition,
+    GreeterError,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    OutOfRange,
+    PermissionDenied,
+    ResourceExhausted,
+    StatusCode,
+    Unauthenticated,
+    Unavailable,
+    Unimplemented,
+    Unknown,
+)
+from greeter._metadata import Metadata, MetadataTuple
+from greeter._server import DEFAULT_ADDRESS, GreeterServer
+from greeter._service import GreeterService
+
+__version__ = _distribution_version("grpc-greeter")
+
+__all__ = [
+    "DEFAULT_ADDRESS",
+    "DEFAULT_TARGET",
+    "Aborted",
+    "AlreadyExists",
+    "AsyncCallContext",
+    "CallContext",
+    "Cancelled",
+    "ChannelOption",
+    "Compression",
+    "DataLoss",
+    "DeadlineExceeded",
+    "FailedPrecondition",
+    "GreeterClient",
+    "GreeterError",
+    "GreeterServer",
+    "GreeterService",
+    "Internal",
+    "InvalidArgument",
+    "Metadata",
+    "MetadataTuple",
+    "NotFound",
+    "OutOfRange",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "ServerConfig",
+    "StatusCode",
+    "Unauthenticated",
+    "Unavailable",
+    "Unimplemented",
+    "Unknown",
+    "__version__",
+]

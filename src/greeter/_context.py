@@ -1,0 +1,83 @@
+"""What a service method can learn about, and do to, the call it is serving.
+
+A service method reaches its call through ``self.context`` (see ``GreeterService``);
+methods that do not need it never see it.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from greeter._config import Compression, to_grpc_compression
+from greeter._metadata import Metadata, MetadataTuple, normalize_metadata
+
+__all__ = ["AsyncCallContext", "CallContext"]
+
+
+class _BaseCallContext:
+    """The part of a call's context that sync and asyncio servers share."""
+
+    def __init__(self, grpc_context: grpc.ServicerContext | grpc.aio.ServicerContext[Any, Any]):
+        self._grpc_context = grpc_context
+
+    @property
+    def invocation_metadata(self) -> MetadataTuple:
+        """The metadata the client sent with the call (``-bin`` values are ``bytes``)."""
+        return tuple((key, value) for key, value in self._grpc_context.invocation_metadata() or ())
+
+    @property
+    def peer(self) -> str:
+        """The client's address, e.g. ``"ipv4:127.0.0.1:53412"``."""
+        return self._grpc_context.peer()
+
+    def time_remaining(self) -> float | None:
+        """Seconds left before the client's deadline, or ``None`` if it set none."""
+        remaining = self._grpc_context.time_remaining()
+        # gRPC reports "no deadline" as a huge number of seconds.
+        return None if remaining is None or remaining > 10**8 else remaining
+
+    def set_trailing_metadata(self, metadata: Metadata) -> None:
+        """Metadata to send after the last response, with the status."""
+        self._grpc_context.set_trailing_metadata(normalize_metadata(metadata))
+
+    def set_compression(self, compression: Compression) -> None:
+        """Compress this call's responses with ``"gzip"`` or ``"deflate"`` (or ``"none"``)."""
+        algorithm = to_grpc_compression(compression)
+        assert algorithm is not None
+        self._grpc_context.set_compression(algorithm)
+
+
+class CallContext(_BaseCallContext):
+    """The context of a call served by a sync ``GreeterService``."""
+
+    _grpc_context: grpc.ServicerContext
+
+    def send_initial_metadata(self, metadata: Metadata) -> None:
+        """Send metadata to the client now, before the first response."""
+        self._grpc_context.send_initial_metadata(normalize_metadata(metadata))
+
+    def is_active(self) -> bool:
+        """False once the call has ended: cancelled, timed out or completed."""
+        return self._grpc_context.is_active()
+
+
+class AsyncCallContext(_BaseCallContext):
+    """The context of a call served by an ``AsyncGreeterService``."""
+
+    _grpc_context: grpc.aio.ServicerContext[Any, Any]
+
+    async def send_initial_metadata(self, metadata: Metadata) -> None:
+        """Send metadata to the client now, before the first response."""
+        await self._grpc_context.send_initial_metadata(normalize_metadata(metadata))
+
+    def is_active(self) -> bool:
+        """False once the call has ended: cancelled, timed out or completed."""
+        return not self._grpc_context.done()
+
+
+# The context of the call being served in this thread (sync) or task (asyncio).
+current_context: ContextVar[_BaseCallContext] = ContextVar("greeter_call_context")

@@ -1,0 +1,96 @@
+"""Shared fixtures: real servers on 127.0.0.1 with OS-picked ports."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from greeter import GreeterClient, GreeterServer, GreeterService
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK = "127.0.0.1:0"
+
+
+@pytest.fixture
+def server() -> Iterator[GreeterServer]:
+    """A stock GreeterService serving on 127.0.0.1 (port picked by the OS)."""
+    with GreeterService().start(LOOPBACK) as running:
+        yield running
+
+
+@pytest.fixture
+def client(server: GreeterServer) -> Iterator[GreeterClient]:
+    """A client of the ``server`` fixture."""
+    with GreeterClient(server.target) as greeter_client:
+        yield greeter_client
+
+
+class ServerProcess:
+    """A server running in a child process, stopped by its own pid when the test ends."""
+
+    def __init__(self, command: list[str], port_pattern: str, env: dict[str, str] | None = None):
+        self.process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        self.output: list[str] = []
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+            match = re.search(port_pattern, line)
+            if match:
+                self.port = int(match.group(1))
+                break
+        else:
+            self.process.wait(timeout=10)
+            pytest.fail(f"server exited before listening: {''.join(self.output)}")
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self, timeout: float = 20) -> int:
+        """SIGTERM the process; return its exit status and keep what it printed."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        remaining, _ = self.process.communicate(timeout=timeout)
+        self.output.append(remaining or "")
+        return self.process.returncode
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate(timeout=10)
+
+
+@pytest.fixture
+def greeter_serve() -> Iterator[ServerProcess]:
+    """``greeter serve`` running in a child process on 127.0.0.1."""
+    process = ServerProcess(
+        [sys.executable, "-m", "greeter", "serve", "--address", LOOPBACK],
+        r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)",
+    )
+    try:
+        yield process
+    finally:
+        process.kill()
+
+
+def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``greeter ARGS...`` (the installed console script) and capture its output."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "greeter"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
