@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,17 @@ from greeter import GreeterClient, GreeterServer, GreeterService
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1:0"
+
+
+class SlowService(GreeterService):
+    """Answers only when released (or after 10 s), to exercise deadlines."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def say_hello(self, name: str) -> str:
+        self.release.wait(timeout=10)
+        return super().say_hello(name)
 
 
 @pytest.fixture

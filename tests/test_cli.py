@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from greeter import GreeterServer
-from tests.conftest import ServerProcess, run_cli
+from tests.conftest import LOOPBACK, ServerProcess, SlowService, run_cli
 
 
 def test_greet_prints_the_servers_greeting(greeter_serve: ServerProcess) -> None:
@@ -44,8 +44,11 @@ def test_greet_reports_an_unreachable_server_in_one_line(server: GreeterServer) 
     assert "Traceback" not in result.stderr
 
 
-def test_greet_reports_a_deadline_as_deadline_exceeded(greeter_serve: ServerProcess) -> None:
-    result = run_cli("greet", "you", "--target", greeter_serve.target, "--timeout", "0")
+def test_greet_reports_a_deadline_as_deadline_exceeded() -> None:
+    service = SlowService()
+    with service.start(LOOPBACK) as server:
+        result = run_cli("greet", "you", "--target", server.target, "--timeout", "0.3")
+        service.release.set()
     assert result.returncode == 1
     assert result.stderr.startswith("greeter: DEADLINE_EXCEEDED")
 

@@ -8,18 +8,7 @@ import pytest
 
 import greeter
 from greeter import GreeterClient, GreeterServer, GreeterService
-from tests.conftest import LOOPBACK
-
-
-class SlowService(GreeterService):
-    """Answers only when released (or after 10 s), to exercise deadlines."""
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-
-    def say_hello(self, name: str) -> str:
-        self.release.wait(timeout=10)
-        return super().say_hello(name)
+from tests.conftest import LOOPBACK, SlowService
 
 
 class EchoMetadataService(GreeterService):
