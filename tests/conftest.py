@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from greeter import GreeterClient, GreeterServer, GreeterService
+from greeter import (
+    AsyncGreeterServer,
+    AsyncGreeterService,
+    GreeterClient,
+    GreeterServer,
+    GreeterService,
+    ServerConfig,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1:0"
@@ -41,6 +50,51 @@ def client(server: GreeterServer) -> Iterator[GreeterClient]:
     """A client of the ``server`` fixture."""
     with GreeterClient(server.target) as greeter_client:
         yield greeter_client
+
+
+@contextmanager
+def serving_async(
+    service: AsyncGreeterService, config: ServerConfig | None = None
+) -> Iterator[AsyncGreeterServer]:
+    """Run an asyncio server on its own event loop thread, so any client can call it."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="test-async-server", daemon=True)
+    thread.start()
+    try:
+        server = asyncio.run_coroutine_threadsafe(
+            service.start(LOOPBACK, config=config), loop
+        ).result(timeout=10)
+        try:
+            yield server
+        finally:
+            asyncio.run_coroutine_threadsafe(server.stop(0), loop).result(timeout=10)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+
+@contextmanager
+def serving(
+    kind: str,
+    service: GreeterService | None = None,
+    async_service: AsyncGreeterService | None = None,
+    config: ServerConfig | None = None,
+) -> Iterator[str]:
+    """Serve on the threaded (``"sync"``) or asyncio (``"async"``) server; yield the target."""
+    if kind == "sync":
+        with (service or GreeterService()).start(LOOPBACK, config=config) as server:
+            yield server.target
+    else:
+        with serving_async(async_service or AsyncGreeterService(), config) as async_server:
+            yield async_server.target
+
+
+@pytest.fixture(params=["sync", "async"])
+def server_kind(request: pytest.FixtureRequest) -> str:
+    """Run a test against both the threaded and the asyncio server."""
+    kind: str = request.param
+    return kind
 
 
 class ServerProcess:

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from greeter import GreeterServer
+from greeter import GreeterServer, GreeterService
 from tests.conftest import LOOPBACK, ServerProcess, SlowService, run_cli
 
 
@@ -30,6 +30,64 @@ def test_python_dash_m_greeter_is_the_same_command(greeter_serve: ServerProcess)
         check=False,
     )
     assert (result.returncode, result.stdout) == (0, "Hello, Zoë!\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["you", "--stream"],
+            ["Hello, you! (1 of 3)", "Hello, you! (2 of 3)", "Hello, you! (3 of 3)"],
+        ),
+        (["Ann", "Bob", "Cy", "--many"], ["Hello, Ann, Bob and Cy!"]),
+        (["Ann", "Bob", "--chat"], ["Hello, Ann!", "Hello, Bob!"]),
+        (
+            ["you", "--metadata", "x-a=1", "--compression", "gzip", "--wait-for-ready"],
+            ["Hello, you!"],
+        ),
+    ],
+)
+def test_greet_modes_call_every_rpc_shape(
+    greeter_serve: ServerProcess, args: list[str], expected: list[str]
+) -> None:
+    result = run_cli("greet", *args, "--target", greeter_serve.target)
+    assert (result.returncode, result.stdout.splitlines(), result.stderr) == (0, expected, "")
+
+
+def test_greet_sends_metadata_given_on_the_command_line() -> None:
+    class Echo(GreeterService):
+        def say_hello(self, name: str) -> str:
+            return str(dict(self.context.invocation_metadata)["x-user"])
+
+    with Echo().start(LOOPBACK) as server:
+        result = run_cli(
+            "greet", "you", "--metadata", "X-User=ada=lovelace", "--target", server.target
+        )
+    assert (result.returncode, result.stdout) == (0, "ada=lovelace\n")
+
+
+def test_several_names_without_a_streaming_mode_is_a_usage_error() -> None:
+    result = run_cli("greet", "Ann", "Bob")
+    assert result.returncode == 2
+    assert "several names need --many or --chat" in result.stderr
+
+
+def test_serve_async_serves_every_shape_and_stops_on_sigterm() -> None:
+    process = ServerProcess(
+        [sys.executable, "-m", "greeter", "serve", "--async", "--address", LOOPBACK],
+        r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)",
+    )
+    try:
+        stream = run_cli("greet", "you", "--stream", "--target", process.target)
+        chat = run_cli("greet", "Ann", "Bob", "--chat", "--target", process.target)
+        assert stream.stdout.count("Hello, you!") == 3
+        assert chat.stdout.splitlines() == ["Hello, Ann!", "Hello, Bob!"]
+        assert process.stop() == 0
+    finally:
+        process.kill()
+    output = "".join(process.output)
+    assert "Received SIGTERM" in output
+    assert "Traceback" not in output
 
 
 def test_greet_reports_an_unreachable_server_in_one_line(server: GreeterServer) -> None:
@@ -74,7 +132,12 @@ def test_serve_reports_a_taken_address_in_one_line(greeter_serve: ServerProcess)
     [
         ([], ["serve", "greet"]),
         (["serve"], ["--address", "--grace"]),
-        (["greet"], ["NAME", "--target", "--again", "--timeout"]),
+        (["serve"], ["--async", "--compression"]),
+        (
+            ["greet"],
+            ["NAME", "--target", "--again", "--stream", "--many", "--chat", "--timeout"],
+        ),
+        (["greet"], ["--metadata", "--compression", "--wait-for-ready"]),
     ],
 )
 def test_help_documents_every_option(args: list[str], options: list[str]) -> None:

@@ -6,7 +6,6 @@ import logging
 import threading
 import time
 
-import grpc
 import pytest
 
 import greeter
@@ -189,19 +188,6 @@ def test_server_reports_the_os_picked_port_and_a_dialable_target() -> None:
         assert server.target == f"localhost:{server.port}"
         with GreeterClient(f"127.0.0.1:{server.port}") as client:
             assert client.greet("v4") == "Hello, v4!"
-
-
-@pytest.mark.parametrize("method", ["SayHelloStreamReply", "SayHelloBidiStream"])
-def test_streaming_rpcs_answer_unimplemented_until_built(
-    server: GreeterServer, method: str
-) -> None:
-    with grpc.insecure_channel(server.target) as channel:
-        call: grpc.StreamStreamMultiCallable[bytes, bytes] = channel.stream_stream(
-            f"/helloworld.Greeter/{method}"
-        )
-        with pytest.raises(grpc.RpcError) as caught:
-            list(call(iter([b""]), timeout=5))
-    assert caught.value.code() is grpc.StatusCode.UNIMPLEMENTED
 
 
 def test_invalid_server_config_is_refused() -> None:

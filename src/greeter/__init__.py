@@ -20,7 +20,8 @@ Or serve one, overriding what you need::
 
 from importlib.metadata import version as _distribution_version
 
-from greeter._client import DEFAULT_TARGET, GreeterClient
+from greeter._calls import AsyncReplyStream, Reply, ReplyStream
+from greeter._client import DEFAULT_TARGET, AsyncGreeterClient, GreeterClient
 from greeter._config import ChannelOption, Compression, ServerConfig
 from greeter._context import AsyncCallContext, CallContext
 from greeter._exceptions import (
@@ -44,8 +45,8 @@ from greeter._exceptions import (
     Unknown,
 )
 from greeter._metadata import Metadata, MetadataTuple
-from greeter._server import DEFAULT_ADDRESS, GreeterServer
-from greeter._service import GreeterService
+from greeter._server import DEFAULT_ADDRESS, AsyncGreeterServer, GreeterServer
+from greeter._service import AsyncGreeterService, GreeterService
 
 __version__ = _distribution_version("grpc-greeter")
 
@@ -55,6 +56,10 @@ __all__ = [
     "Aborted",
     "AlreadyExists",
     "AsyncCallContext",
+    "AsyncGreeterClient",
+    "AsyncGreeterServer",
+    "AsyncGreeterService",
+    "AsyncReplyStream",
     "CallContext",
     "Cancelled",
     "ChannelOption",
@@ -73,6 +78,8 @@ __all__ = [
     "NotFound",
     "OutOfRange",
     "PermissionDenied",
+    "Reply",
+    "ReplyStream",
     "ResourceExhausted",
     "ServerConfig",
     "StatusCode",

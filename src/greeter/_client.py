@@ -1,26 +1,54 @@
-"""``GreeterClient``: the typed client of ``helloworld.Greeter``."""
+"""``GreeterClient`` and ``AsyncGreeterClient``: typed clients of ``helloworld.Greeter``.
+
+The two mirror each other method for method; they share their option handling
+(``_BaseClient``) and differ only where blocking and awaiting differ.
+
+=========================  ====================  =========================================
+method                     RPC                   returns (sync / asyncio)
+=========================  ====================  =========================================
+``greet(name)``            SayHello              ``str``
+``greet_again(name)``      SayHelloAgain         ``str``
+``greet_many(names)``      SayHelloStreamRequest ``str``
+``greet_stream(name)``     SayHelloStreamReply   ``ReplyStream`` / ``AsyncReplyStream``
+``chat(names)``            SayHelloBidiStream    ``ReplyStream`` / ``AsyncReplyStream``
+``*_with_call(...)``       (the unary-reply RPCs) ``Reply``: message plus metadata
+=========================  ====================  =========================================
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import grpc
+import grpc.aio
 
+from greeter._calls import AsyncReplyStream, Reply, ReplyStream
 from greeter._config import ChannelOption, Compression, message_length_options, to_grpc_compression
 from greeter._exceptions import error_from_grpc
-from greeter._metadata import Metadata, MetadataTuple, normalize_metadata
+from greeter._metadata import Metadata, MetadataTuple, metadata_from_grpc, normalize_metadata
 from greeter._proto import helloworld_pb2, helloworld_pb2_grpc
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["DEFAULT_TARGET", "GreeterClient"]
+__all__ = ["DEFAULT_TARGET", "AsyncGreeterClient", "GreeterClient"]
 
 #: Where clients connect unless told otherwise.
 DEFAULT_TARGET = "localhost:50051"
+
+_T = TypeVar("_T")
+HelloRequest = helloworld_pb2.HelloRequest
+HelloReply = helloworld_pb2.HelloReply
+
+
+class _GrpcCallOptions(TypedDict):
+    timeout: float | None
+    metadata: MetadataTuple
+    wait_for_ready: bool | None
+    compression: grpc.Compression | None
 
 
 @dataclass(frozen=True)
@@ -31,6 +59,24 @@ class _CallOptions:
     metadata: MetadataTuple
     wait_for_ready: bool | None
     compression: grpc.Compression | None
+
+    def grpc_kwargs(self) -> _GrpcCallOptions:
+        return _GrpcCallOptions(
+            timeout=self.timeout,
+            metadata=self.metadata,
+            wait_for_ready=self.wait_for_ready,
+            compression=self.compression,
+        )
+
+
+def _requests(names: Iterable[str]) -> Iterator[HelloRequest]:
+    for name in names:
+        yield HelloRequest(name=name)
+
+
+async def _async_requests(names: AsyncIterable[str]) -> AsyncIterator[HelloRequest]:
+    async for name in names:
+        yield HelloRequest(name=name)
 
 
 class _BaseClient:
@@ -46,7 +92,7 @@ class _BaseClient:
         compression: Compression | None,
         max_send_message_length: int | None,
         max_receive_message_length: int | None,
-        options: Sequence[ChannelOption],
+        options: Iterable[ChannelOption],
     ) -> None:
         self.target = target
         self._defaults = _CallOptions(
@@ -59,15 +105,18 @@ class _BaseClient:
             *message_length_options(max_send_message_length, max_receive_message_length),
             *options,
         ]
+        self._closed = False
 
-    def _call_options(
+    def _options(
         self,
         timeout: float | None,
         metadata: Metadata | None,
         wait_for_ready: bool | None,
         compression: Compression | None,
-    ) -> _CallOptions:
+    ) -> _GrpcCallOptions:
         """Per-call options over the client's defaults; per-call metadata is appended."""
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed")
         defaults = self._defaults
         return _CallOptions(
             timeout=defaults.timeout if timeout is None else timeout,
@@ -76,10 +125,24 @@ class _BaseClient:
             compression=(
                 defaults.compression if compression is None else to_grpc_compression(compression)
             ),
-        )
+        ).grpc_kwargs()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.target!r})"
+
+
+_CLIENT_OPTIONS_DOC = """
+    Constructor keywords set per-client defaults for every call: ``timeout`` (seconds;
+    on expiry a call raises ``greeter.DeadlineExceeded``), ``metadata`` (sent with each
+    call; per-call metadata is added to it), ``wait_for_ready`` (queue calls until the
+    server is reachable instead of failing fast with ``greeter.Unavailable``) and
+    ``compression`` (``"gzip"`` or ``"deflate"``). ``max_send_message_length``,
+    ``max_receive_message_length`` and ``options`` (raw gRPC channel arguments) shape
+    the channel. Every method takes the same four call options, keyword-only, to
+    override the defaults for one call.
+
+    Failed calls raise the ``greeter.GreeterError`` subclass for their status.
+"""
 
 
 class GreeterClient(_BaseClient):
@@ -88,20 +151,12 @@ class GreeterClient(_BaseClient):
     ::
 
         with GreeterClient("localhost:50051") as client:
-            client.greet("you")          # "Hello, you!"
-
-    Constructor keywords set per-client defaults for every call: ``timeout`` (seconds),
-    ``metadata`` (sent with each call; per-call metadata is added to it),
-    ``wait_for_ready`` (queue calls until the server is reachable instead of failing
-    fast) and ``compression`` (``"gzip"`` or ``"deflate"``). ``max_send_message_length``,
-    ``max_receive_message_length`` and ``options`` (raw gRPC channel arguments) shape
-    the channel. Each method takes the same call options, keyword-only, to override
-    the defaults for one call.
-
-    Failed calls raise the ``greeter.GreeterError`` subclass for their status, e.g.
-    ``greeter.Unavailable`` when no server answers, ``greeter.DeadlineExceeded`` when
-    ``timeout`` expires.
+            client.greet("you")                      # "Hello, you!"
+            for reply in client.greet_stream("you"):
+                print(reply)
     """
+
+    __doc__ = (__doc__ or "") + _CLIENT_OPTIONS_DOC
 
     def __init__(
         self,
@@ -113,7 +168,7 @@ class GreeterClient(_BaseClient):
         compression: Compression | None = None,
         max_send_message_length: int | None = None,
         max_receive_message_length: int | None = None,
-        options: Sequence[ChannelOption] = (),
+        options: Iterable[ChannelOption] = (),
     ) -> None:
         super().__init__(
             target,
@@ -127,7 +182,6 @@ class GreeterClient(_BaseClient):
         )
         self._channel = grpc.insecure_channel(target, options=self._channel_options)
         self._stub = helloworld_pb2_grpc.GreeterStub(self._channel)
-        self._closed = False
 
     def greet(
         self,
@@ -138,9 +192,24 @@ class GreeterClient(_BaseClient):
         wait_for_ready: bool | None = None,
         compression: Compression | None = None,
     ) -> str:
-        """Call SayHello; return the greeting (``"Hello, you!"`` from a stock server)."""
-        options = self._call_options(timeout, metadata, wait_for_ready, compression)
-        return self._unary(self._stub.SayHello, name, options)
+        """SayHello: the greeting for ``name`` (``"Hello, you!"`` from a stock server)."""
+        options = self._options(timeout, metadata, wait_for_ready, compression)
+        return _call(lambda: self._stub.SayHello(HelloRequest(name=name), **options)).message
+
+    def greet_with_call(
+        self,
+        name: str,
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        wait_for_ready: bool | None = None,
+        compression: Compression | None = None,
+    ) -> Reply:
+        """SayHello, returning the reply with the server's initial and trailing metadata."""
+        options = self._options(timeout, metadata, wait_for_ready, compression)
+        return _reply(
+            _call(lambda: self._stub.SayHello.with_call(HelloRequest(name=name), **options))
+        )
 
     def greet_again(
         self,
@@ -151,34 +220,94 @@ class GreeterClient(_BaseClient):
         wait_for_ready: bool | None = None,
         compression: Compression | None = None,
     ) -> str:
-        """Call SayHelloAgain; return the greeting (``"Hello again, you!"``)."""
-        options = self._call_options(timeout, metadata, wait_for_ready, compression)
-        return self._unary(self._stub.SayHelloAgain, name, options)
+        """SayHelloAgain: the second greeting for ``name`` (``"Hello again, you!"``)."""
+        options = self._options(timeout, metadata, wait_for_ready, compression)
+        return _call(lambda: self._stub.SayHelloAgain(HelloRequest(name=name), **options)).message
 
-    def _unary(
+    def greet_again_with_call(
         self,
-        method: grpc.UnaryUnaryMultiCallable[
-            helloworld_pb2.HelloRequest, helloworld_pb2.HelloReply
-        ],
         name: str,
-        options: _CallOptions,
-    ) -> str:
-        self._check_open()
-        try:
-            reply = method(
-                helloworld_pb2.HelloRequest(name=name),
-                timeout=options.timeout,
-                metadata=options.metadata,
-                wait_for_ready=options.wait_for_ready,
-                compression=options.compression,
-            )
-        except grpc.RpcError as exc:
-            raise error_from_grpc(exc) from exc
-        return reply.message
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        wait_for_ready: bool | None = None,
+        compression: Compression | None = None,
+    ) -> Reply:
+        """SayHelloAgain, returning the reply with the server's metadata."""
+        options = self._options(timeout, metadata, wait_for_ready, compression)
+        return _reply(
+            _call(lambda: self._stub.SayHelloAgain.with_call(HelloRequest(name=name), **options))
+        )
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise RuntimeError(f"{self!r} is closed")
+    def greet_many(
+        self,
+        names: Iterable[str],
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        wait_for_ready: bool | None = None,
+        compression: Compression | None = None,
+    ) -> str:
+        """SayHelloStreamRequest: stream every name, get one greeting for them all.
+
+        ``names`` may be any iterable, including a generator producing names over time.
+        """
+        options = self._options(timeout, metadata, wait_for_ready, compression)
+        return _call(lambda: self._stub.SayHelloStreamRequest(_requests(names), **options)).message
+
+    def greet_many_with_call(
+        self,
+        names: Iterable[str],
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        wait_for_ready: bool | None = None,
+        compression: Compression | None = None,
+    ) -> Reply:
+        """SayHelloStreamRequest, returning the reply with the server's metadata."""
+        options = self._options(timeout, metadata, wait_for_ready, compression)
+        return _reply(
+            _call(lambda: self._stub.SayHelloStreamRequest.with_call(_requests(names), **options))
+        )
+
+    def greet_stream(
+        self,
+        name: str,
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        wait_for_ready: bool | None = None,
+        compression: Compression | None = None,
+    ) -> ReplyStream:
+        """SayHelloStreamReply: iterate the greetings the server streams for ``name``.
+
+        ::
+
+            with client.greet_stream("you") as replies:
+                for reply in replies:
+                    ...
+
+        Leaving the ``with`` block early cancels the call on both ends.
+        """
+        options = self._options(timeout, metadata, wait_for_ready, compression)
+        return ReplyStream(self._stub.SayHelloStreamReply(HelloRequest(name=name), **options))
+
+    def chat(
+        self,
+        names: Iterable[str],
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        wait_for_ready: bool | None = None,
+        compression: Compression | None = None,
+    ) -> ReplyStream:
+        """SayHelloBidiStream: send names, iterate the replies as they come back.
+
+        ``names`` is consumed in a background thread, so a generator may produce names
+        while replies arrive. Leaving the ``with`` block early cancels the call.
+        """
+        options = self._options(timeout, metadata, wait_for_ready, compression)
+        return ReplyStream(self._stub.SayHelloBidiStream(_requests(names), **options))
 
     def close(self) -> None:
         """Close the channel; calls in flight are cancelled. Safe to call twice."""
@@ -196,3 +325,222 @@ class GreeterClient(_BaseClient):
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _call(invoke: Callable[[], _T]) -> _T:
+    try:
+        return invoke()
+    except grpc.RpcError as exc:
+        raise error_from_grpc(exc) from exc
+
+
+def _reply(reply_and_call: tuple[HelloReply, grpc.Call]) -> Reply:
+    reply, call = reply_and_call
+    return Reply(
+        message=reply.message,
+        initial_metadata=metadata_from_grpc(call.initial_metadata()),
+        trailing_metadata=metadata_from_grpc(call.trailing_metadata()),
+    )
+
+
+class AsyncGreeterClient(_BaseClient):
+    """An asyncio client of ``helloworld.Greeter``; an async context manager.
+
+    Mirrors ``GreeterClient`` method for method::
+
+        async with AsyncGreeterClient("localhost:50051") as client:
+            await client.greet("you")                # "Hello, you!"
+            async for reply in client.greet_stream("you"):
+                print(reply)
+
+    Cancelling the task awaiting a call cancels the call on both ends.
+    """
+
+    __doc__ = (__doc__ or "") + _CLIENT_OPTIONS_DOC
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        wait_for_ready: bool | None = None,
+        compression: Compression | None = None,
+        max_send_message_length: int | None = None,
+        max_receive_message_length: int | None = None,
+        options: Iterable[ChannelOption] = (),
+    ) -> None:
+        super().__init__(
+            target,
+            timeout=timeout,
+            metadata=metadata,
+            wait_for_ready=wait_for_ready,
+            compression=compression,
+            max_send_message_length=max_send_message_length,
+            max_receive_message_length=max_receive_message_length,
+            options=options,
+        )
+        self._channel = grpc.aio.insecure_channel(target, options=self._channel_options)
+        self._stub = helloworld_pb2_grpc.GreeterStub(self._channel)
+
+    async def greet(
+        self,
+        name: str,
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        wait_for_ready: bool | None = None,
+        compression: Compression | None = None,
+    ) -> str:
+        """SayHello: the greeting for ``name`` (``"Hello, you!"`` from a stock server)."""
+        options = self._options(timeout, metadata, wait_for_ready, compression)
+        reply = await _await_call(lambda: self._stub.SayHello(HelloRequest(name=name), **options))
+        return reply.message
+
+    async def greet_with_call(
+        self,
+        name: str,
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        wait_for_ready: bool | None = None,
+        compression: Compression | None = None,
+    ) -> Reply:
+        """SayHello, returning the reply with the server's initial and trailing metadata."""
+        options = self._options(timeout, metadata, wait_for_ready, compression)
+        return await _await_reply(self._stub.SayHello(HelloRequest(name=name), **options))
+
+    async def greet_again(
+        self,
+        name: str,
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        wait_for_ready: bool | None = None,
+        compression: Compression | None = None,
+    ) -> str:
+        """SayHelloAgain: the second greeting for ``name`` (``"Hello again, you!"``)."""
+        options = self._options(timeout, metadata, wait_for_ready, compression)
+        reply = await _await_call(
+            lambda: self._stub.SayHelloAgain(HelloRequest(name=name), **options)
+        )
+        return reply.message
+
+    async def greet_again_with_call(
+        self,
+        name: str,
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        wait_for_ready: bool | None = None,
+        compression: Compression | None = None,
+    ) -> Reply:
+        """SayHelloAgain, returning the reply with the server's metadata."""
+        options = self._options(timeout, metadata, wait_for_ready, compression)
+        return await _await_reply(self._stub.SayHelloAgain(HelloRequest(name=name), **options))
+
+    async def greet_many(
+        self,
+        names: Iterable[str] | AsyncIterable[str],
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        wait_for_ready: bool | None = None,
+        compression: Compression | None = None,
+    ) -> str:
+        """SayHelloStreamRequest: stream every name, get one greeting for them all.
+
+        ``names`` may be an iterable or an async iterable (e.g. an async generator).
+        """
+        options = self._options(timeout, metadata, wait_for_ready, compression)
+        requests = _any_requests(names)
+        reply = await _await_call(lambda: self._stub.SayHelloStreamRequest(requests, **options))
+        return reply.message
+
+    async def greet_many_with_call(
+        self,
+        names: Iterable[str] | AsyncIterable[str],
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        wait_for_ready: bool | None = None,
+        compression: Compression | None = None,
+    ) -> Reply:
+        """SayHelloStreamRequest, returning the reply with the server's metadata."""
+        options = self._options(timeout, metadata, wait_for_ready, compression)
+        return await _await_reply(self._stub.SayHelloStreamRequest(_any_requests(names), **options))
+
+    def greet_stream(
+        self,
+        name: str,
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        wait_for_ready: bool | None = None,
+        compression: Compression | None = None,
+    ) -> AsyncReplyStream:
+        """SayHelloStreamReply: ``async for`` over the greetings streamed for ``name``.
+
+        Leaving an ``async with`` block around the stream early cancels the call.
+        """
+        options = self._options(timeout, metadata, wait_for_ready, compression)
+        return AsyncReplyStream(self._stub.SayHelloStreamReply(HelloRequest(name=name), **options))
+
+    def chat(
+        self,
+        names: Iterable[str] | AsyncIterable[str],
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        wait_for_ready: bool | None = None,
+        compression: Compression | None = None,
+    ) -> AsyncReplyStream:
+        """SayHelloBidiStream: send names, ``async for`` over the replies as they come."""
+        options = self._options(timeout, metadata, wait_for_ready, compression)
+        return AsyncReplyStream(self._stub.SayHelloBidiStream(_any_requests(names), **options))
+
+    async def close(self) -> None:
+        """Close the channel; calls in flight are cancelled. Safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            await self._channel.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def _any_requests(
+    names: Iterable[str] | AsyncIterable[str],
+) -> Iterator[HelloRequest] | AsyncIterator[HelloRequest]:
+    if isinstance(names, AsyncIterable):
+        return _async_requests(names)
+    return _requests(names)
+
+
+async def _await_call(invoke: Callable[[], Awaitable[_T]]) -> _T:
+    try:
+        return await invoke()
+    except grpc.aio.AioRpcError as exc:
+        raise error_from_grpc(exc) from exc
+
+
+async def _await_reply(
+    call: grpc.aio.UnaryUnaryCall[Any, HelloReply] | grpc.aio.StreamUnaryCall[Any, HelloReply],
+) -> Reply:
+    async def complete() -> Reply:
+        reply = await call
+        return Reply(
+            message=reply.message,
+            initial_metadata=metadata_from_grpc(await call.initial_metadata()),
+            trailing_metadata=metadata_from_grpc(await call.trailing_metadata()),
+        )
+
+    return await _await_call(complete)

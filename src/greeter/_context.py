@@ -70,9 +70,31 @@ class AsyncCallContext(_BaseCallContext):
 
     _grpc_context: grpc.aio.ServicerContext[Any, Any]
 
+    def __init__(self, grpc_context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        super().__init__(grpc_context)
+        self._initial_metadata_sent = False
+        self._compression_pending = False
+
     async def send_initial_metadata(self, metadata: Metadata) -> None:
         """Send metadata to the client now, before the first response."""
         await self._grpc_context.send_initial_metadata(normalize_metadata(metadata))
+        self._initial_metadata_sent = True
+        self._compression_pending = False
+
+    def set_compression(self, compression: Compression) -> None:
+        """Compress this call's responses with ``"gzip"`` or ``"deflate"`` (or ``"none"``).
+
+        Call it before ``send_initial_metadata`` (if you send any): the algorithm is
+        announced in the initial metadata.
+        """
+        super().set_compression(compression)
+        self._compression_pending = not self._initial_metadata_sent
+
+    async def _apply_pending_compression(self) -> None:
+        # grpc.aio applies set_compression() only when initial metadata is sent
+        # explicitly (grpc/grpc#34690), so send it before the first response goes out.
+        if self._compression_pending:
+            await self.send_initial_metadata(())
 
     def is_active(self) -> bool:
         """False once the call has ended: cancelled, timed out or completed."""

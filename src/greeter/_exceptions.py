@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import grpc
 import grpc.aio
+from google.protobuf import any_pb2, message
+from google.rpc import status_pb2
+from grpc_status import rpc_status
 
-from greeter._metadata import Metadata, MetadataTuple, normalize_metadata
+from greeter._metadata import Metadata, MetadataTuple, metadata_from_grpc, normalize_metadata
 
 __all__ = [
     "Aborted",
@@ -106,6 +109,11 @@ class StatusCode(enum.IntEnum):
 
 _TO_GRPC = {StatusCode(code.value[0]): code for code in grpc.StatusCode}
 
+_Detail = TypeVar("_Detail", bound=message.Message)
+
+#: The trailing metadata key that carries a serialized ``google.rpc.Status``.
+RICH_STATUS_KEY = "grpc-status-details-bin"
+
 
 class GreeterError(Exception):
     """A call that ended with a non-OK gRPC status.
@@ -115,18 +123,57 @@ class GreeterError(Exception):
 
         raise greeter.NotFound("no greeting for that name")
 
+    Rich error details (the ``google.rpc.Status`` model, sent by grpc's status package)
+    travel too: pass protobuf messages, such as those of ``google.rpc.error_details_pb2``,
+    as ``error_details``; the receiving side reads them with ``details_of_type``::
+
+        raise greeter.InvalidArgument(
+            "bad name", error_details=[BadRequest(field_violations=[...])]
+        )
+        ...
+        except greeter.InvalidArgument as error:
+            for bad_request in error.details_of_type(BadRequest): ...
+
     Attributes:
         code: the status code (each subclass fixes its own).
         details: the human-readable status message sent with the code.
         trailing_metadata: trailing metadata sent with the status.
+        error_details: the rich error details, each packed in a ``google.protobuf.Any``.
     """
 
     code: ClassVar[StatusCode] = StatusCode.UNKNOWN
 
-    def __init__(self, details: str = "", *, trailing_metadata: Metadata = ()) -> None:
+    def __init__(
+        self,
+        details: str = "",
+        *,
+        trailing_metadata: Metadata = (),
+        error_details: Sequence[message.Message] = (),
+    ) -> None:
         super().__init__(details)
         self.details = details
         self.trailing_metadata: MetadataTuple = normalize_metadata(trailing_metadata)
+        self.error_details: tuple[any_pb2.Any, ...] = tuple(map(_packed, error_details))
+
+    def details_of_type(self, detail_type: type[_Detail]) -> list[_Detail]:
+        """The rich error details of one message type, unpacked (``[]`` if none)."""
+        found = []
+        for packed in self.error_details:
+            detail = detail_type()
+            if packed.Unpack(detail):  # False when the packed type is another one
+                found.append(detail)
+        return found
+
+    def to_trailing_metadata(self) -> MetadataTuple:
+        """The trailing metadata to send: the user's, plus the rich status if any."""
+        if not self.error_details:
+            return self.trailing_metadata
+        status = status_pb2.Status(
+            code=self.code, message=self.details, details=list(self.error_details)
+        )
+        return self.trailing_metadata + metadata_from_grpc(
+            rpc_status.to_status(status).trailing_metadata
+        )
 
     def __str__(self) -> str:
         return f"{self.code.name}: {self.details}" if self.details else self.code.name
@@ -236,20 +283,37 @@ _ERROR_FOR_CODE: dict[StatusCode, type[GreeterError]] = {
 }
 
 
+def _packed(detail: message.Message) -> any_pb2.Any:
+    if isinstance(detail, any_pb2.Any):
+        return detail
+    packed = any_pb2.Any()
+    packed.Pack(detail)
+    return packed
+
+
 def error_for_status(
-    code: StatusCode, details: str, trailing_metadata: Sequence[tuple[str, str | bytes]] = ()
+    code: StatusCode,
+    details: str,
+    trailing_metadata: Metadata = (),
+    error_details: Sequence[message.Message] = (),
 ) -> GreeterError:
     """Build the exception for a non-OK status received from a peer."""
     error_class = _ERROR_FOR_CODE.get(code, Unknown)
-    return error_class(details, trailing_metadata=trailing_metadata)
+    return error_class(details, trailing_metadata=trailing_metadata, error_details=error_details)
 
 
 def error_from_grpc(exc: grpc.RpcError) -> GreeterError:
     """The library's exception for a failed call reported by grpcio (sync or asyncio)."""
-    if isinstance(exc, grpc.aio.AioRpcError):
-        code, details, trailing = exc.code(), exc.details(), tuple(exc.trailing_metadata())
-    elif isinstance(exc, grpc.Call):
-        code, details, trailing = exc.code(), exc.details(), exc.trailing_metadata()
-    else:  # grpcio raises call objects; anything else carries no status
-        return Unknown(str(exc))
-    return error_for_status(StatusCode.from_grpc(code), details or "", trailing or ())
+    if not isinstance(exc, grpc.aio.AioRpcError | grpc.Call):
+        return Unknown(str(exc))  # grpcio raises call objects; anything else carries no status
+    trailing = metadata_from_grpc(exc.trailing_metadata())
+    try:
+        rich = rpc_status.from_call(exc)  # type: ignore[arg-type]  # AioRpcError quacks alike
+    except ValueError:  # a rich status that contradicts the call's own status is ignored
+        rich = None
+    return error_for_status(
+        StatusCode.from_grpc(exc.code()),
+        exc.details() or "",
+        tuple(item for item in trailing if item[0] != RICH_STATUS_KEY),
+        rich.details if rich is not None else (),
+    )

@@ -17,6 +17,11 @@ Metadata: TypeAlias = Sequence[tuple[str, str | bytes]]
 MetadataTuple: TypeAlias = tuple[tuple[str, str | bytes], ...]
 
 
+def metadata_from_grpc(metadata: Iterable[tuple[str, str | bytes]] | None) -> MetadataTuple:
+    """Metadata received through grpcio (sync tuples or ``grpc.aio.Metadata``), as plain pairs."""
+    return tuple((key, value) for key, value in metadata or ())
+
+
 def normalize_metadata(metadata: Iterable[tuple[str, str | bytes]] | None) -> MetadataTuple:
     """Check metadata before it is sent, and return it as a tuple of plain pairs.
 

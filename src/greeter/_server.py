@@ -1,7 +1,13 @@
-"""Running a Greeter server: binding, starting, graceful stop, and SIGINT/SIGTERM."""
+"""Running a Greeter server: binding, starting, graceful stop, and SIGINT/SIGTERM.
+
+``GreeterServer`` runs a ``GreeterService`` on grpcio's threaded server;
+``AsyncGreeterServer`` runs an ``AsyncGreeterService`` on the asyncio server. They share
+their configuration (``ServerConfig``) and differ only where blocking and awaiting do.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import threading
@@ -10,17 +16,20 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 import grpc
+import grpc.aio
 
 from greeter._config import ServerConfig, to_grpc_compression
 from greeter._proto import helloworld_pb2_grpc
-from greeter._servicer import Servicer
+from greeter._servicer import AsyncServicer, Servicer
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from greeter._service import GreeterService
+    from greeter._service import AsyncGreeterService, GreeterService
 
-__all__ = ["DEFAULT_ADDRESS", "GreeterServer"]
+__all__ = ["DEFAULT_ADDRESS", "AsyncGreeterServer", "GreeterServer"]
+
+_SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 logger = logging.getLogger("greeter.server")
 
@@ -30,9 +39,21 @@ DEFAULT_ADDRESS = "[::]:50051"
 _WILDCARD_HOSTS = {"[::]", "0.0.0.0", ""}
 
 
-def _dialable(host: str, port: int) -> str:
-    """A target a client on this machine can dial for a server bound to ``host``."""
-    return f"{'localhost' if host in _WILDCARD_HOSTS else host}:{port}"
+class _Binding:
+    """Where a server listens: the bound port, its address and a target to dial."""
+
+    def __init__(self, server: grpc.Server | grpc.aio.Server, address: str) -> None:
+        host = address.rpartition(":")[0]
+        try:
+            port = server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise OSError(f"cannot listen on {address}: {exc}") from None
+        #: The port the server listens on (the OS's pick when asked for port 0).
+        self.port: int = port
+        #: The address the server listens on, with the real port.
+        self.address = f"{host}:{port}"
+        #: An address a client on this machine can dial (``localhost`` for wildcards).
+        self.target = f"{'localhost' if host in _WILDCARD_HOSTS else host}:{port}"
 
 
 class GreeterServer:
@@ -65,17 +86,17 @@ class GreeterServer:
             compression=to_grpc_compression(self.config.compression),
         )
         helloworld_pb2_grpc.add_GreeterServicer_to_server(Servicer(service), self._server)
-        host = address.rpartition(":")[0]
         try:
-            #: The port the server listens on (the OS's pick when asked for port 0).
-            self.port: int = self._server.add_insecure_port(address)
-        except RuntimeError as exc:
+            binding = _Binding(self._server, address)
+        except OSError:
             self._executor.shutdown(wait=False)
-            raise OSError(f"cannot listen on {address}: {exc}") from None
+            raise
+        #: The port the server listens on (the OS's pick when asked for port 0).
+        self.port = binding.port
         #: The address the server listens on, with the real port.
-        self.address = f"{host}:{self.port}"
+        self.address = binding.address
         #: An address a client on this machine can dial (``localhost`` for wildcards).
-        self.target = _dialable(host, self.port)
+        self.target = binding.target
         self._started = False
 
     def start(self) -> Self:
@@ -140,11 +161,131 @@ def wait_for_shutdown_signal() -> signal.Signals:
         received.append(signal.Signals(signum))
         arrived.set()
 
-    shutdown_signals = (signal.SIGINT, signal.SIGTERM)
-    previous = {sig: signal.signal(sig, handler) for sig in shutdown_signals}
+    previous = {sig: signal.signal(sig, handler) for sig in _SHUTDOWN_SIGNALS}
     try:
         arrived.wait()
     finally:
         for sig, old_handler in previous.items():
             signal.signal(sig, old_handler)
     return received[0]
+
+
+class AsyncGreeterServer:
+    """A Greeter server on the asyncio event loop; an async context manager.
+
+    Binding needs the running loop, so it happens in ``start()`` (or on entering the
+    ``async with`` block); ``port``, ``address`` and ``target`` are known from then on::
+
+        async with AsyncGreeterServer(AsyncGreeterService(), "127.0.0.1:0") as server:
+            async with AsyncGreeterClient(server.target) as client:
+                print(await client.greet("you"))
+
+    Leaving the block stops the server gracefully (see ``ServerConfig.grace_seconds``).
+    ``AsyncGreeterService.start()``, ``serve_async()`` and ``serve()`` are the usual
+    ways in. ``ServerConfig.max_workers`` does not apply: calls run as asyncio tasks.
+    """
+
+    def __init__(
+        self,
+        service: AsyncGreeterService,
+        address: str = DEFAULT_ADDRESS,
+        *,
+        config: ServerConfig | None = None,
+    ) -> None:
+        self.config = config or ServerConfig()
+        self._service = service
+        self._requested_address = address
+        self._server: grpc.aio.Server | None = None
+        self._binding: _Binding | None = None
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (the OS's pick when asked for port 0)."""
+        return self._bound().port
+
+    @property
+    def address(self) -> str:
+        """The address the server listens on, with the real port."""
+        return self._bound().address
+
+    @property
+    def target(self) -> str:
+        """An address a client on this machine can dial (``localhost`` for wildcards)."""
+        return self._bound().target
+
+    def _bound(self) -> _Binding:
+        if self._binding is None:
+            raise RuntimeError("the server is not started yet: await server.start() first")
+        return self._binding
+
+    async def start(self) -> Self:
+        """Bind and start serving on the running loop; returns ``self``. Idempotent."""
+        if self._server is None:
+            server = grpc.aio.server(
+                options=self.config.channel_options(),
+                compression=to_grpc_compression(self.config.compression),
+            )
+            helloworld_pb2_grpc.add_GreeterServicer_to_server(AsyncServicer(self._service), server)
+            self._binding = _Binding(server, self._requested_address)
+            await server.start()
+            self._server = server
+            logger.info("Serving helloworld.Greeter on %s", self.address)
+        return self
+
+    async def stop(self, grace_seconds: float | None = None) -> None:
+        """Stop: refuse new calls, give in-flight ones ``grace_seconds`` to finish.
+
+        Calls still running when the grace period ends are cancelled. Returns once the
+        server has stopped. ``grace_seconds`` defaults to the configured one.
+        """
+        if self._server is None:
+            return
+        grace = self.config.grace_seconds if grace_seconds is None else grace_seconds
+        await self._server.stop(grace)
+        logger.info("Stopped serving on %s", self.address)
+
+    async def wait_for_termination(self, timeout: float | None = None) -> bool:
+        """Wait until the server stops; returns False if ``timeout`` passed first."""
+        if self._server is None:
+            return True
+        return not await self._server.wait_for_termination(timeout)
+
+    async def serve_until_signal(self) -> signal.Signals | None:
+        """Start, wait for SIGINT or SIGTERM (or cancellation), then stop gracefully.
+
+        Must run on the main thread's event loop (Python delivers signals only there).
+        Returns the signal that ended the wait, or None when cancelled.
+        """
+        loop = asyncio.get_running_loop()
+        arrived = asyncio.Event()
+        received: list[signal.Signals] = []
+
+        def handler(sig: signal.Signals) -> None:
+            received.append(sig)
+            arrived.set()
+
+        for sig in _SHUTDOWN_SIGNALS:
+            loop.add_signal_handler(sig, handler, sig)
+        try:
+            async with self:
+                await arrived.wait()
+                logger.info(
+                    "Received %s; stopping (in-flight calls get %.1f s)",
+                    received[0].name,
+                    self.config.grace_seconds,
+                )
+        finally:
+            for sig in _SHUTDOWN_SIGNALS:
+                loop.remove_signal_handler(sig)
+        return received[0] if received else None
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()

@@ -1,19 +1,54 @@
-"""``GreeterService``: the base class a user subclasses to implement the Greeter."""
+"""The base classes a user subclasses: ``GreeterService`` and ``AsyncGreeterService``.
+
+Both implement all five RPCs of ``helloworld.Greeter`` with these defaults:
+
+=======================  ======================  ==========================================
+RPC                      shape                   default
+=======================  ======================  ==========================================
+SayHello                 unary                   ``"Hello, you!"``
+SayHelloAgain            unary                   ``"Hello again, you!"``
+SayHelloStreamReply      server streaming        ``stream_reply_count`` greetings for one
+                                                 name: ``"Hello, you! (1 of 3)"``, ...
+SayHelloStreamRequest    client streaming        one greeting for every name sent:
+                                                 ``"Hello, Ann, Bob and Cy!"``
+SayHelloBidiStream       bidirectional           ``say_hello(name)`` for each name, as it
+                                                 arrives
+=======================  ======================  ==========================================
+"""
 
 from __future__ import annotations
 
-from greeter._config import ServerConfig
-from greeter._context import CallContext, current_context
-from greeter._server import DEFAULT_ADDRESS, GreeterServer
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Iterator
 
-__all__ = ["GreeterService"]
+from greeter._config import ServerConfig
+from greeter._context import AsyncCallContext, CallContext, current_context
+from greeter._server import DEFAULT_ADDRESS, AsyncGreeterServer, GreeterServer
+
+__all__ = ["AsyncGreeterService", "GreeterService"]
+
+
+def greet_everyone(names: list[str]) -> str:
+    """One greeting for many names: ``"Hello, Ann, Bob and Cy!"`` (``"Hello!"`` for none)."""
+    if not names:
+        return "Hello!"
+    if len(names) == 1:
+        return f"Hello, {names[0]}!"
+    return f"Hello, {', '.join(names[:-1])} and {names[-1]}!"
+
+
+def numbered_greetings(name: str, count: int) -> Iterator[str]:
+    """``count`` greetings for one name, numbered: ``"Hello, you! (1 of 3)"``, ..."""
+    for number in range(1, count + 1):
+        yield f"Hello, {name}! ({number} of {count})"
 
 
 class GreeterService:
-    """The ``helloworld.Greeter`` service, with the canonical greetings as defaults.
+    """The ``helloworld.Greeter`` service for the threaded (sync) server.
 
-    An unmodified ``GreeterService()`` is a working server. Subclass it and override the
-    RPCs you want to change; each takes and returns plain Python values::
+    An unmodified ``GreeterService()`` is a working server with the canonical greetings.
+    Subclass it and override the RPCs you want to change; each takes and returns plain
+    Python values, and streams are iterables::
 
         class Polite(GreeterService):
             def say_hello(self, name: str) -> str:
@@ -23,9 +58,14 @@ class GreeterService:
 
     Raise a ``greeter.GreeterError`` subclass (``greeter.NotFound("...")``) to end a call
     with that status; any other exception becomes INTERNAL with a generic message, and
-    its traceback is logged on the server. ``self.context`` gives the call's metadata,
-    peer and deadline while a method runs.
+    its traceback is logged on the server. ``self.context`` gives the running call's
+    metadata, peer and deadline, and lets a method set trailing metadata or compression.
+
+    For ``async def`` methods, subclass ``AsyncGreeterService`` instead.
     """
+
+    #: How many greetings ``say_hello_stream_reply`` sends by default.
+    stream_reply_count: int = 3
 
     def say_hello(self, name: str) -> str:
         """SayHello: one greeting for one name."""
@@ -34,6 +74,24 @@ class GreeterService:
     def say_hello_again(self, name: str) -> str:
         """SayHelloAgain: another greeting for one name."""
         return f"Hello again, {name}!"
+
+    def say_hello_stream_reply(self, name: str) -> Iterable[str]:
+        """SayHelloStreamReply: several greetings for one name, sent as they are produced.
+
+        Return any iterable; a generator lets replies go out one by one. If the client
+        goes away, the generator is closed (its ``finally`` blocks run) and no more
+        replies are produced.
+        """
+        return numbered_greetings(name, self.stream_reply_count)
+
+    def say_hello_stream_request(self, names: Iterator[str]) -> str:
+        """SayHelloStreamRequest: read every name the client sends; one greeting for all."""
+        return greet_everyone(list(names))
+
+    def say_hello_bidi_stream(self, names: Iterator[str]) -> Iterable[str]:
+        """SayHelloBidiStream: answer each name as it arrives (with ``say_hello``)."""
+        for name in names:
+            yield self.say_hello(name)
 
     @property
     def context(self) -> CallContext:
@@ -49,7 +107,7 @@ class GreeterService:
     def start(
         self, address: str = DEFAULT_ADDRESS, *, config: ServerConfig | None = None
     ) -> GreeterServer:
-        """Start serving in the background; returns the running server.
+        """Start serving in background threads; returns the running server.
 
         Use the result as a context manager to stop it: ``with service.start(addr) as
         server: ...``. With port 0 the OS picks a free port: read ``server.port``.
@@ -59,3 +117,79 @@ class GreeterService:
     def serve(self, address: str = DEFAULT_ADDRESS, *, config: ServerConfig | None = None) -> None:
         """Serve until SIGINT or SIGTERM, then stop gracefully. Call from the main thread."""
         GreeterServer(self, address, config=config).serve_until_signal()
+
+
+class AsyncGreeterService:
+    """The ``helloworld.Greeter`` service for the asyncio server: ``async def`` methods.
+
+    Mirrors ``GreeterService`` method for method; streams are async iterables::
+
+        class Polite(AsyncGreeterService):
+            async def say_hello(self, name: str) -> str:
+                await asyncio.sleep(0)  # call other async code freely
+                return f"Good day, {name}."
+
+        Polite().serve("[::]:50051")   # or: await Polite().serve_async(...)
+
+    Errors, ``self.context`` (an ``AsyncCallContext``) and shutdown behave as in
+    ``GreeterService``.
+    """
+
+    #: How many greetings ``say_hello_stream_reply`` sends by default.
+    stream_reply_count: int = 3
+
+    async def say_hello(self, name: str) -> str:
+        """SayHello: one greeting for one name."""
+        return f"Hello, {name}!"
+
+    async def say_hello_again(self, name: str) -> str:
+        """SayHelloAgain: another greeting for one name."""
+        return f"Hello again, {name}!"
+
+    async def say_hello_stream_reply(self, name: str) -> AsyncIterator[str]:
+        """SayHelloStreamReply: several greetings for one name (an async generator).
+
+        If the client goes away, the generator is closed and no more replies are made.
+        """
+        for greeting in numbered_greetings(name, self.stream_reply_count):
+            yield greeting
+
+    async def say_hello_stream_request(self, names: AsyncIterator[str]) -> str:
+        """SayHelloStreamRequest: read every name the client sends; one greeting for all."""
+        return greet_everyone([name async for name in names])
+
+    async def say_hello_bidi_stream(self, names: AsyncIterator[str]) -> AsyncIterator[str]:
+        """SayHelloBidiStream: answer each name as it arrives (with ``say_hello``)."""
+        async for name in names:
+            yield await self.say_hello(name)
+
+    @property
+    def context(self) -> AsyncCallContext:
+        """The context of the call being served (only while a method runs).
+
+        Raises ``RuntimeError`` when read outside a call.
+        """
+        context = current_context.get(None)
+        if not isinstance(context, AsyncCallContext):
+            raise RuntimeError("AsyncGreeterService.context is only available while serving a call")
+        return context
+
+    async def start(
+        self, address: str = DEFAULT_ADDRESS, *, config: ServerConfig | None = None
+    ) -> AsyncGreeterServer:
+        """Start serving on the running event loop; returns the running server.
+
+        Stop it with ``await server.stop()``, or use it as an async context manager:
+        ``async with await service.start(addr) as server: ...``.
+        """
+        return await AsyncGreeterServer(self, address, config=config).start()
+
+    async def serve_async(
+        self, address: str = DEFAULT_ADDRESS, *, config: ServerConfig | None = None
+    ) -> None:
+        """Serve until SIGINT or SIGTERM (or until cancelled), then stop gracefully."""
+        await AsyncGreeterServer(self, address, config=config).serve_until_signal()
+
+    def serve(self, address: str = DEFAULT_ADDRESS, *, config: ServerConfig | None = None) -> None:
+        """Run an event loop and ``serve_async`` on it: the one-line way to serve."""
+        asyncio.run(self.serve_async(address, config=config))

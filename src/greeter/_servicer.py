@@ -1,92 +1,261 @@
-"""The adapter between a ``GreeterService`` and the generated ``GreeterServicer``.
+"""Adapters between the service classes and the generated ``GreeterServicer``.
 
 This is the only server-side module that touches generated code. It turns requests
-into plain Python values, makes the call's context reachable as ``service.context``,
-and turns what the service raises into a gRPC status.
+into plain Python values, makes the call's context reachable as ``service.context``
+while user code runs, turns what user code raises into a gRPC status, and stops
+pulling from a reply stream as soon as its call has ended.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import grpc
+import grpc.aio
 
-from greeter._context import CallContext, current_context
-from greeter._exceptions import GreeterError, StatusCode
+from greeter._context import AsyncCallContext, CallContext, current_context
+from greeter._exceptions import Cancelled, GreeterError, Internal
 from greeter._proto import helloworld_pb2, helloworld_pb2_grpc
 
 if TYPE_CHECKING:
-    from greeter._service import GreeterService
+    from greeter._service import AsyncGreeterService, GreeterService
 
 logger = logging.getLogger("greeter.server")
 
 #: What the client sees when a service method raises anything but a GreeterError.
 INTERNAL_ERROR_DETAILS = "Internal server error"
 
+_T = TypeVar("_T")
+HelloRequest = helloworld_pb2.HelloRequest
+HelloReply = helloworld_pb2.HelloReply
+_AioContext = grpc.aio.ServicerContext[Any, Any]
 
-@contextmanager
-def _serving(rpc: str, context: grpc.ServicerContext) -> Iterator[None]:
-    """Expose ``context`` to the service and map what it raises to a status."""
-    token = current_context.set(CallContext(context))
+
+def _reply(rpc: str, message: object) -> HelloReply:
+    if not isinstance(message, str):
+        raise TypeError(f"{rpc} must produce str, not {type(message).__name__}")
+    return HelloReply(message=message)
+
+
+def _unexpected_error(rpc: str, call_is_active: bool) -> GreeterError:
+    """The status for an exception that is not a GreeterError (call from an except block)."""
+    if not call_is_active:
+        # The client left (cancelled, or its deadline passed) while user code ran;
+        # reading its request stream then fails. Not a server bug.
+        logger.debug("helloworld.Greeter/%s ended by the client", rpc, exc_info=True)
+        return Cancelled("the call ended before the server finished")
+    # The traceback stays in the server's log; the client learns only that it failed.
+    logger.exception("Unhandled exception in helloworld.Greeter/%s", rpc)
+    return Internal(INTERNAL_ERROR_DETAILS)
+
+
+# ---------------------------------------------------------------- sync server
+
+
+def _abort(context: grpc.ServicerContext, error: GreeterError) -> NoReturn:
+    trailing = error.to_trailing_metadata()
+    if trailing:
+        context.set_trailing_metadata(trailing)
+    context.abort(error.code.to_grpc(), error.details)
+
+
+def _invoke(
+    rpc: str, call: CallContext, context: grpc.ServicerContext, run: Callable[[], _T]
+) -> _T:
+    """Run one step of user code as ``call``; end the call with a status if it raises."""
+    token = current_context.set(call)
     try:
-        yield
+        return run()
     except GreeterError as error:
-        if error.trailing_metadata:
-            context.set_trailing_metadata(error.trailing_metadata)
-        context.abort(error.code.to_grpc(), error.details)
+        _abort(context, error)
     except Exception:
-        # The traceback stays in the server's log; the client learns only that it failed.
-        logger.exception("Unhandled exception in helloworld.Greeter/%s", rpc)
-        context.abort(StatusCode.INTERNAL.to_grpc(), INTERNAL_ERROR_DETAILS)
+        _abort(context, _unexpected_error(rpc, context.is_active()))
     finally:
         current_context.reset(token)
 
 
+def _next_reply(rpc: str, replies: Iterator[str]) -> HelloReply | None:
+    for message in replies:
+        return _reply(rpc, message)
+    return None
+
+
 class Servicer(helloworld_pb2_grpc.GreeterServicer):
-    """Serves a sync ``GreeterService`` through the generated servicer interface."""
+    """Serves a ``GreeterService`` on the threaded server."""
 
     def __init__(self, service: GreeterService) -> None:
         self._service = service
 
     def _unary(
-        self,
-        rpc: str,
-        method: Callable[[str], str],
-        request: helloworld_pb2.HelloRequest,
-        context: grpc.ServicerContext,
-    ) -> helloworld_pb2.HelloReply:
-        with _serving(rpc, context):
-            return helloworld_pb2.HelloReply(message=method(request.name))
-        raise AssertionError("unreachable: _serving aborts the call on error")
+        self, rpc: str, context: grpc.ServicerContext, produce: Callable[[], str]
+    ) -> HelloReply:
+        return _invoke(rpc, CallContext(context), context, lambda: _reply(rpc, produce()))
 
-    def SayHello(  # noqa: N802 - the generated interface's name
-        self, request: helloworld_pb2.HelloRequest, context: grpc.ServicerContext
-    ) -> helloworld_pb2.HelloReply:
-        return self._unary("SayHello", self._service.say_hello, request, context)
+    def _stream(
+        self, rpc: str, context: grpc.ServicerContext, open_stream: Callable[[], Iterable[str]]
+    ) -> Iterator[HelloReply]:
+        call = CallContext(context)
+        replies = _invoke(rpc, call, context, lambda: iter(open_stream()))
+        try:
+            # Pull one reply at a time, each in the call's context, and stop as soon as
+            # the call has ended: no work continues for a client that is gone.
+            while context.is_active():
+                reply = _invoke(rpc, call, context, lambda: _next_reply(rpc, replies))
+                if reply is None:
+                    return
+                yield reply
+        finally:
+            close = getattr(replies, "close", None)
+            if close is not None:
+                token = current_context.set(call)
+                try:
+                    close()  # runs the user generator's finally blocks
+                finally:
+                    current_context.reset(token)
 
-    def SayHelloAgain(  # noqa: N802
-        self, request: helloworld_pb2.HelloRequest, context: grpc.ServicerContext
-    ) -> helloworld_pb2.HelloReply:
-        return self._unary("SayHelloAgain", self._service.say_hello_again, request, context)
+    def SayHello(self, request: HelloRequest, context: grpc.ServicerContext) -> HelloReply:  # noqa: N802
+        return self._unary("SayHello", context, lambda: self._service.say_hello(request.name))
 
-    # The streaming RPCs are built in a later release; until then they answer
-    # UNIMPLEMENTED, as a stock server without them would.
+    def SayHelloAgain(self, request: HelloRequest, context: grpc.ServicerContext) -> HelloReply:  # noqa: N802
+        return self._unary(
+            "SayHelloAgain", context, lambda: self._service.say_hello_again(request.name)
+        )
+
     def SayHelloStreamReply(  # noqa: N802
-        self, request: helloworld_pb2.HelloRequest, context: grpc.ServicerContext
-    ) -> Iterator[helloworld_pb2.HelloReply]:
-        context.abort(StatusCode.UNIMPLEMENTED.to_grpc(), "SayHelloStreamReply is not implemented")
+        self, request: HelloRequest, context: grpc.ServicerContext
+    ) -> Iterator[HelloReply]:
+        return self._stream(
+            "SayHelloStreamReply",
+            context,
+            lambda: self._service.say_hello_stream_reply(request.name),
+        )
 
     def SayHelloStreamRequest(  # noqa: N802
-        self, request_iterator: Iterator[helloworld_pb2.HelloRequest], context: grpc.ServicerContext
-    ) -> helloworld_pb2.HelloReply:
-        context.abort(
-            StatusCode.UNIMPLEMENTED.to_grpc(), "SayHelloStreamRequest is not implemented"
+        self, request_iterator: Iterator[HelloRequest], context: grpc.ServicerContext
+    ) -> HelloReply:
+        names = (request.name for request in request_iterator)
+        return self._unary(
+            "SayHelloStreamRequest",
+            context,
+            lambda: self._service.say_hello_stream_request(names),
         )
 
     def SayHelloBidiStream(  # noqa: N802
-        self, request_iterator: Iterator[helloworld_pb2.HelloRequest], context: grpc.ServicerContext
-    ) -> Iterator[helloworld_pb2.HelloReply]:
-        context.abort(StatusCode.UNIMPLEMENTED.to_grpc(), "SayHelloBidiStream is not implemented")
+        self, request_iterator: Iterator[HelloRequest], context: grpc.ServicerContext
+    ) -> Iterator[HelloReply]:
+        names = (request.name for request in request_iterator)
+        return self._stream(
+            "SayHelloBidiStream", context, lambda: self._service.say_hello_bidi_stream(names)
+        )
+
+
+# ------------------------------------------------------------- asyncio server
+
+
+async def _abort_async(context: _AioContext, error: GreeterError) -> NoReturn:
+    await context.abort(error.code.to_grpc(), error.details, error.to_trailing_metadata())
+    raise AssertionError("unreachable: abort() raises")
+
+
+async def _invoke_async(
+    rpc: str, call: AsyncCallContext, context: _AioContext, run: Callable[[], Awaitable[_T]]
+) -> _T:
+    """Await one step of user code as ``call``; end the call with a status if it raises."""
+    token = current_context.set(call)
+    try:
+        return await run()
+    except GreeterError as error:
+        await _abort_async(context, error)
+    except Exception:
+        await _abort_async(context, _unexpected_error(rpc, not context.done()))
+    finally:
+        current_context.reset(token)
+
+
+async def _next_reply_async(rpc: str, replies: AsyncIterator[str]) -> HelloReply | None:
+    async for message in replies:
+        return _reply(rpc, message)
+    return None
+
+
+async def _names(requests: AsyncIterator[HelloRequest]) -> AsyncIterator[str]:
+    async for request in requests:
+        yield request.name
+
+
+class AsyncServicer(helloworld_pb2_grpc.GreeterServicer):
+    """Serves an ``AsyncGreeterService`` on the asyncio server."""
+
+    def __init__(self, service: AsyncGreeterService) -> None:
+        self._service = service
+
+    async def _unary(
+        self, rpc: str, context: _AioContext, produce: Callable[[], Awaitable[str]]
+    ) -> HelloReply:
+        call = AsyncCallContext(context)
+
+        async def run() -> HelloReply:
+            reply = _reply(rpc, await produce())
+            await call._apply_pending_compression()
+            return reply
+
+        return await _invoke_async(rpc, call, context, run)
+
+    async def _stream(
+        self, rpc: str, context: _AioContext, replies: AsyncIterator[str]
+    ) -> AsyncIterator[HelloReply]:
+        call = AsyncCallContext(context)
+        try:
+            while not context.done():
+                reply = await _invoke_async(
+                    rpc, call, context, lambda: _next_reply_async(rpc, replies)
+                )
+                if reply is None:
+                    return
+                await call._apply_pending_compression()
+                yield reply
+        finally:
+            aclose = getattr(replies, "aclose", None)
+            if aclose is not None:
+                token = current_context.set(call)
+                try:
+                    await aclose()  # runs the user generator's finally blocks
+                finally:
+                    current_context.reset(token)
+
+    # grpc.aio serves a streaming RPC from an async generator *function*, so the
+    # streaming handlers below are written as ones.
+
+    async def SayHello(self, request: HelloRequest, context: _AioContext) -> HelloReply:  # noqa: N802
+        return await self._unary("SayHello", context, lambda: self._service.say_hello(request.name))
+
+    async def SayHelloAgain(self, request: HelloRequest, context: _AioContext) -> HelloReply:  # noqa: N802
+        return await self._unary(
+            "SayHelloAgain", context, lambda: self._service.say_hello_again(request.name)
+        )
+
+    async def SayHelloStreamReply(  # noqa: N802
+        self, request: HelloRequest, context: _AioContext
+    ) -> AsyncIterator[HelloReply]:
+        replies = self._service.say_hello_stream_reply(request.name)
+        async for reply in self._stream("SayHelloStreamReply", context, replies):
+            yield reply
+
+    async def SayHelloStreamRequest(  # noqa: N802
+        self, request_iterator: AsyncIterator[HelloRequest], context: _AioContext
+    ) -> HelloReply:
+        names = _names(request_iterator)
+        return await self._unary(
+            "SayHelloStreamRequest",
+            context,
+            lambda: self._service.say_hello_stream_request(names),
+        )
+
+    async def SayHelloBidiStream(  # noqa: N802
+        self, request_iterator: AsyncIterator[HelloRequest], context: _AioContext
+    ) -> AsyncIterator[HelloReply]:
+        replies = self._service.say_hello_bidi_stream(_names(request_iterator))
+        async for reply in self._stream("SayHelloBidiStream", context, replies):
+            yield reply
