@@ -507,3 +507,29 @@ def test_client_max_receive_message_length_refuses_a_large_reply(server_kind: st
             assert client.greet("short") == "Hello, short!"
             with pytest.raises(greeter.ResourceExhausted):
                 client.greet("x" * 1000)
+
+
+def test_trailing_metadata_set_before_an_error_is_sent_with_the_errors_own(
+    server_kind: str,
+) -> None:
+    error = greeter.FailedPrecondition(
+        "not yet",
+        trailing_metadata=[("x-from-error", "2")],
+        error_details=[error_details_pb2.RetryInfo()],
+    )
+
+    class Sync(GreeterService):
+        def say_hello(self, name: str) -> str:
+            self.context.set_trailing_metadata([("x-from-context", "1")])
+            raise error
+
+    class Async(AsyncGreeterService):
+        async def say_hello(self, name: str) -> str:
+            self.context.set_trailing_metadata([("x-from-context", "1")])
+            raise error
+
+    with serving(server_kind, Sync(), Async()) as target, GreeterClient(target) as client:
+        with pytest.raises(greeter.FailedPrecondition) as caught:
+            client.greet("you")
+    assert _x(caught.value.trailing_metadata) == [("x-from-context", "1"), ("x-from-error", "2")]
+    assert len(caught.value.details_of_type(error_details_pb2.RetryInfo)) == 1

@@ -37,6 +37,10 @@ def test_user_code_runs() -> None:
         [sys.executable, str(USER_CODE)], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.splitlines() == [
-        "INVALID_ARGUMENT name must not be empty True",
-        "True Good day, you (True, True, True) Hello again, you!",
+        "INVALID_ARGUMENT name must not be empty True 1",
+        "True Good day, you (True, True, True) Hello again, you! True a & b c",
+        "True ('x-stream', 'yes') ['Hello, s! (1 of 2)', 'Hello, s! (2 of 2)'] True ['X', 'Y']",
+        "Async day, you ('x-async', 'yes') Hello again, you! Hello again, you! a/b",
+        "c ['hello, s! (1 of 3)', 'hello, s! (2 of 3)', 'hello, s! (3 of 3)']"
+        " True ['ba', 'dc'] True",
     ]

@@ -13,6 +13,7 @@ import grpc
 import grpc.aio
 
 from greeter._config import Compression, to_grpc_compression
+from greeter._exceptions import GreeterError
 from greeter._metadata import Metadata, MetadataTuple, normalize_metadata
 
 __all__ = ["AsyncCallContext", "CallContext"]
@@ -23,6 +24,7 @@ class _BaseCallContext:
 
     def __init__(self, grpc_context: grpc.ServicerContext | grpc.aio.ServicerContext[Any, Any]):
         self._grpc_context = grpc_context
+        self._trailing_metadata: MetadataTuple = ()
 
     @property
     def invocation_metadata(self) -> MetadataTuple:
@@ -41,8 +43,17 @@ class _BaseCallContext:
         return None if remaining is None or remaining > 10**8 else remaining
 
     def set_trailing_metadata(self, metadata: Metadata) -> None:
-        """Metadata to send after the last response, with the status."""
-        self._grpc_context.set_trailing_metadata(normalize_metadata(metadata))
+        """Metadata to send after the last response, with the status.
+
+        If the method then raises a ``GreeterError``, the error's own trailing
+        metadata is sent after this.
+        """
+        self._trailing_metadata = normalize_metadata(metadata)
+        self._grpc_context.set_trailing_metadata(self._trailing_metadata)
+
+    def _trailing_metadata_for(self, error: GreeterError) -> MetadataTuple:
+        """What to send with ``error``: this call's trailing metadata, then the error's."""
+        return self._trailing_metadata + error.to_trailing_metadata()
 
     def set_compression(self, compression: Compression) -> None:
         """Compress this call's responses with ``"gzip"`` or ``"deflate"`` (or ``"none"``)."""

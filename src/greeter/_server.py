@@ -250,11 +250,12 @@ class AsyncGreeterServer:
             return True
         return not await self._server.wait_for_termination(timeout)
 
-    async def serve_until_signal(self) -> signal.Signals | None:
-        """Start, wait for SIGINT or SIGTERM (or cancellation), then stop gracefully.
+    async def serve_until_signal(self) -> signal.Signals:
+        """Start, wait for SIGINT or SIGTERM, then stop gracefully.
 
         Must run on the main thread's event loop (Python delivers signals only there).
-        Returns the signal that ended the wait, or None when cancelled.
+        Returns the signal that ended the wait. Cancelling the task running it also
+        stops the server gracefully, then lets the cancellation propagate.
         """
         loop = asyncio.get_running_loop()
         arrived = asyncio.Event()
@@ -277,7 +278,7 @@ class AsyncGreeterServer:
         finally:
             for sig in _SHUTDOWN_SIGNALS:
                 loop.remove_signal_handler(sig)
-        return received[0] if received else None
+        return received[0]
 
     async def __aenter__(self) -> Self:
         return await self.start()

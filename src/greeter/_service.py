@@ -187,7 +187,10 @@ class AsyncGreeterService:
     async def serve_async(
         self, address: str = DEFAULT_ADDRESS, *, config: ServerConfig | None = None
     ) -> None:
-        """Serve until SIGINT or SIGTERM (or until cancelled), then stop gracefully."""
+        """Serve until SIGINT or SIGTERM (or until cancelled), then stop gracefully.
+
+        Run it on the main thread's event loop: that is where signals arrive.
+        """
         await AsyncGreeterServer(self, address, config=config).serve_until_signal()
 
     def serve(self, address: str = DEFAULT_ADDRESS, *, config: ServerConfig | None = None) -> None:

@@ -54,8 +54,8 @@ def _unexpected_error(rpc: str, call_is_active: bool) -> GreeterError:
 # ---------------------------------------------------------------- sync server
 
 
-def _abort(context: grpc.ServicerContext, error: GreeterError) -> NoReturn:
-    trailing = error.to_trailing_metadata()
+def _abort(call: CallContext, context: grpc.ServicerContext, error: GreeterError) -> NoReturn:
+    trailing = call._trailing_metadata_for(error)
     if trailing:
         context.set_trailing_metadata(trailing)
     context.abort(error.code.to_grpc(), error.details)
@@ -69,9 +69,9 @@ def _invoke(
     try:
         return run()
     except GreeterError as error:
-        _abort(context, error)
+        _abort(call, context, error)
     except Exception:
-        _abort(context, _unexpected_error(rpc, context.is_active()))
+        _abort(call, context, _unexpected_error(rpc, context.is_active()))
     finally:
         current_context.reset(token)
 
@@ -154,8 +154,10 @@ class Servicer(helloworld_pb2_grpc.GreeterServicer):
 # ------------------------------------------------------------- asyncio server
 
 
-async def _abort_async(context: _AioContext, error: GreeterError) -> NoReturn:
-    await context.abort(error.code.to_grpc(), error.details, error.to_trailing_metadata())
+async def _abort_async(
+    call: AsyncCallContext, context: _AioContext, error: GreeterError
+) -> NoReturn:
+    await context.abort(error.code.to_grpc(), error.details, call._trailing_metadata_for(error))
     raise AssertionError("unreachable: abort() raises")
 
 
@@ -167,9 +169,9 @@ async def _invoke_async(
     try:
         return await run()
     except GreeterError as error:
-        await _abort_async(context, error)
+        await _abort_async(call, context, error)
     except Exception:
-        await _abort_async(context, _unexpected_error(rpc, not context.done()))
+        await _abort_async(call, context, _unexpected_error(rpc, not context.done()))
     finally:
         current_context.reset(token)
 
