@@ -19,18 +19,26 @@ from greeter import GreeterClient, GreeterServer
 from tests.conftest import LOOPBACK, REPO_ROOT, ServerProcess
 
 README = (REPO_ROOT / "README.md").read_text()
-BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
+# A python block, and the text block right after it (its output), if there is one.
+EXAMPLES: list[tuple[str, str]] = re.findall(
+    r"```python\n(.*?)```(?:\s*```text\n(.*?)```)?", README, flags=re.DOTALL
+)
+BLOCKS = [code for code, _ in EXAMPLES]
+OUTPUTS: dict[str, str] = dict(EXAMPLES)
 CLIENT_BLOCKS = [block for block in BLOCKS if ".serve(" not in block]
 SERVE_BLOCKS = [block for block in BLOCKS if ".serve(" in block]
 
 
 def _expected_output(block: str) -> list[str]:
-    """The ``# ...`` comments on ``print(...)`` lines, in order."""
+    """The text block that follows the example, else its ``print(...)  # ...`` comments."""
+    if OUTPUTS[block]:
+        return OUTPUTS[block].splitlines()
     return re.findall(r"^\s*print\(.*\)\s+# (.*)$", block, flags=re.MULTILINE)
 
 
 def test_the_readme_has_examples_of_both_kinds() -> None:
-    assert len(CLIENT_BLOCKS) >= 3
+    assert len(CLIENT_BLOCKS) >= 8
+    assert any(OUTPUTS.values())
     assert len(SERVE_BLOCKS) >= 1
 
 
@@ -63,3 +71,11 @@ def test_readme_serve_example_serves_then_stops_on_sigterm(readme_server: Server
         assert client.greet("you") == "Good day, you."
         assert client.greet_again("you") == "Hello again, you!"
     assert readme_server.stop() == 0
+
+
+def test_ci_runs_the_readmes_test_command_verbatim() -> None:
+    section = README.split("## Run the whole test suite", 1)[1]
+    (command,) = re.findall(r"```sh\n(.*?)\n```", section, flags=re.DOTALL)[:1]
+    assert "pytest" in command
+    ci_lines = (REPO_ROOT / ".ci" / "run").read_text().splitlines()
+    assert command in ci_lines
