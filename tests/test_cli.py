@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 
@@ -111,11 +112,15 @@ def test_greet_reports_a_deadline_as_deadline_exceeded() -> None:
     assert result.stderr.startswith("greeter: DEADLINE_EXCEEDED")
 
 
-def test_serve_stops_gracefully_on_sigterm(greeter_serve: ServerProcess) -> None:
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_serve_stops_gracefully_on_sigterm_and_sigint(
+    greeter_serve: ServerProcess, sent: signal.Signals
+) -> None:
     assert run_cli("greet", "you", "--target", greeter_serve.target).returncode == 0
+    greeter_serve.process.send_signal(sent)
     assert greeter_serve.stop() == 0
     output = "".join(greeter_serve.output)
-    assert "Received SIGTERM" in output
+    assert f"Received {sent.name}" in output
     assert "Stopped serving" in output
     assert "Traceback" not in output
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +81,21 @@ def test_ci_runs_the_readmes_test_command_verbatim() -> None:
     assert "pytest" in command
     ci_lines = (REPO_ROOT / ".ci" / "run").read_text().splitlines()
     assert command in ci_lines
+
+
+@pytest.mark.timeout(300)
+def test_readme_examples_type_check_strictly(tmp_path: Path) -> None:
+    for number, block in enumerate(BLOCKS):
+        (tmp_path / f"readme_example_{number}.py").write_text(block)
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "mypy", "--strict", "--no-incremental"),
+            *("--config-file", str(REPO_ROOT / "pyproject.toml"), str(tmp_path)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

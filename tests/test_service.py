@@ -57,6 +57,31 @@ def test_context_exposes_metadata_peer_and_deadline() -> None:
     assert seen["remaining_without_deadline"] is None
 
 
+def test_context_reads_text_and_binary_metadata_by_key() -> None:
+    seen: list[object] = []
+
+    class Reading(GreeterService):
+        def say_hello(self, name: str) -> str:
+            context = self.context
+            seen.extend(
+                [
+                    context.get_metadata("x-user"),
+                    context.get_metadata("X-User"),
+                    context.get_metadata("x-missing"),
+                    context.get_binary_metadata("x-raw-bin"),
+                ]
+            )
+            with pytest.raises(ValueError, match="binary key"):
+                context.get_metadata("x-raw-bin")
+            with pytest.raises(ValueError, match="text key"):
+                context.get_binary_metadata("x-user")
+            return name
+
+    with Reading().start(LOOPBACK) as server, GreeterClient(server.target) as client:
+        client.greet("you", metadata=[("x-user", "ada"), ("x-raw-bin", b"\x00")])
+    assert seen == ["ada", "ada", None, b"\x00"]
+
+
 def test_context_outside_a_call_raises() -> None:
     with pytest.raises(RuntimeError, match="only available while serving"):
         _ = GreeterService().context

@@ -282,3 +282,31 @@ def test_cancelling_the_task_of_an_async_call_cancels_it_on_the_server(server_ki
     with serving(server_kind, Waiting(), AsyncWaiting()) as target:
         asyncio.run(scenario(target))
         assert ended.wait(timeout=5), "the server kept working on a cancelled call"
+
+
+def _client_side_threads() -> int:
+    # The threaded server keeps a pool of up to max_workers threads by design; count
+    # every other thread of this process.
+    return sum(1 for t in threading.enumerate() if not t.name.startswith("greeter-server"))
+
+
+def _settled_thread_count(at_most: int) -> int:
+    """The thread count once it drops to ``at_most`` (or after 10 s, whatever it is)."""
+    deadline = time.monotonic() + 10
+    while _client_side_threads() > at_most and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _client_side_threads()
+
+
+def test_streams_left_early_leak_no_threads(server_kind: str) -> None:
+    with serving(server_kind) as target:
+        with GreeterClient(target, timeout=10) as warm_up:
+            list(warm_up.chat(["warm", "up"]))  # let grpc start its own lasting threads
+        baseline = _client_side_threads()
+        with GreeterClient(target, timeout=10) as client:
+            for _ in range(20):
+                with client.greet_stream("you") as replies:
+                    next(replies)
+                with client.chat(iter(NAMES)) as chat:
+                    next(chat)
+        assert _settled_thread_count(at_most=baseline) <= baseline

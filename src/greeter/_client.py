@@ -304,7 +304,9 @@ class GreeterClient(_BaseClient):
         """SayHelloBidiStream: send names, iterate the replies as they come back.
 
         ``names`` is consumed in a background thread, so a generator may produce names
-        while replies arrive. Leaving the ``with`` block early cancels the call.
+        while replies arrive. Leaving the ``with`` block early cancels the call; a
+        generator blocked inside ``next()`` is not interrupted, though: it keeps that
+        thread until it yields or returns.
         """
         options = self._options(timeout, metadata, wait_for_ready, compression)
         return ReplyStream(self._stub.SayHelloBidiStream(_requests(names), **options))

@@ -7,7 +7,7 @@ methods that do not need it never see it.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
@@ -17,6 +17,8 @@ from greeter._exceptions import GreeterError
 from greeter._metadata import Metadata, MetadataTuple, normalize_metadata
 
 __all__ = ["AsyncCallContext", "CallContext"]
+
+_Value = TypeVar("_Value", str, bytes)
 
 
 class _BaseCallContext:
@@ -30,6 +32,25 @@ class _BaseCallContext:
     def invocation_metadata(self) -> MetadataTuple:
         """The metadata the client sent with the call (``-bin`` values are ``bytes``)."""
         return tuple((key, value) for key, value in self._grpc_context.invocation_metadata() or ())
+
+    def get_metadata(self, key: str) -> str | None:
+        """The first value the client sent under the text key ``key``, or ``None``."""
+        if key.endswith("-bin"):
+            raise ValueError(f"{key!r} is a binary key: use get_binary_metadata()")
+        return self._first(key, str)
+
+    def get_binary_metadata(self, key: str) -> bytes | None:
+        """The first value the client sent under the ``-bin`` key ``key``, or ``None``."""
+        if not key.endswith("-bin"):
+            raise ValueError(f"{key!r} is a text key: use get_metadata()")
+        return self._first(key, bytes)
+
+    def _first(self, key: str, kind: type[_Value]) -> _Value | None:
+        wanted = key.lower()
+        for name, value in self.invocation_metadata:
+            if name == wanted and isinstance(value, kind):
+                return value
+        return None
 
     @property
     def peer(self) -> str:

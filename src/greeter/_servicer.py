@@ -206,9 +206,10 @@ class AsyncServicer(helloworld_pb2_grpc.GreeterServicer):
         return await _invoke_async(rpc, call, context, run)
 
     async def _stream(
-        self, rpc: str, context: _AioContext, replies: AsyncIterator[str]
+        self, rpc: str, context: _AioContext, produced: AsyncIterator[str]
     ) -> AsyncIterator[HelloReply]:
         call = AsyncCallContext(context)
+        replies = aiter(produced)  # once: each step below must continue, not restart
         try:
             while not context.done():
                 reply = await _invoke_async(
