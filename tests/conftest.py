@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -124,10 +125,10 @@ class ServerProcess:
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def stop(self, timeout: float = 20) -> int:
-        """SIGTERM the process; return its exit status and keep what it printed."""
+    def stop(self, sent: signal.Signals = signal.SIGTERM, timeout: float = 20) -> int:
+        """Send ``sent`` once; return the exit status and keep what the process printed."""
         if self.process.poll() is None:
-            self.process.terminate()
+            self.process.send_signal(sent)
         remaining, _ = self.process.communicate(timeout=timeout)
         self.output.append(remaining or "")
         return self.process.returncode

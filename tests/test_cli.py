@@ -117,10 +117,26 @@ def test_serve_stops_gracefully_on_sigterm_and_sigint(
     greeter_serve: ServerProcess, sent: signal.Signals
 ) -> None:
     assert run_cli("greet", "you", "--target", greeter_serve.target).returncode == 0
-    greeter_serve.process.send_signal(sent)
-    assert greeter_serve.stop() == 0
+    assert greeter_serve.stop(sent) == 0
     output = "".join(greeter_serve.output)
     assert f"Received {sent.name}" in output
+    assert "Stopped serving" in output
+    assert "Traceback" not in output
+
+
+def test_a_second_signal_during_the_graceful_stop_is_ignored() -> None:
+    process = ServerProcess(
+        [sys.executable, "-m", "greeter", "serve", "--address", LOOPBACK, "--grace", "1"],
+        r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)",
+    )
+    try:
+        process.process.send_signal(signal.SIGINT)
+        process.process.send_signal(signal.SIGTERM)
+        assert process.stop(signal.SIGINT) == 0
+    finally:
+        process.kill()
+    output = "".join(process.output)
+    assert "Received SIGINT" in output
     assert "Stopped serving" in output
     assert "Traceback" not in output
 

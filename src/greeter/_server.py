@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 import signal
-import threading
+import socket
 from concurrent import futures
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -129,10 +130,11 @@ class GreeterServer:
         """Start, block until SIGINT or SIGTERM, then stop gracefully.
 
         Must be called from the main thread (Python delivers signals only there).
-        Returns the signal that ended the wait.
+        Further signals during the graceful stop are ignored; the grace period bounds
+        it. Returns the signal that ended the wait.
         """
-        with self:
-            received = wait_for_shutdown_signal()
+        with ShutdownSignals() as signals, self:
+            received = signals.wait()
             logger.info(
                 "Received %s; stopping (in-flight calls get %.1f s)",
                 received.name,
@@ -152,22 +154,47 @@ class GreeterServer:
         self.stop()
 
 
-def wait_for_shutdown_signal() -> signal.Signals:
-    """Block until SIGINT or SIGTERM arrives; the previous handlers are restored after."""
-    received: list[signal.Signals] = []
-    arrived = threading.Event()
+class ShutdownSignals:
+    """Catches SIGINT and SIGTERM while in use; ``wait()`` blocks until one arrives.
 
-    def handler(signum: int, frame: object) -> None:
-        received.append(signal.Signals(signum))
-        arrived.set()
+    The handler only records the signal: it takes no lock, so a second signal arriving
+    at any moment cannot deadlock the main thread (``threading.Event.set()`` in a signal
+    handler can). The main thread wakes through ``signal.set_wakeup_fd``. Signals that
+    arrive after the first (say, during a graceful stop) are recorded and ignored.
+    The previous handlers are restored on exit. Use from the main thread only.
+    """
 
-    previous = {sig: signal.signal(sig, handler) for sig in _SHUTDOWN_SIGNALS}
-    try:
-        arrived.wait()
-    finally:
-        for sig, old_handler in previous.items():
-            signal.signal(sig, old_handler)
-    return received[0]
+    def __init__(self) -> None:
+        self.received: list[signal.Signals] = []
+
+    def __enter__(self) -> Self:
+        self._reader, self._writer = socket.socketpair()
+        self._writer.setblocking(False)
+        self._previous_wakeup_fd = signal.set_wakeup_fd(self._writer.fileno())
+        self._previous = {sig: signal.signal(sig, self._record) for sig in _SHUTDOWN_SIGNALS}
+        return self
+
+    def _record(self, signum: int, frame: object) -> None:
+        self.received.append(signal.Signals(signum))
+
+    def wait(self) -> signal.Signals:
+        """Block until SIGINT or SIGTERM has arrived; return the first one."""
+        while not self.received:
+            select.select([self._reader], [], [])
+            self._reader.recv(1024)  # drain the wakeup bytes
+        return self.received[0]
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        signal.set_wakeup_fd(self._previous_wakeup_fd)
+        self._reader.close()
+        self._writer.close()
 
 
 class AsyncGreeterServer:
