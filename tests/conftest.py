@@ -27,6 +27,16 @@ from greeter import (
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1:0"
 
+#: What any client gets from a server with the default greetings, keyed by RPC, when it
+#: sends "you" to the single-name RPCs and Ann, Bob and Cy to the streaming ones.
+EXPECTED_BY_RPC: dict[str, str | list[str]] = {
+    "SayHello": "Hello, you!",
+    "SayHelloAgain": "Hello again, you!",
+    "SayHelloStreamReply": ["Hello, you! (1 of 3)", "Hello, you! (2 of 3)", "Hello, you! (3 of 3)"],
+    "SayHelloStreamRequest": "Hello, Ann, Bob and Cy!",
+    "SayHelloBidiStream": ["Hello, Ann!", "Hello, Bob!", "Hello, Cy!"],
+}
+
 
 class SlowService(GreeterService):
     """Answers only when released (or after 10 s), to exercise deadlines."""

@@ -17,23 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import EXPECTED_BY_RPC as EXPECTED
 from tests.conftest import REPO_ROOT, ServerProcess
 
 PROTO = REPO_ROOT / "protos" / "greeter" / "_proto" / "helloworld.proto"
 GRPCLIB_CLIENT = Path(__file__).resolve().parent / "interop" / "grpclib_client.py"
-
-#: What every client gets from a server with the default greetings, keyed by RPC name.
-EXPECTED = {
-    "SayHello": "Hello, you!",
-    "SayHelloAgain": "Hello again, you!",
-    "SayHelloStreamReply": [
-        "Hello, you! (1 of 3)",
-        "Hello, you! (2 of 3)",
-        "Hello, you! (3 of 3)",
-    ],
-    "SayHelloStreamRequest": "Hello, Ann, Bob and Cy!",
-    "SayHelloBidiStream": ["Hello, Ann!", "Hello, Bob!", "Hello, Cy!"],
-}
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import EXPECTED_BY_RPC as EXPECTED
 from tests.conftest import ServerProcess
 
 NODE_DIR = Path(__file__).resolve().parent / "interop" / "node"
@@ -25,19 +26,6 @@ NAME = "you"
 NAMES = ["Ann", "Bob", "Cy"]
 
 Results = dict[str, str | list[str]]
-
-#: What every client gets from a server with the default greetings, keyed by RPC name.
-EXPECTED: Results = {
-    "SayHello": "Hello, you!",
-    "SayHelloAgain": "Hello again, you!",
-    "SayHelloStreamReply": [
-        "Hello, you! (1 of 3)",
-        "Hello, you! (2 of 3)",
-        "Hello, you! (3 of 3)",
-    ],
-    "SayHelloStreamRequest": "Hello, Ann, Bob and Cy!",
-    "SayHelloBidiStream": ["Hello, Ann!", "Hello, Bob!", "Hello, Cy!"],
-}
 
 
 @pytest.fixture(scope="module")
