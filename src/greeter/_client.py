@@ -18,7 +18,6 @@ method                     RPC                   returns (sync / asyncio)
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
@@ -44,29 +43,13 @@ HelloRequest = helloworld_pb2.HelloRequest
 HelloReply = helloworld_pb2.HelloReply
 
 
-class _GrpcCallOptions(TypedDict):
-    timeout: float | None
-    metadata: MetadataTuple
-    wait_for_ready: bool | None
-    compression: grpc.Compression | None
-
-
-@dataclass(frozen=True)
-class _CallOptions:
-    """The per-call options, after per-client defaults were applied."""
+class _CallOptions(TypedDict):
+    """The per-call options as grpcio's call methods take them (keyword arguments)."""
 
     timeout: float | None
     metadata: MetadataTuple
     wait_for_ready: bool | None
     compression: grpc.Compression | None
-
-    def grpc_kwargs(self) -> _GrpcCallOptions:
-        return _GrpcCallOptions(
-            timeout=self.timeout,
-            metadata=self.metadata,
-            wait_for_ready=self.wait_for_ready,
-            compression=self.compression,
-        )
 
 
 def _requests(names: Iterable[str]) -> Iterator[HelloRequest]:
@@ -113,19 +96,19 @@ class _BaseClient:
         metadata: Metadata | None,
         wait_for_ready: bool | None,
         compression: Compression | None,
-    ) -> _GrpcCallOptions:
+    ) -> _CallOptions:
         """Per-call options over the client's defaults; per-call metadata is appended."""
         if self._closed:
             raise RuntimeError(f"{self!r} is closed")
         defaults = self._defaults
         return _CallOptions(
-            timeout=defaults.timeout if timeout is None else timeout,
-            metadata=defaults.metadata + normalize_metadata(metadata),
-            wait_for_ready=defaults.wait_for_ready if wait_for_ready is None else wait_for_ready,
+            timeout=defaults["timeout"] if timeout is None else timeout,
+            metadata=defaults["metadata"] + normalize_metadata(metadata),
+            wait_for_ready=defaults["wait_for_ready"] if wait_for_ready is None else wait_for_ready,
             compression=(
-                defaults.compression if compression is None else to_grpc_compression(compression)
+                defaults["compression"] if compression is None else to_grpc_compression(compression)
             ),
-        ).grpc_kwargs()
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.target!r})"

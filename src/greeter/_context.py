@@ -19,6 +19,7 @@ from greeter._metadata import Metadata, MetadataTuple, normalize_metadata
 __all__ = ["AsyncCallContext", "CallContext"]
 
 _Value = TypeVar("_Value", str, bytes)
+_Context = TypeVar("_Context", "CallContext", "AsyncCallContext")
 
 
 class _BaseCallContext:
@@ -135,3 +136,11 @@ class AsyncCallContext(_BaseCallContext):
 
 # The context of the call being served in this thread (sync) or task (asyncio).
 current_context: ContextVar[_BaseCallContext] = ContextVar("greeter_call_context")
+
+
+def current_context_of(kind: type[_Context], owner: str) -> _Context:
+    """The context of the call being served, for a service of ``owner``'s kind."""
+    context = current_context.get(None)
+    if not isinstance(context, kind):
+        raise RuntimeError(f"{owner}.context is only available while serving a call")
+    return context

@@ -57,7 +57,33 @@ class _Binding:
         self.target = f"{'localhost' if host in _WILDCARD_HOSTS else host}:{port}"
 
 
-class GreeterServer:
+class _Bound:
+    """``port``, ``address`` and ``target``, read from where the server is bound."""
+
+    _binding: _Binding | None
+
+    def _bound(self) -> _Binding:
+        if self._binding is None:
+            raise RuntimeError("the server is not started yet: await server.start() first")
+        return self._binding
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (the OS's pick when asked for port 0)."""
+        return self._bound().port
+
+    @property
+    def address(self) -> str:
+        """The address the server listens on, with the real port."""
+        return self._bound().address
+
+    @property
+    def target(self) -> str:
+        """An address a client on this machine can dial (``localhost`` for wildcards)."""
+        return self._bound().target
+
+
+class GreeterServer(_Bound):
     """A Greeter server bound to an address; a context manager that starts and stops it.
 
     Binding happens on construction, so ``port`` is known before the server starts
@@ -88,16 +114,10 @@ class GreeterServer:
         )
         helloworld_pb2_grpc.add_GreeterServicer_to_server(Servicer(service), self._server)
         try:
-            binding = _Binding(self._server, address)
+            self._binding = _Binding(self._server, address)
         except OSError:
             self._executor.shutdown(wait=False)
             raise
-        #: The port the server listens on (the OS's pick when asked for port 0).
-        self.port = binding.port
-        #: The address the server listens on, with the real port.
-        self.address = binding.address
-        #: An address a client on this machine can dial (``localhost`` for wildcards).
-        self.target = binding.target
         self._started = False
 
     def start(self) -> Self:
@@ -197,7 +217,7 @@ class ShutdownSignals:
         self._writer.close()
 
 
-class AsyncGreeterServer:
+class AsyncGreeterServer(_Bound):
     """A Greeter server on the asyncio event loop; an async context manager.
 
     Binding needs the running loop, so it happens in ``start()`` (or on entering the
@@ -223,27 +243,7 @@ class AsyncGreeterServer:
         self._service = service
         self._requested_address = address
         self._server: grpc.aio.Server | None = None
-        self._binding: _Binding | None = None
-
-    @property
-    def port(self) -> int:
-        """The port the server listens on (the OS's pick when asked for port 0)."""
-        return self._bound().port
-
-    @property
-    def address(self) -> str:
-        """The address the server listens on, with the real port."""
-        return self._bound().address
-
-    @property
-    def target(self) -> str:
-        """An address a client on this machine can dial (``localhost`` for wildcards)."""
-        return self._bound().target
-
-    def _bound(self) -> _Binding:
-        if self._binding is None:
-            raise RuntimeError("the server is not started yet: await server.start() first")
-        return self._binding
+        self._binding = None
 
     async def start(self) -> Self:
         """Bind and start serving on the running loop; returns ``self``. Idempotent."""

@@ -22,7 +22,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable, Iterator
 
 from greeter._config import ServerConfig
-from greeter._context import AsyncCallContext, CallContext, current_context
+from greeter._context import AsyncCallContext, CallContext, current_context_of
 from greeter._server import DEFAULT_ADDRESS, AsyncGreeterServer, GreeterServer
 
 __all__ = ["AsyncGreeterService", "GreeterService"]
@@ -99,10 +99,7 @@ class GreeterService:
 
         Raises ``RuntimeError`` when read outside a call.
         """
-        context = current_context.get(None)
-        if not isinstance(context, CallContext):
-            raise RuntimeError("GreeterService.context is only available while serving a call")
-        return context
+        return current_context_of(CallContext, "GreeterService")
 
     def start(
         self, address: str = DEFAULT_ADDRESS, *, config: ServerConfig | None = None
@@ -169,10 +166,7 @@ class AsyncGreeterService:
 
         Raises ``RuntimeError`` when read outside a call.
         """
-        context = current_context.get(None)
-        if not isinstance(context, AsyncCallContext):
-            raise RuntimeError("AsyncGreeterService.context is only available while serving a call")
-        return context
+        return current_context_of(AsyncCallContext, "AsyncGreeterService")
 
     async def start(
         self, address: str = DEFAULT_ADDRESS, *, config: ServerConfig | None = None
