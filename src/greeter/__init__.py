@@ -20,9 +20,10 @@ Or serve one, overriding what you need::
 
 from importlib.metadata import version as _distribution_version
 
+from greeter._auth import TokenCheck, TokenSource, bearer_tokens
 from greeter._calls import AsyncReplyStream, Reply, ReplyStream
-from greeter._client import DEFAULT_TARGET, AsyncGreeterClient, GreeterClient
-from greeter._config import ChannelOption, Compression, ServerConfig
+from greeter._client import DEFAULT_TARGET, AsyncGreeterClient, GreeterClient, RetryPolicy
+from greeter._config import ChannelOption, Compression, ServerConfig, ServerInterceptor
 from greeter._context import AsyncCallContext, CallContext
 from greeter._exceptions import (
     Aborted,
@@ -44,16 +45,20 @@ from greeter._exceptions import (
     Unimplemented,
     Unknown,
 )
+from greeter._hooks import AccessLog, CallInfo, CallOutcome, ServerHook
 from greeter._metadata import Metadata, MetadataTuple
-from greeter._server import DEFAULT_ADDRESS, AsyncGreeterServer, GreeterServer
+from greeter._server import DEFAULT_ADDRESS, AsyncGreeterServer, ExtraService, GreeterServer
 from greeter._service import AsyncGreeterService, GreeterService
+from greeter._tls import PEM, ClientTLS, ServerTLS
 
 __version__ = _distribution_version("grpc-greeter")
 
 __all__ = [
     "DEFAULT_ADDRESS",
     "DEFAULT_TARGET",
+    "PEM",
     "Aborted",
+    "AccessLog",
     "AlreadyExists",
     "AsyncCallContext",
     "AsyncGreeterClient",
@@ -61,11 +66,15 @@ __all__ = [
     "AsyncGreeterService",
     "AsyncReplyStream",
     "CallContext",
+    "CallInfo",
+    "CallOutcome",
     "Cancelled",
     "ChannelOption",
+    "ClientTLS",
     "Compression",
     "DataLoss",
     "DeadlineExceeded",
+    "ExtraService",
     "FailedPrecondition",
     "GreeterClient",
     "GreeterError",
@@ -81,11 +90,18 @@ __all__ = [
     "Reply",
     "ReplyStream",
     "ResourceExhausted",
+    "RetryPolicy",
     "ServerConfig",
+    "ServerHook",
+    "ServerInterceptor",
+    "ServerTLS",
     "StatusCode",
+    "TokenCheck",
+    "TokenSource",
     "Unauthenticated",
     "Unavailable",
     "Unimplemented",
     "Unknown",
     "__version__",
+    "bearer_tokens",
 ]

@@ -17,23 +17,34 @@ method                     RPC                   returns (sync / asyncio)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import grpc
 import grpc.aio
 
+from greeter._auth import TokenSource, authorization_metadata
 from greeter._calls import AsyncReplyStream, Reply, ReplyStream
+from greeter._channel import ChannelSettings, ClientInterceptor, LoadBalancing, RetryPolicy
 from greeter._config import ChannelOption, Compression, message_length_options, to_grpc_compression
 from greeter._exceptions import error_from_grpc
 from greeter._metadata import Metadata, MetadataTuple, metadata_from_grpc, normalize_metadata
 from greeter._proto import helloworld_pb2, helloworld_pb2_grpc
+from greeter._tls import ClientTLS
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["DEFAULT_TARGET", "AsyncGreeterClient", "GreeterClient"]
+__all__ = ["DEFAULT_TARGET", "AsyncGreeterClient", "GreeterClient", "RetryPolicy"]
 
 #: Where clients connect unless told otherwise.
 DEFAULT_TARGET = "localhost:50051"
@@ -67,7 +78,7 @@ class _BaseClient:
 
     def __init__(
         self,
-        target: str,
+        target: str | Sequence[str],
         *,
         timeout: float | None,
         metadata: Metadata | None,
@@ -76,18 +87,34 @@ class _BaseClient:
         max_send_message_length: int | None,
         max_receive_message_length: int | None,
         options: Iterable[ChannelOption],
+        tls: ClientTLS | None,
+        token: TokenSource | None,
+        unsafe_plaintext_token: bool,
+        load_balancing: LoadBalancing | None,
+        retries: RetryPolicy | None,
+        keepalive_seconds: float | None,
     ) -> None:
-        self.target = target
         self._defaults = _CallOptions(
             timeout=timeout,
             metadata=normalize_metadata(metadata),
             wait_for_ready=wait_for_ready,
             compression=to_grpc_compression(compression),
         )
-        self._channel_options = [
-            *message_length_options(max_send_message_length, max_receive_message_length),
-            *options,
-        ]
+        self._channel_settings = ChannelSettings.build(
+            target,
+            options=[
+                *message_length_options(max_send_message_length, max_receive_message_length),
+                *options,
+            ],
+            tls=tls,
+            token=token,
+            unsafe_plaintext_token=unsafe_plaintext_token,
+            load_balancing=load_balancing,
+            retries=retries,
+            keepalive_seconds=keepalive_seconds,
+        )
+        #: The grpc target the channel connects to.
+        self.target = self._channel_settings.target
         self._closed = False
 
     def _options(
@@ -103,12 +130,16 @@ class _BaseClient:
         defaults = self._defaults
         return _CallOptions(
             timeout=defaults["timeout"] if timeout is None else timeout,
-            metadata=defaults["metadata"] + normalize_metadata(metadata),
+            metadata=defaults["metadata"] + normalize_metadata(metadata) + self._token_metadata(),
             wait_for_ready=defaults["wait_for_ready"] if wait_for_ready is None else wait_for_ready,
             compression=(
                 defaults["compression"] if compression is None else to_grpc_compression(compression)
             ),
         )
+
+    def _token_metadata(self) -> MetadataTuple:
+        token = self._channel_settings.plaintext_token
+        return () if token is None else authorization_metadata(token)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.target!r})"
@@ -121,8 +152,19 @@ _CLIENT_OPTIONS_DOC = """
     server is reachable instead of failing fast with ``greeter.Unavailable``) and
     ``compression`` (``"gzip"`` or ``"deflate"``). ``max_send_message_length``,
     ``max_receive_message_length`` and ``options`` (raw gRPC channel arguments) shape
-    the channel. Every method takes the same four call options, keyword-only, to
-    override the defaults for one call.
+    the channel.
+
+    Security: ``tls=ClientTLS(...)`` calls over TLS (mTLS with a client certificate);
+    ``token`` (a string, or a function returning the current token) is sent as
+    ``authorization: Bearer ...`` with every call, over TLS only unless
+    ``unsafe_plaintext_token=True``. Several servers: ``target`` may be a list of
+    ``HOST:PORT`` IP addresses (or one ``dns:///NAME:PORT``) with
+    ``load_balancing="round_robin"``; ``retries=RetryPolicy()`` retries ``UNAVAILABLE``;
+    ``keepalive_seconds`` pings the server to notice dead connections. ``interceptors``
+    are raw grpc client interceptors.
+
+    Every method takes the same four call options, keyword-only, to override the
+    defaults for one call.
 
     Failed calls raise the ``greeter.GreeterError`` subclass for their status.
 """
@@ -143,7 +185,7 @@ class GreeterClient(_BaseClient):
 
     def __init__(
         self,
-        target: str = DEFAULT_TARGET,
+        target: str | Sequence[str] = DEFAULT_TARGET,
         *,
         timeout: float | None = None,
         metadata: Metadata | None = None,
@@ -152,6 +194,13 @@ class GreeterClient(_BaseClient):
         max_send_message_length: int | None = None,
         max_receive_message_length: int | None = None,
         options: Iterable[ChannelOption] = (),
+        tls: ClientTLS | None = None,
+        token: TokenSource | None = None,
+        unsafe_plaintext_token: bool = False,
+        load_balancing: LoadBalancing | None = None,
+        retries: RetryPolicy | None = None,
+        keepalive_seconds: float | None = None,
+        interceptors: Sequence[ClientInterceptor] = (),
     ) -> None:
         super().__init__(
             target,
@@ -162,8 +211,14 @@ class GreeterClient(_BaseClient):
             max_send_message_length=max_send_message_length,
             max_receive_message_length=max_receive_message_length,
             options=options,
+            tls=tls,
+            token=token,
+            unsafe_plaintext_token=unsafe_plaintext_token,
+            load_balancing=load_balancing,
+            retries=retries,
+            keepalive_seconds=keepalive_seconds,
         )
-        self._channel = grpc.insecure_channel(target, options=self._channel_options)
+        self._channel = self._channel_settings.open(interceptors)
         self._stub = helloworld_pb2_grpc.GreeterStub(self._channel)
 
     def greet(
@@ -345,7 +400,7 @@ class AsyncGreeterClient(_BaseClient):
 
     def __init__(
         self,
-        target: str = DEFAULT_TARGET,
+        target: str | Sequence[str] = DEFAULT_TARGET,
         *,
         timeout: float | None = None,
         metadata: Metadata | None = None,
@@ -354,6 +409,13 @@ class AsyncGreeterClient(_BaseClient):
         max_send_message_length: int | None = None,
         max_receive_message_length: int | None = None,
         options: Iterable[ChannelOption] = (),
+        tls: ClientTLS | None = None,
+        token: TokenSource | None = None,
+        unsafe_plaintext_token: bool = False,
+        load_balancing: LoadBalancing | None = None,
+        retries: RetryPolicy | None = None,
+        keepalive_seconds: float | None = None,
+        interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
     ) -> None:
         super().__init__(
             target,
@@ -364,8 +426,14 @@ class AsyncGreeterClient(_BaseClient):
             max_send_message_length=max_send_message_length,
             max_receive_message_length=max_receive_message_length,
             options=options,
+            tls=tls,
+            token=token,
+            unsafe_plaintext_token=unsafe_plaintext_token,
+            load_balancing=load_balancing,
+            retries=retries,
+            keepalive_seconds=keepalive_seconds,
         )
-        self._channel = grpc.aio.insecure_channel(target, options=self._channel_options)
+        self._channel = self._channel_settings.open_async(interceptors)
         self._stub = helloworld_pb2_grpc.GreeterStub(self._channel)
 
     async def greet(

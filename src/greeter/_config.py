@@ -1,19 +1,32 @@
-"""Options shared by the sync and asyncio clients and servers."""
+"""Options shared by the sync and asyncio clients and servers.
+
+``ServerConfig`` is the one object that carries every server setting: the servers read
+it, and the command line maps its flags onto it in one place (``greeter._cli``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import grpc
+import grpc.aio
 
-__all__ = ["ChannelOption", "Compression", "ServerConfig"]
+if TYPE_CHECKING:
+    from greeter._auth import TokenCheck
+    from greeter._hooks import ServerHook
+    from greeter._tls import ServerTLS
+
+__all__ = ["ChannelOption", "Compression", "ServerConfig", "ServerInterceptor"]
 
 #: The message compression algorithms gRPC supports.
 Compression: TypeAlias = Literal["gzip", "deflate", "none"]
 #: A raw gRPC channel argument, e.g. ``("grpc.keepalive_time_ms", 10000)``.
 ChannelOption: TypeAlias = tuple[str, str | int]
+#: A raw grpc server interceptor: ``grpc.ServerInterceptor`` for the threaded server,
+#: ``grpc.aio.ServerInterceptor`` for the asyncio one.
+ServerInterceptor: TypeAlias = grpc.ServerInterceptor | grpc.aio.ServerInterceptor
 
 _COMPRESSION = {
     "gzip": grpc.Compression.Gzip,
@@ -45,14 +58,32 @@ def message_length_options(
     return options
 
 
+def milliseconds(seconds: float) -> int:
+    """A duration in whole milliseconds, as gRPC's channel arguments take it."""
+    return round(seconds * 1000)
+
+
+#: Threads of the threaded server unless told otherwise (``ServerConfig.max_workers``).
+DEFAULT_MAX_WORKERS = 32
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     """How a Greeter server runs; shared by the sync and asyncio servers.
 
+    Every setting has a default that is safe to deploy; the ones that matter most:
+
     Attributes:
-        max_workers: threads serving calls at once (sync server only).
+        max_workers: threads serving calls at once (threaded server only). Each
+            unary call holds a thread while it runs, each stream for its whole life.
+        maximum_concurrent_rpcs: calls in progress at once; a call beyond it is
+            rejected at once with ``RESOURCE_EXHAUSTED`` rather than queued. ``None``
+            means ``max_workers`` on the threaded server (so no call ever waits for a
+            thread, unseen, until its deadline) and no limit on the asyncio server
+            (where calls are tasks, not threads).
         grace_seconds: on stop, how long in-flight calls may take to finish before
-            they are cancelled. New calls are refused from the moment stop begins.
+            they are cancelled. New calls are refused from the moment stop begins, and
+            the health service reports ``NOT_SERVING``.
         compression: default compression of responses (``"gzip"``, ``"deflate"``).
         max_send_message_length: largest message the server sends, in bytes.
         max_receive_message_length: largest message the server accepts, in bytes;
@@ -60,27 +91,88 @@ class ServerConfig:
         reuse_port: let several servers (processes) listen on the same port, with the
             kernel spreading connections among them (``SO_REUSEPORT``). Off by default,
             so a port that is already taken is an error instead of silently shared.
+            ``serve(workers=N)`` turns it on for its own workers.
+        health: serve ``grpc.health.v1.Health`` (grpc's own implementation):
+            ``SERVING`` for every service once started, ``NOT_SERVING`` once stopping.
+        reflection: serve gRPC server reflection (``v1alpha`` and ``v1``), so generic
+            tools (``grpcurl``, ``buf curl``, Postman) can list and call the services.
+        tls: serve TLS (or mTLS) instead of plaintext: a ``greeter.ServerTLS``.
+        auth: check every call's bearer token (see ``greeter.bearer_tokens``): a
+            function taking the token and returning the caller's identity, or raising
+            ``greeter.Unauthenticated`` / ``greeter.PermissionDenied``; ``async def``
+            on the asyncio server. Health checks need no token.
+        hooks: ``greeter.ServerHook`` objects that see every call (before and after).
+        interceptors: raw grpc server interceptors, run after the hooks.
+        access_log: log one line per call (method, peer, status, duration) at INFO
+            on the ``greeter.access`` logger.
+        max_connection_age_seconds: close each connection (gracefully, with GOAWAY)
+            after this long, so load-balancing clients notice new replicas.
+        keepalive_seconds: ping idle clients this often to notice dead connections.
+        client_keepalive_min_seconds: the shortest keepalive interval clients may use
+            (pings more frequent than this are answered with GOAWAY).
         options: any other gRPC channel arguments, passed through unchanged.
     """
 
-    max_workers: int = 10
+    max_workers: int = DEFAULT_MAX_WORKERS
+    maximum_concurrent_rpcs: int | None = None
     grace_seconds: float = 5.0
     compression: Compression | None = None
     max_send_message_length: int | None = None
     max_receive_message_length: int | None = None
     reuse_port: bool = False
+    health: bool = True
+    reflection: bool = True
+    tls: ServerTLS | None = None
+    auth: TokenCheck | None = None
+    hooks: Sequence[ServerHook] = ()
+    interceptors: Sequence[ServerInterceptor] = ()
+    access_log: bool = False
+    max_connection_age_seconds: float | None = None
+    keepalive_seconds: float | None = None
+    client_keepalive_min_seconds: float = 10.0
     options: Sequence[ChannelOption] = ()
 
     def __post_init__(self) -> None:
         if self.max_workers < 1:
             raise ValueError("max_workers must be at least 1")
+        if self.maximum_concurrent_rpcs is not None and self.maximum_concurrent_rpcs < 1:
+            raise ValueError("maximum_concurrent_rpcs must be at least 1 (or None)")
         if self.grace_seconds < 0:
             raise ValueError("grace_seconds must not be negative")
+        for name in ("max_connection_age_seconds", "keepalive_seconds"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive (or None)")
         to_grpc_compression(self.compression)  # rejects an unknown name now, not at start
+
+    def concurrency_limit(self, *, threaded: bool) -> int | None:
+        """The ``maximum_concurrent_rpcs`` in force on the threaded or asyncio server."""
+        if self.maximum_concurrent_rpcs is not None:
+            return self.maximum_concurrent_rpcs
+        return self.max_workers if threaded else None
 
     def channel_options(self) -> list[ChannelOption]:
         """All gRPC channel arguments this configuration implies."""
-        limits = message_length_options(
+        options: list[ChannelOption] = [("grpc.so_reuseport", int(self.reuse_port))]
+        options += message_length_options(
             self.max_send_message_length, self.max_receive_message_length
         )
-        return [("grpc.so_reuseport", int(self.reuse_port)), *limits, *self.options]
+        if self.max_connection_age_seconds is not None:
+            options += [
+                ("grpc.max_connection_age_ms", milliseconds(self.max_connection_age_seconds)),
+                ("grpc.max_connection_age_grace_ms", milliseconds(self.grace_seconds)),
+            ]
+        if self.keepalive_seconds is not None:
+            options.append(("grpc.keepalive_time_ms", milliseconds(self.keepalive_seconds)))
+        options += [
+            ("grpc.keepalive_permit_without_calls", 1),
+            (
+                "grpc.http2.min_recv_ping_interval_without_data_ms",
+                milliseconds(self.client_keepalive_min_seconds),
+            ),
+            (
+                "grpc.http2.min_ping_interval_without_data_ms",
+                milliseconds(self.client_keepalive_min_seconds),
+            ),
+        ]
+        return [*options, *self.options]

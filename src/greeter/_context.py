@@ -6,14 +6,16 @@ methods that do not need it never see it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 import grpc.aio
 
 from greeter._config import Compression, to_grpc_compression
-from greeter._exceptions import GreeterError
+from greeter._exceptions import GreeterError, StatusCode, error_for_status
+from greeter._hooks import current_call
 from greeter._metadata import Metadata, MetadataTuple, normalize_metadata
 
 __all__ = ["AsyncCallContext", "CallContext"]
@@ -83,6 +85,62 @@ class _BaseCallContext:
         assert algorithm is not None
         self._grpc_context.set_compression(algorithm)
 
+    def disable_next_message_compression(self) -> None:
+        """Send the next response uncompressed, whatever the call's compression."""
+        self._grpc_context.disable_next_message_compression()
+
+    @property
+    def identity(self) -> str | None:
+        """Who made the call, as the server's token check (``ServerConfig.auth``) said.
+
+        ``None`` when the server checks no tokens (or for health checks).
+        """
+        call = current_call.get(None)
+        return None if call is None else call.identity
+
+    @property
+    def peer_identities(self) -> tuple[str, ...]:
+        """The client's verified identities: its TLS certificate's SANs (or common name).
+
+        Empty unless the server uses mTLS (``ServerTLS(client_ca=...)``).
+        """
+        identities = self._grpc_context.peer_identities()
+        return tuple(_text(identity) for identity in identities or ())
+
+    @property
+    def peer_identity_key(self) -> str | None:
+        """Which ``auth_context`` property the ``peer_identities`` come from, if any."""
+        return self._grpc_context.peer_identity_key()
+
+    @property
+    def auth_context(self) -> dict[str, tuple[bytes, ...]]:
+        """The transport's security facts, e.g. ``transport_security_type``,
+        ``x509_subject``, ``x509_common_name``, ``x509_subject_alternative_name``."""
+        return {
+            key: (values,) if isinstance(values, bytes) else tuple(values)
+            for key, values in self._grpc_context.auth_context().items()
+        }
+
+    def abort(self, code: StatusCode, details: str = "") -> NoReturn:
+        """End the call now with ``code`` and ``details``.
+
+        The same as raising the ``greeter.GreeterError`` subclass for ``code``, which
+        reads better and can carry trailing metadata and rich details:
+        ``raise greeter.NotFound("no such name")``.
+        """
+        raise error_for_status(StatusCode(code), details)
+
+    def set_code(self, code: StatusCode) -> None:
+        """The status to end the call with when the method returns.
+
+        Prefer raising a ``greeter.GreeterError`` subclass, which ends the call at once.
+        """
+        self._grpc_context.set_code(StatusCode(code).to_grpc())
+
+    def set_details(self, details: str) -> None:
+        """The status message to end the call with (see ``set_code``)."""
+        self._grpc_context.set_details(details)
+
 
 class CallContext(_BaseCallContext):
     """The context of a call served by a sync ``GreeterService``."""
@@ -96,6 +154,15 @@ class CallContext(_BaseCallContext):
     def is_active(self) -> bool:
         """False once the call has ended: cancelled, timed out or completed."""
         return self._grpc_context.is_active()
+
+    def add_done_callback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (on a grpc thread) when the call ends, however it ends.
+
+        Useful to stop work for a client that cancelled or whose deadline passed. If
+        the call has already ended, the callback runs at once.
+        """
+        if not self._grpc_context.add_callback(callback):
+            callback()
 
 
 class AsyncCallContext(_BaseCallContext):
@@ -132,6 +199,19 @@ class AsyncCallContext(_BaseCallContext):
     def is_active(self) -> bool:
         """False once the call has ended: cancelled, timed out or completed."""
         return not self._grpc_context.done()
+
+    def add_done_callback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (on the event loop) when the call ends, however it ends."""
+
+        def done(_context: object) -> None:
+            callback()
+
+        # The stubs type the callback as a class of theirs; any callable works.
+        self._grpc_context.add_done_callback(done)  # type: ignore[arg-type]
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 # The context of the call being served in this thread (sync) or task (asyncio).

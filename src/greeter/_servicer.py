@@ -9,6 +9,7 @@ pulling from a reply stream as soon as its call has ended.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -82,22 +83,60 @@ def _next_reply(rpc: str, replies: Iterator[str]) -> HelloReply | None:
     return None
 
 
+class InFlight:
+    """The Greeter calls a server is running: which RPC, for which peer, since when.
+
+    Read when a graceful stop runs out of time, to say which calls were cut.
+    """
+
+    def __init__(self) -> None:
+        self._calls: dict[int, tuple[str, Callable[[], str], float]] = {}
+
+    def add(self, rpc: str, peer: Callable[[], str]) -> int:
+        """Record a call that starts now; returns the key to ``remove`` it with."""
+        key = id(peer)
+        self._calls[key] = (rpc, peer, time.monotonic())
+        return key
+
+    def remove(self, key: int) -> None:
+        """Forget a call that has ended."""
+        self._calls.pop(key, None)
+
+    def describe(self) -> list[str]:
+        """One line per call still running: ``SayHello from ipv4:... (running 3.2 s)``."""
+        now = time.monotonic()
+        return [
+            f"helloworld.Greeter/{rpc} from {peer()} (running {now - started:.1f} s)"
+            for rpc, peer, started in list(self._calls.values())
+        ]
+
+
 class Servicer(helloworld_pb2_grpc.GreeterServicer):
     """Serves a ``GreeterService`` on the threaded server."""
 
     def __init__(self, service: GreeterService) -> None:
         self._service = service
+        self.in_flight = InFlight()
 
     def _unary(
         self, rpc: str, context: grpc.ServicerContext, produce: Callable[[], str]
     ) -> HelloReply:
-        return _invoke(rpc, CallContext(context), context, lambda: _reply(rpc, produce()))
+        key = self.in_flight.add(rpc, context.peer)
+        try:
+            return _invoke(rpc, CallContext(context), context, lambda: _reply(rpc, produce()))
+        finally:
+            self.in_flight.remove(key)
 
     def _stream(
         self, rpc: str, context: grpc.ServicerContext, open_stream: Callable[[], Iterable[str]]
     ) -> Iterator[HelloReply]:
         call = CallContext(context)
-        replies = _invoke(rpc, call, context, lambda: iter(open_stream()))
+        key = self.in_flight.add(rpc, context.peer)
+        try:
+            replies = _invoke(rpc, call, context, lambda: iter(open_stream()))
+        except BaseException:
+            self.in_flight.remove(key)
+            raise
         try:
             # Pull one reply at a time, each in the call's context, and stop as soon as
             # the call has ended: no work continues for a client that is gone.
@@ -107,6 +146,7 @@ class Servicer(helloworld_pb2_grpc.GreeterServicer):
                     return
                 yield reply
         finally:
+            self.in_flight.remove(key)
             close = getattr(replies, "close", None)
             if close is not None:
                 token = current_context.set(call)
@@ -192,6 +232,7 @@ class AsyncServicer(helloworld_pb2_grpc.GreeterServicer):
 
     def __init__(self, service: AsyncGreeterService) -> None:
         self._service = service
+        self.in_flight = InFlight()
 
     async def _unary(
         self, rpc: str, context: _AioContext, produce: Callable[[], Awaitable[str]]
@@ -203,13 +244,18 @@ class AsyncServicer(helloworld_pb2_grpc.GreeterServicer):
             await call._apply_pending_compression()
             return reply
 
-        return await _invoke_async(rpc, call, context, run)
+        key = self.in_flight.add(rpc, context.peer)
+        try:
+            return await _invoke_async(rpc, call, context, run)
+        finally:
+            self.in_flight.remove(key)
 
     async def _stream(
         self, rpc: str, context: _AioContext, produced: AsyncIterator[str]
     ) -> AsyncIterator[HelloReply]:
         call = AsyncCallContext(context)
         replies = aiter(produced)  # once: each step below must continue, not restart
+        key = self.in_flight.add(rpc, context.peer)
         try:
             while not context.done():
                 reply = await _invoke_async(
@@ -220,6 +266,7 @@ class AsyncServicer(helloworld_pb2_grpc.GreeterServicer):
                 await call._apply_pending_compression()
                 yield reply
         finally:
+            self.in_flight.remove(key)
             aclose = getattr(replies, "aclose", None)
             if aclose is not None:
                 token = current_context.set(call)

@@ -1,0 +1,119 @@
+"""Bearer-token authentication: the client's token, and the server's check of it.
+
+On the wire a token is the ``authorization: Bearer <token>`` metadata of every call, as
+grpc's own call credentials send it (so any gRPC client can call a server that checks
+tokens, and any gRPC server can check our clients' tokens).
+
+- Client: ``GreeterClient(target, tls=ClientTLS(...), token="...")``, or a callable
+  returning the current token for tokens that refresh. Over plaintext a token would be
+  readable by anyone on the path: it needs ``unsafe_plaintext_token=True``.
+- Server: ``ServerConfig(auth=check)``; ``check(token)`` returns the caller's identity
+  (then ``self.context.identity``) or raises ``greeter.Unauthenticated`` /
+  ``greeter.PermissionDenied``. ``bearer_tokens({...})`` is the check for a fixed set.
+"""
+
+from __future__ import annotations
+
+import hmac
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeAlias
+
+import grpc
+
+from greeter._exceptions import Unauthenticated
+from greeter._hooks import CallInfo
+
+__all__ = ["TokenCheck", "TokenSource", "bearer_tokens"]
+
+#: A token as a client takes it: the token itself, or a function returning the current one.
+TokenSource: TypeAlias = str | Callable[[], str]
+#: The server's check of a token: returns the caller's identity or raises a
+#: ``greeter.Unauthenticated`` / ``greeter.PermissionDenied``; may be ``async`` on the
+#: asyncio server.
+TokenCheck: TypeAlias = Callable[[str], str] | Callable[[str], Awaitable[str]]
+
+AUTHORIZATION_KEY = "authorization"
+_BEARER = "bearer "
+#: Methods every caller may use without a token: load balancers and orchestrators probe
+#: health without credentials.
+_OPEN_SERVICES = ("/grpc.health.v1.Health/",)
+
+
+def bearer_tokens(tokens: Iterable[str]) -> Callable[[str], str]:
+    """A ``TokenCheck`` accepting exactly these tokens.
+
+    The identity of a caller is ``"token-1"``, ``"token-2"``, ... after the position of
+    its token in ``tokens`` (so logs never show the secret itself). Tokens are
+    compared in constant time.
+    """
+    known = [token.encode() for token in tokens if token]
+    if not known:
+        raise ValueError("bearer_tokens() needs at least one non-empty token")
+
+    def check(token: str) -> str:
+        presented = token.encode()
+        matches = [hmac.compare_digest(presented, candidate) for candidate in known]
+        if not any(matches):
+            raise Unauthenticated("invalid bearer token")
+        return f"token-{matches.index(True) + 1}"
+
+    return check
+
+
+def bearer_token_of(call: CallInfo) -> str:
+    """The bearer token a call carries; ``Unauthenticated`` if it has none."""
+    header = call.get_metadata(AUTHORIZATION_KEY)
+    if header is None:
+        raise Unauthenticated("missing bearer token (authorization metadata)")
+    if not header.lower().startswith(_BEARER) or not header[len(_BEARER) :].strip():
+        raise Unauthenticated("authorization metadata must be 'Bearer <token>'")
+    return header[len(_BEARER) :].strip()
+
+
+class TokenIdentifier:
+    """The per-call identity step of a server whose ``auth`` is a ``TokenCheck``."""
+
+    def __init__(self, check: TokenCheck) -> None:
+        self._check = check
+        #: True when the check is ``async def`` (it then needs the asyncio server).
+        self.is_async = inspect.iscoroutinefunction(check)
+
+    def __call__(self, call: CallInfo) -> str | Awaitable[str | None] | None:
+        if call.method.startswith(_OPEN_SERVICES):
+            return None
+        return self._check(bearer_token_of(call))
+
+
+def token_of(source: TokenSource) -> str:
+    """The token to send now."""
+    return source if isinstance(source, str) else source()
+
+
+def authorization_metadata(source: TokenSource) -> tuple[tuple[str, str]]:
+    """The metadata carrying ``source``'s current token."""
+    return ((AUTHORIZATION_KEY, f"Bearer {token_of(source)}"),)
+
+
+class _TokenPlugin(grpc.AuthMetadataPlugin):
+    """Asks the token source for the current token before each call."""
+
+    def __init__(self, source: Callable[[], str]) -> None:
+        self._source = source
+
+    def __call__(
+        self, context: grpc.AuthMetadataContext, callback: grpc.AuthMetadataPluginCallback
+    ) -> None:
+        try:
+            metadata = authorization_metadata(self._source)
+        except Exception as exc:  # the call then fails with UNAVAILABLE, naming the cause
+            callback((), exc)
+        else:
+            callback(metadata, None)
+
+
+def call_credentials(source: TokenSource) -> grpc.CallCredentials:
+    """grpc call credentials that send ``source``'s token with every call."""
+    if isinstance(source, str):
+        return grpc.access_token_call_credentials(source)
+    return grpc.metadata_call_credentials(_TokenPlugin(source), name="greeter-bearer-token")

@@ -1,0 +1,184 @@
+"""How a client's channel is made: target, credentials, load balancing, retries, keepalive.
+
+Everything here builds what grpc itself provides: channel credentials for TLS, call
+credentials for tokens, and grpc's service config (``loadBalancingConfig`` and a
+``retryPolicy``) for load balancing and retries. ``GreeterClient`` and
+``AsyncGreeterClient`` both open their channel from one ``ChannelSettings``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias
+
+import grpc
+import grpc.aio
+
+from greeter._auth import TokenSource, call_credentials
+from greeter._config import ChannelOption, milliseconds
+from greeter._exceptions import StatusCode
+from greeter._tls import ClientTLS
+
+__all__ = ["ChannelSettings", "ClientInterceptor", "LoadBalancing", "RetryPolicy"]
+
+#: The load-balancing policies grpc has built in: ``"pick_first"`` (grpc's default: one
+#: connection at a time) and ``"round_robin"`` (a connection to every address, calls
+#: spread over them).
+LoadBalancing: TypeAlias = Literal["pick_first", "round_robin"]
+
+#: A raw grpc interceptor for the blocking client (any of grpc's four client interceptor
+#: kinds); the asyncio client takes ``grpc.aio.ClientInterceptor``s.
+ClientInterceptor: TypeAlias = (
+    grpc.UnaryUnaryClientInterceptor
+    | grpc.UnaryStreamClientInterceptor
+    | grpc.StreamUnaryClientInterceptor
+    | grpc.StreamStreamClientInterceptor
+)
+
+#: How long a keepalive ping may go unanswered before the connection counts as dead.
+_KEEPALIVE_TIMEOUT_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retry calls that fail with a transient status, as grpc's service config does.
+
+    grpc retries a call only while nothing of the response has arrived, so a retry never
+    repeats half a stream; the call's deadline bounds all attempts together.
+
+    Attributes:
+        max_attempts: attempts in all, the first included (grpc caps it at 5).
+        initial_backoff: seconds before the first retry; each later one waits up to
+            ``backoff_multiplier`` times longer (with random jitter), at most ``max_backoff``.
+        max_backoff: the longest wait between attempts, in seconds.
+        backoff_multiplier: how much the wait grows after each attempt.
+        retryable_codes: the statuses worth another attempt.
+    """
+
+    max_attempts: int = 5
+    initial_backoff: float = 0.1
+    max_backoff: float = 1.0
+    backoff_multiplier: float = 2.0
+    retryable_codes: Sequence[StatusCode] = (StatusCode.UNAVAILABLE,)
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.max_attempts <= 5:
+            raise ValueError("max_attempts must be from 2 to 5 (grpc's limit)")
+        if self.initial_backoff <= 0 or self.max_backoff <= 0 or self.backoff_multiplier <= 0:
+            raise ValueError("backoffs and the multiplier must be positive")
+        if not self.retryable_codes or StatusCode.OK in self.retryable_codes:
+            raise ValueError("retryable_codes must name at least one error status")
+
+    def to_service_config(self) -> dict[str, Any]:
+        """This policy as the ``retryPolicy`` of grpc's service config."""
+        return {
+            "maxAttempts": self.max_attempts,
+            "initialBackoff": f"{self.initial_backoff}s",
+            "maxBackoff": f"{self.max_backoff}s",
+            "backoffMultiplier": self.backoff_multiplier,
+            "retryableStatusCodes": [StatusCode(code).name for code in self.retryable_codes],
+        }
+
+
+def channel_target(target: str | Sequence[str]) -> str:
+    """grpc's target for one address, or for several IP addresses as one channel."""
+    if isinstance(target, str):
+        return target
+    if not target:
+        raise ValueError("no target to connect to")
+    families = set()
+    for address in target:
+        host = address.rpartition(":")[0].strip("[]")
+        try:
+            families.add(ipaddress.ip_address(host).version)
+        except ValueError:
+            raise ValueError(
+                f"several targets must be IP addresses (HOST:PORT), not {address!r}; for a "
+                "DNS name with several records use one target, 'dns:///NAME:PORT'"
+            ) from None
+    if len(families) > 1:
+        raise ValueError("several targets must all be IPv4 or all IPv6")
+    return f"ipv{families.pop()}:{','.join(target)}"
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """Everything that shapes a client's channel, checked once, used by both clients."""
+
+    target: str
+    options: tuple[ChannelOption, ...]
+    credentials: grpc.ChannelCredentials | None
+    #: The token to send as plain metadata (only with ``unsafe_plaintext_token``).
+    plaintext_token: TokenSource | None
+
+    @classmethod
+    def build(
+        cls,
+        target: str | Sequence[str],
+        *,
+        options: Sequence[ChannelOption],
+        tls: ClientTLS | None,
+        token: TokenSource | None,
+        unsafe_plaintext_token: bool,
+        load_balancing: LoadBalancing | None,
+        retries: RetryPolicy | None,
+        keepalive_seconds: float | None,
+    ) -> ChannelSettings:
+        """Check the client's settings together and derive the channel's."""
+        built: list[ChannelOption] = []
+        service_config: dict[str, Any] = {}
+        if load_balancing is not None:
+            service_config["loadBalancingConfig"] = [{load_balancing: {}}]
+        if retries is not None:
+            service_config["methodConfig"] = [
+                {"name": [{}], "retryPolicy": retries.to_service_config()}
+            ]
+            built.append(("grpc.enable_retries", 1))
+        if service_config:
+            built.append(("grpc.service_config", json.dumps(service_config)))
+        if keepalive_seconds is not None:
+            if keepalive_seconds <= 0:
+                raise ValueError("keepalive_seconds must be positive")
+            built += [
+                ("grpc.keepalive_time_ms", milliseconds(keepalive_seconds)),
+                ("grpc.keepalive_timeout_ms", milliseconds(_KEEPALIVE_TIMEOUT_SECONDS)),
+                ("grpc.keepalive_permit_without_calls", 1),
+            ]
+        credentials = None
+        plaintext_token = None
+        if tls is not None:
+            built += tls.channel_options()
+            credentials = tls.credentials()
+            if token is not None:
+                credentials = grpc.composite_channel_credentials(
+                    credentials, call_credentials(token)
+                )
+        elif token is not None:
+            if not unsafe_plaintext_token:
+                raise ValueError(
+                    "a token sent without TLS can be read by anyone on the network: pass "
+                    "tls=ClientTLS(...), or unsafe_plaintext_token=True for local development"
+                )
+            plaintext_token = token
+        return cls(channel_target(target), (*built, *options), credentials, plaintext_token)
+
+    def open(self, interceptors: Sequence[ClientInterceptor]) -> grpc.Channel:
+        """A blocking channel with these settings (and the client interceptors)."""
+        if self.credentials is None:
+            channel = grpc.insecure_channel(self.target, options=self.options)
+        else:
+            channel = grpc.secure_channel(self.target, self.credentials, options=self.options)
+        return grpc.intercept_channel(channel, *interceptors) if interceptors else channel
+
+    def open_async(self, interceptors: Sequence[grpc.aio.ClientInterceptor]) -> grpc.aio.Channel:
+        """An asyncio channel with these settings (and the client interceptors)."""
+        if self.credentials is None:
+            return grpc.aio.insecure_channel(
+                self.target, options=self.options, interceptors=interceptors or None
+            )
+        return grpc.aio.secure_channel(
+            self.target, self.credentials, options=self.options, interceptors=interceptors or None
+        )

@@ -1,0 +1,429 @@
+"""Server hooks: small typed callbacks that see every call, before and after it runs.
+
+A ``ServerHook`` sees the method, the client's metadata and peer before the call, and
+may reject it by raising a ``greeter.GreeterError``; after the call it sees the status
+and the duration. Hooks run on the threaded and the asyncio server alike, for every
+service the server carries (the Greeter and any extra ones)::
+
+    class RequireTenant(ServerHook):
+        def before_call(self, call: CallInfo) -> None:
+            if not call.get_metadata("x-tenant"):
+                raise greeter.InvalidArgument("x-tenant metadata is required")
+
+    GreeterService().serve(config=ServerConfig(hooks=[RequireTenant()]))
+
+Token authentication (``ServerConfig.auth``) and the access log run through the same
+machinery: one grpc server interceptor, installed only when something needs it, so a
+server without hooks pays nothing for them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from greeter._exceptions import GreeterError, StatusCode
+from greeter._metadata import MetadataTuple, metadata_from_grpc
+
+__all__ = ["AccessLog", "CallInfo", "CallOutcome", "ServerHook"]
+
+logger = logging.getLogger("greeter.server")
+access_logger = logging.getLogger("greeter.access")
+
+#: Longest status message an access-log line quotes; longer ones are cut.
+_LOGGED_DETAILS_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """What a hook knows about a call before it runs.
+
+    Attributes:
+        method: the full method name, e.g. ``"/helloworld.Greeter/SayHello"``.
+        metadata: the metadata the client sent (``-bin`` values are ``bytes``).
+        peer: the client's address, e.g. ``"ipv4:127.0.0.1:53412"``.
+    """
+
+    method: str
+    metadata: MetadataTuple
+    peer: str
+
+    @property
+    def service(self) -> str:
+        """The service's full name, e.g. ``"helloworld.Greeter"``."""
+        return self.method.lstrip("/").partition("/")[0]
+
+    @property
+    def rpc(self) -> str:
+        """The method's short name, e.g. ``"SayHello"``."""
+        return self.method.rpartition("/")[2]
+
+    def get_metadata(self, key: str) -> str | None:
+        """The first text value the client sent under ``key``, or ``None``."""
+        wanted = key.lower()
+        for name, value in self.metadata:
+            if name == wanted and isinstance(value, str):
+                return value
+        return None
+
+
+#: Identifies the caller of a call: returns their identity (``None``: no identity
+#: needed for this call), or raises a ``GreeterError`` to reject it. On the asyncio
+#: server it may return an awaitable.
+Identify = Callable[[CallInfo], str | Awaitable[str | None] | None]
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """How a call ended, as a hook sees it afterwards.
+
+    Attributes:
+        code: the status the call ended with (``StatusCode.OK`` on success).
+        details: the status message ("" on success).
+        duration: seconds from the call's start (before the hooks) to its end.
+    """
+
+    code: StatusCode
+    details: str
+    duration: float
+
+
+class ServerHook:
+    """A callback object run around every call on a server; override either method.
+
+    Give hooks to a server with ``ServerConfig(hooks=[...])``. They run in order before
+    the call and in the same order after it.
+    """
+
+    def before_call(self, call: CallInfo) -> Awaitable[None] | None:
+        """Runs before the call reaches its handler.
+
+        Raise a ``greeter.GreeterError`` (``greeter.PermissionDenied(...)``) to reject
+        the call with that status: its handler then never runs. On the asyncio server
+        this may be an ``async def``.
+        """
+        return None
+
+    def after_call(self, call: CallInfo, outcome: CallOutcome) -> None:
+        """Runs once the call has ended, however it ended (also after a rejection).
+
+        It runs on the call's thread or task, after the status was decided: keep it
+        quick (count, log, record). What it raises is logged and otherwise ignored.
+        """
+        return
+
+
+class AccessLog(ServerHook):
+    """Logs one line per call at INFO on the ``greeter.access`` logger.
+
+    ``/helloworld.Greeter/SayHello ipv4:127.0.0.1:53412 OK 0.4ms``; a failed call also
+    quotes its status message (cut to 200 characters).
+    ``ServerConfig(access_log=True)`` (``greeter serve --access-log``) adds one.
+    """
+
+    def after_call(self, call: CallInfo, outcome: CallOutcome) -> None:
+        if not access_logger.isEnabledFor(logging.INFO):
+            return
+        details = outcome.details
+        if len(details) > _LOGGED_DETAILS_LIMIT:
+            details = details[:_LOGGED_DETAILS_LIMIT] + "..."
+        access_logger.info(
+            "%s %s %s %.1fms%s",
+            call.method,
+            call.peer,
+            outcome.code.name,
+            outcome.duration * 1000,
+            f" {details!r}" if details else "",
+        )
+
+
+class ActiveCall:
+    """A call in progress that the hooks have admitted: what it is, who made it, since when."""
+
+    __slots__ = ("identity", "info", "started")
+
+    def __init__(self, info: CallInfo, started: float) -> None:
+        self.info = info
+        self.started = started
+        #: The caller's identity, as the server's ``auth`` check returned it.
+        self.identity: str | None = None
+
+
+#: The admitted call whose handler code is running in this thread or task.
+current_call: ContextVar[ActiveCall] = ContextVar("greeter_active_call")
+
+
+def _call_info(details: grpc.HandlerCallDetails, peer: str) -> CallInfo:
+    return CallInfo(details.method, metadata_from_grpc(details.invocation_metadata), peer)
+
+
+def _status_code(raw: object) -> StatusCode | None:
+    """A status as grpc's contexts report it (``grpc.StatusCode``, int or None)."""
+    if isinstance(raw, grpc.StatusCode):
+        return StatusCode.from_grpc(raw)
+    if isinstance(raw, int):
+        return StatusCode(raw)
+    return None
+
+
+def _text(raw: object) -> str:
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", "replace")
+    return raw if isinstance(raw, str) else ""
+
+
+class CallPipeline:
+    """Runs the identity check and the hooks around one call; shared by both servers."""
+
+    def __init__(self, hooks: Sequence[ServerHook], identify: Identify | None) -> None:
+        self._hooks = tuple(hooks)
+        self._identify = identify
+
+    def check_threaded(self) -> None:
+        """Refuse async hooks on the threaded server, where nothing could await them."""
+        for hook in self._hooks:
+            if inspect.iscoroutinefunction(hook.before_call):
+                raise TypeError(
+                    f"{type(hook).__name__}.before_call is async: use the asyncio server "
+                    "(AsyncGreeterService), or make it a plain def"
+                )
+        if getattr(self._identify, "is_async", False):
+            raise TypeError("an async auth check needs the asyncio server (AsyncGreeterService)")
+
+    def begin(self, details: grpc.HandlerCallDetails, context: grpc.ServicerContext) -> ActiveCall:
+        """Admit a call on the threaded server, or end it with the error a hook raised."""
+        call = ActiveCall(_call_info(details, context.peer()), time.perf_counter())
+        try:
+            if self._identify is not None:
+                identity = self._identify(call.info)
+                assert not inspect.isawaitable(identity), "checked by check_threaded()"
+                call.identity = identity
+            for hook in self._hooks:
+                hook.before_call(call.info)
+        except GreeterError as error:
+            self.end(call, error.code, error.details)
+            context.set_trailing_metadata(error.to_trailing_metadata())
+            context.abort(error.code.to_grpc(), error.details)
+        return call
+
+    async def begin_async(
+        self, details: grpc.HandlerCallDetails, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> ActiveCall:
+        """Admit a call on the asyncio server, or end it with the error a hook raised."""
+        call = ActiveCall(_call_info(details, context.peer()), time.perf_counter())
+        try:
+            if self._identify is not None:
+                identity = self._identify(call.info)
+                call.identity = await identity if inspect.isawaitable(identity) else identity
+            for hook in self._hooks:
+                result = hook.before_call(call.info)
+                if inspect.isawaitable(result):
+                    await result
+        except GreeterError as error:
+            self.end(call, error.code, error.details)
+            await context.abort(error.code.to_grpc(), error.details, error.to_trailing_metadata())
+        return call
+
+    def finish(
+        self,
+        call: ActiveCall,
+        context: grpc.ServicerContext | grpc.aio.ServicerContext[Any, Any],
+        raised: BaseException | None,
+    ) -> None:
+        """Work out how the call ended, from its context, then run the after-hooks."""
+        # ServicerContext.code() and .details() exist since grpcio 1.38; the sync
+        # context's type stubs lack them.
+        reported_code, reported_details = context.code(), context.details()  # type: ignore[union-attr]
+        code = _status_code(reported_code)
+        if code is None:
+            if raised is None:
+                code = StatusCode.OK
+            elif not isinstance(raised, Exception):
+                code = StatusCode.CANCELLED  # GeneratorExit or CancelledError: the client left
+            else:
+                code = StatusCode.UNKNOWN
+        self.end(call, code, _text(reported_details))
+
+    def end(self, call: ActiveCall, code: StatusCode, details: str) -> None:
+        """Run every hook's ``after_call``; a failing hook is logged, never raised."""
+        outcome = CallOutcome(code, details, time.perf_counter() - call.started)
+        for hook in self._hooks:
+            try:
+                hook.after_call(call.info, outcome)
+            except Exception:
+                logger.exception("%s.after_call failed", type(hook).__name__)
+
+
+# ---------------------------------------------------------------- threaded server
+
+
+class HookInterceptor(grpc.ServerInterceptor):
+    """Wraps every handler of a threaded server in a ``CallPipeline``."""
+
+    def __init__(self, pipeline: CallPipeline) -> None:
+        self._pipeline = pipeline
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        pipeline = self._pipeline
+        details = handler_call_details
+
+        def unary_response(inner: Callable[[Any, grpc.ServicerContext], Any]) -> Any:
+            def behavior(request: Any, context: grpc.ServicerContext) -> Any:
+                call = pipeline.begin(details, context)
+                token = current_call.set(call)
+                raised: BaseException | None = None
+                try:
+                    return inner(request, context)
+                except BaseException as exc:
+                    raised = exc
+                    raise
+                finally:
+                    current_call.reset(token)
+                    pipeline.finish(call, context, raised)
+
+            return behavior
+
+        def stream_response(inner: Callable[[Any, grpc.ServicerContext], Any]) -> Any:
+            def behavior(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                call = pipeline.begin(details, context)
+                token = current_call.set(call)
+                try:
+                    replies = iter(inner(request, context))
+                except BaseException as exc:
+                    pipeline.finish(call, context, exc)
+                    raise
+                finally:
+                    current_call.reset(token)
+                return _replies_as(call, context, replies, pipeline)
+
+            return behavior
+
+        return _rewrap(handler, unary_response, stream_response)
+
+
+def _replies_as(
+    call: ActiveCall, context: grpc.ServicerContext, replies: Iterator[Any], pipeline: CallPipeline
+) -> Iterator[Any]:
+    """Produce each reply with ``call`` as the current call; finish it at the end."""
+    raised: BaseException | None = None
+    try:
+        while True:
+            token = current_call.set(call)
+            try:
+                reply = next(replies)
+            except StopIteration:
+                return
+            finally:
+                current_call.reset(token)
+            yield reply
+    except BaseException as exc:
+        raised = exc
+        raise
+    finally:
+        pipeline.finish(call, context, raised)
+
+
+def _rewrap(
+    handler: grpc.RpcMethodHandler[Any, Any],
+    unary_response: Callable[[Any], Any],
+    stream_response: Callable[[Any], Any],
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """The same handler, with its behavior wrapped by the function for its shape."""
+    serializers: dict[str, Any] = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(
+            unary_response(handler.unary_unary), **serializers
+        )
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(
+            stream_response(handler.unary_stream), **serializers
+        )
+    if handler.stream_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(
+            unary_response(handler.stream_unary), **serializers
+        )
+    assert handler.stream_stream is not None
+    return grpc.stream_stream_rpc_method_handler(
+        stream_response(handler.stream_stream), **serializers
+    )
+
+
+# ---------------------------------------------------------------- asyncio server
+
+
+class AsyncHookInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps every handler of an asyncio server in a ``CallPipeline``."""
+
+    def __init__(self, pipeline: CallPipeline) -> None:
+        self._pipeline = pipeline
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        pipeline = self._pipeline
+        details = handler_call_details
+
+        def unary_response(inner: Callable[..., Any]) -> Any:
+            async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                call = await pipeline.begin_async(details, context)
+                token = current_call.set(call)
+                raised: BaseException | None = None
+                try:
+                    return await inner(request, context)
+                except BaseException as exc:
+                    raised = exc
+                    raise
+                finally:
+                    current_call.reset(token)
+                    pipeline.finish(call, context, raised)
+
+            return behavior
+
+        def stream_response(inner: Callable[..., Any]) -> Any:
+            if not inspect.isasyncgenfunction(inner):
+                return unary_response(inner)  # a coroutine that writes with context.write()
+
+            async def behavior(
+                request: Any, context: grpc.aio.ServicerContext[Any, Any]
+            ) -> AsyncIterator[Any]:
+                call = await pipeline.begin_async(details, context)
+                token = current_call.set(call)
+                raised: BaseException | None = None
+                try:
+                    async for reply in inner(request, context):
+                        yield reply
+                except BaseException as exc:
+                    raised = exc
+                    raise
+                finally:
+                    current_call.reset(token)
+                    pipeline.finish(call, context, raised)
+
+            return behavior
+
+        return _rewrap(handler, unary_response, stream_response)
