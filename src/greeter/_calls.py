@@ -62,11 +62,19 @@ class ReplyStream:
 
     def cancel(self) -> bool:
         """Cancel the call; True if it was still running."""
-        return self._call.cancel()
+        cancel = getattr(self._call, "cancel", None)
+        if cancel is None:
+            # Some instrumentation (OpenTelemetry's GrpcInstrumentorClient) hands back a
+            # plain generator around the call: closing it drops, and so cancels, the call.
+            self._call.close()  # type: ignore[attr-defined]
+            return True
+        result: bool = cancel()
+        return result
 
     def done(self) -> bool:
         """True once the call has ended (completed, failed or cancelled)."""
-        return not self._call.is_active()
+        is_active = getattr(self._call, "is_active", None)
+        return False if is_active is None else not is_active()
 
     def initial_metadata(self) -> MetadataTuple:
         """The metadata the server sent first (waits for it to arrive)."""

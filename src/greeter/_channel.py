@@ -12,7 +12,7 @@ import ipaddress
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, get_args
 
 import grpc
 import grpc.aio
@@ -38,8 +38,22 @@ ClientInterceptor: TypeAlias = (
     | grpc.StreamStreamClientInterceptor
 )
 
+_CLIENT_INTERCEPTOR_TYPES = (
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+)
+
 #: How long a keepalive ping may go unanswered before the connection counts as dead.
 _KEEPALIVE_TIMEOUT_SECONDS = 20.0
+#: The shortest retry backoff grpc can express (it counts in milliseconds).
+_MIN_BACKOFF_SECONDS = 0.001
+
+
+def _duration(seconds: float) -> str:
+    """A duration as grpc's service config reads it: ``"0.100000000s"``, never ``"1e-05s"``."""
+    return f"{seconds:.9f}s"
 
 
 @dataclass(frozen=True)
@@ -67,20 +81,48 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if not 2 <= self.max_attempts <= 5:
             raise ValueError("max_attempts must be from 2 to 5 (grpc's limit)")
-        if self.initial_backoff <= 0 or self.max_backoff <= 0 or self.backoff_multiplier <= 0:
-            raise ValueError("backoffs and the multiplier must be positive")
+        # grpc counts backoff in whole milliseconds: less reads as 0, and a channel
+        # refuses that service config at its first call rather than here.
+        if min(self.initial_backoff, self.max_backoff) < _MIN_BACKOFF_SECONDS:
+            raise ValueError(f"backoffs must be at least {_MIN_BACKOFF_SECONDS} s (1 ms)")
+        if self.backoff_multiplier <= 0:
+            raise ValueError("backoff_multiplier must be positive")
         if not self.retryable_codes or StatusCode.OK in self.retryable_codes:
             raise ValueError("retryable_codes must name at least one error status")
+        for code in self.retryable_codes:
+            if not isinstance(code, StatusCode):
+                raise ValueError(
+                    f"retryable_codes must be greeter.StatusCode members "
+                    f"(StatusCode.UNAVAILABLE), not {code!r}"
+                )
 
     def to_service_config(self) -> dict[str, Any]:
         """This policy as the ``retryPolicy`` of grpc's service config."""
         return {
             "maxAttempts": self.max_attempts,
-            "initialBackoff": f"{self.initial_backoff}s",
-            "maxBackoff": f"{self.max_backoff}s",
+            "initialBackoff": _duration(self.initial_backoff),
+            "maxBackoff": _duration(self.max_backoff),
             "backoffMultiplier": self.backoff_multiplier,
-            "retryableStatusCodes": [StatusCode(code).name for code in self.retryable_codes],
+            "retryableStatusCodes": [code.name for code in self.retryable_codes],
         }
+
+
+def _ip_version(address: str) -> int:
+    """4 or 6 for ``1.2.3.4:PORT`` or ``[::1]:PORT``; ValueError for anything else."""
+    host, _, port = address.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    version: int
+    try:
+        version = ipaddress.ip_address(host[1:-1] if bracketed else host).version
+    except ValueError:
+        version = 0
+    if not (port.isdigit() and 0 < int(port) <= 65535) or version != (6 if bracketed else 4):
+        raise ValueError(
+            f"several targets must be IP addresses with a port (127.0.0.1:50051, "
+            f"[::1]:50051), not {address!r}; for a DNS name with several records use one "
+            "target, 'dns:///NAME:PORT'"
+        )
+    return version
 
 
 def channel_target(target: str | Sequence[str]) -> str:
@@ -89,16 +131,7 @@ def channel_target(target: str | Sequence[str]) -> str:
         return target
     if not target:
         raise ValueError("no target to connect to")
-    families = set()
-    for address in target:
-        host = address.rpartition(":")[0].strip("[]")
-        try:
-            families.add(ipaddress.ip_address(host).version)
-        except ValueError:
-            raise ValueError(
-                f"several targets must be IP addresses (HOST:PORT), not {address!r}; for a "
-                "DNS name with several records use one target, 'dns:///NAME:PORT'"
-            ) from None
+    families = {_ip_version(address) for address in target}
     if len(families) > 1:
         raise ValueError("several targets must all be IPv4 or all IPv6")
     return f"ipv{families.pop()}:{','.join(target)}"
@@ -131,6 +164,11 @@ class ChannelSettings:
         built: list[ChannelOption] = []
         service_config: dict[str, Any] = {}
         if load_balancing is not None:
+            if load_balancing not in get_args(LoadBalancing):
+                raise ValueError(
+                    f"unknown load_balancing {load_balancing!r}; choose 'round_robin' or "
+                    "'pick_first'"
+                )
             service_config["loadBalancingConfig"] = [{load_balancing: {}}]
         if retries is not None:
             service_config["methodConfig"] = [
@@ -167,6 +205,13 @@ class ChannelSettings:
 
     def open(self, interceptors: Sequence[ClientInterceptor]) -> grpc.Channel:
         """A blocking channel with these settings (and the client interceptors)."""
+        for interceptor in interceptors:
+            if not isinstance(interceptor, _CLIENT_INTERCEPTOR_TYPES):
+                raise TypeError(
+                    f"{type(interceptor).__name__} is not a grpc client interceptor: an "
+                    "interceptor must be a grpc.UnaryUnaryClientInterceptor (or one of "
+                    "grpc's three other client interceptor kinds)"
+                )
         if self.credentials is None:
             channel = grpc.insecure_channel(self.target, options=self.options)
         else:

@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from typing import get_args
 
+from greeter._auth import bearer_tokens
 from greeter._client import DEFAULT_TARGET, GreeterClient
 from greeter._config import Compression, ServerConfig
 from greeter._exceptions import GreeterError
+from greeter._hooks import ServerHook
 from greeter._server import DEFAULT_ADDRESS
 from greeter._service import AsyncGreeterService, GreeterService
+from greeter._tls import ClientTLS, ServerTLS
 
 __all__ = ["main"]
 
 #: Exit status when a call fails or the server cannot start.
 EXIT_FAILURE = 1
+#: Where ``greeter greet`` finds its bearer token when ``--token`` is not given.
+TOKEN_VARIABLE = "GREETER_TOKEN"
+#: Comma-separated bearer tokens ``greeter serve`` accepts, beside ``--auth-token``.
+AUTH_TOKENS_VARIABLE = "GREETER_AUTH_TOKENS"
 
 _MODES = {
     "again": "call SayHelloAgain",
@@ -25,6 +33,35 @@ _MODES = {
     "many": "call SayHelloStreamRequest: send every NAME, print the one greeting",
     "chat": "call SayHelloBidiStream: send every NAME, print each reply as it comes",
 }
+
+
+class _UsageError(Exception):
+    """Flags that do not go together: reported like argparse's own errors (exit 2)."""
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return value
+
+
+def _positive_or_zero(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, not {text}")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+    return value
+
+
+def _split_tokens(text: str) -> list[str]:
+    return [token.strip() for token in text.split(",") if token.strip()]
 
 
 def _metadata_pair(text: str) -> tuple[str, str]:
@@ -49,15 +86,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--address",
-        default=DEFAULT_ADDRESS,
-        help=f"host:port to listen on; port 0 picks a free port (default: {DEFAULT_ADDRESS})",
+        action="append",
+        metavar="ADDR",
+        help="host:port (or unix:PATH) to listen on; repeat to listen on several; port 0 "
+        f"picks a free port (default: {DEFAULT_ADDRESS})",
     )
     serve.add_argument(
         "--grace",
-        type=float,
-        default=5.0,
+        type=_positive_or_zero,
+        default=ServerConfig.grace_seconds,
         metavar="SECONDS",
-        help="on shutdown, how long in-flight calls may finish (default: 5)",
+        help="on shutdown, how long in-flight calls may finish before they are cancelled "
+        f"(default: {ServerConfig.grace_seconds:g})",
     )
     serve.add_argument(
         "--async",
@@ -66,9 +106,85 @@ def _parser() -> argparse.ArgumentParser:
         help="serve with the asyncio server (AsyncGreeterService) instead of threads",
     )
     serve.add_argument(
+        "--workers",
+        type=_at_least_one,
+        default=1,
+        metavar="N",
+        help="serve from N processes sharing the port (SO_REUSEPORT) (default: 1)",
+    )
+    serve.add_argument(
+        "--max-workers",
+        type=_at_least_one,
+        default=ServerConfig.max_workers,
+        metavar="N",
+        help="threads serving calls, per process (threaded server; default: "
+        f"{ServerConfig.max_workers})",
+    )
+    serve.add_argument(
+        "--max-concurrent-rpcs",
+        type=_at_least_one,
+        metavar="N",
+        help="calls in progress at once; more are rejected with RESOURCE_EXHAUSTED "
+        "(default: --max-workers on the threaded server, unlimited with --async)",
+    )
+    serve.add_argument(
         "--compression",
         choices=get_args(Compression),
         help="compress every response with this algorithm",
+    )
+    security = serve.add_argument_group("security")
+    security.add_argument(
+        "--tls-cert", metavar="FILE", help="serve TLS with this certificate chain"
+    )
+    security.add_argument("--tls-key", metavar="FILE", help="the private key of --tls-cert")
+    security.add_argument(
+        "--tls-client-ca",
+        metavar="FILE",
+        help="require client certificates signed by this CA (mutual TLS)",
+    )
+    security.add_argument(
+        "--auth-token",
+        action="append",
+        default=[],
+        metavar="TOKEN",
+        help="accept calls bearing this token, and no others (repeatable; also "
+        f"{AUTH_TOKENS_VARIABLE}, comma-separated); health checks need none",
+    )
+    operations = serve.add_argument_group("operations")
+    operations.add_argument(
+        "--no-health",
+        dest="health",
+        action="store_false",
+        help="do not serve grpc.health.v1.Health",
+    )
+    operations.add_argument(
+        "--no-reflection",
+        dest="reflection",
+        action="store_false",
+        help="do not serve gRPC server reflection",
+    )
+    operations.add_argument(
+        "--max-connection-age",
+        type=_positive,
+        metavar="SECONDS",
+        help="close connections after this long so clients rebalance over new replicas",
+    )
+    operations.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log one line per call (method, peer, status, duration)",
+    )
+    operations.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        default="INFO",
+        help="how much to log (default: INFO)",
+    )
+    operations.add_argument(
+        "--metrics",
+        metavar="ADDR",
+        help="serve Prometheus metrics at http://ADDR/metrics (needs grpc-greeter[metrics])",
     )
 
     greet = commands.add_parser(
@@ -111,15 +227,90 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="wait for the server to become reachable instead of failing at once",
     )
+    tls = greet.add_argument_group("security")
+    tls.add_argument(
+        "--tls", action="store_true", help="call over TLS, verified with the system's CAs"
+    )
+    tls.add_argument("--tls-ca", metavar="FILE", help="call over TLS, verified with this CA")
+    tls.add_argument(
+        "--tls-cert", metavar="FILE", help="present this client certificate (mutual TLS)"
+    )
+    tls.add_argument("--tls-key", metavar="FILE", help="the private key of --tls-cert")
+    tls.add_argument(
+        "--tls-server-name",
+        metavar="NAME",
+        help="the name to verify in the server's certificate instead of the target's host",
+    )
+    tls.add_argument(
+        "--token",
+        default=os.environ.get(TOKEN_VARIABLE) or None,
+        metavar="TOKEN",
+        help=f"send this bearer token with the call (default: ${TOKEN_VARIABLE})",
+    )
+    tls.add_argument(
+        "--unsafe-plaintext-token",
+        action="store_true",
+        help="allow --token without TLS (local development only: anyone can read it)",
+    )
     return parser
 
 
-def _serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+def _server_config(args: argparse.Namespace) -> ServerConfig:
+    """The one place where ``greeter serve``'s flags become a ``ServerConfig``."""
+    tokens = [*args.auth_token, *_split_tokens(os.environ.get(AUTH_TOKENS_VARIABLE, ""))]
+    hooks: list[ServerHook] = []
+    if args.metrics is not None:
+        hooks.append(_start_metrics(args.metrics))
+    return ServerConfig(
+        max_workers=args.max_workers,
+        maximum_concurrent_rpcs=args.max_concurrent_rpcs,
+        grace_seconds=args.grace,
+        compression=args.compression,
+        health=args.health,
+        reflection=args.reflection,
+        tls=_server_tls(args),
+        auth=bearer_tokens(tokens) if tokens else None,
+        hooks=hooks,
+        access_log=args.access_log,
+        max_connection_age_seconds=args.max_connection_age,
+    )
+
+
+def _server_tls(args: argparse.Namespace) -> ServerTLS | None:
+    if args.tls_cert is None and args.tls_key is None:
+        if args.tls_client_ca is not None:
+            raise _UsageError("--tls-client-ca needs --tls-cert and --tls-key")
+        return None
+    if args.tls_cert is None or args.tls_key is None:
+        raise _UsageError("--tls-cert and --tls-key go together")
+    return ServerTLS(args.tls_cert, args.tls_key, client_ca=args.tls_client_ca)
+
+
+def _start_metrics(address: str) -> ServerHook:
     try:
-        config = ServerConfig(grace_seconds=args.grace, compression=args.compression)
+        from greeter.metrics import PrometheusMetrics, serve_metrics
+    except ImportError:
+        raise _UsageError(
+            "--metrics needs prometheus_client: pip install 'grpc-greeter[metrics]'"
+        ) from None
+    hook = PrometheusMetrics()
+    endpoint = serve_metrics(address)
+    logging.getLogger("greeter.server").info("Metrics on %s", endpoint.url)
+    return hook
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s: %(message)s")
+    if args.metrics is not None and args.workers > 1:
+        raise _UsageError("--metrics serves one process: use it with --workers 1")
+    addresses: list[str] = args.address or [DEFAULT_ADDRESS]
+    if args.workers > 1 and len(addresses) > 1:
+        raise _UsageError("--workers N serves one --address")
+    address = addresses[0] if len(addresses) == 1 else addresses
+    try:
+        config = _server_config(args)
         service = AsyncGreeterService() if args.use_asyncio else GreeterService()
-        service.serve(args.address, config=config)
+        service.serve(address, config=config, workers=args.workers)
     except (OSError, ValueError) as exc:
         print(f"greeter: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -141,6 +332,22 @@ def _replies(client: GreeterClient, args: argparse.Namespace) -> Iterable[str]:
     return [client.greet(names[0])]
 
 
+def _client_tls(args: argparse.Namespace) -> ClientTLS | None:
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise _UsageError("--tls-cert and --tls-key go together")
+    wanted = args.tls or any(
+        value is not None for value in (args.tls_ca, args.tls_cert, args.tls_server_name)
+    )
+    if not wanted:
+        return None
+    return ClientTLS(
+        ca=args.tls_ca,
+        certificate_chain=args.tls_cert,
+        private_key=args.tls_key,
+        server_name=args.tls_server_name,
+    )
+
+
 def _greet(args: argparse.Namespace) -> int:
     with GreeterClient(
         args.target,
@@ -148,6 +355,9 @@ def _greet(args: argparse.Namespace) -> int:
         metadata=args.metadata,
         compression=args.compression,
         wait_for_ready=args.wait_for_ready or None,
+        tls=_client_tls(args),
+        token=args.token,
+        unsafe_plaintext_token=args.unsafe_plaintext_token,
     ) as client:
         try:
             for reply in _replies(client, args):
@@ -165,9 +375,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "greet" and len(args.names) > 1 and args.mode not in ("many", "chat"):
         parser.error("several names need --many or --chat")
-    if args.command == "serve":
-        return _serve(args)
-    return _greet(args)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if (
+            args.token is not None
+            and not args.unsafe_plaintext_token
+            and not (args.tls or args.tls_ca or args.tls_cert)
+        ):
+            raise _UsageError(
+                "--token needs TLS (--tls or --tls-ca FILE); for local development only, "
+                "add --unsafe-plaintext-token"
+            )
+        return _greet(args)
+    except _UsageError as error:
+        parser.error(str(error))
 
 
 if __name__ == "__main__":

@@ -204,10 +204,21 @@ class _Assembly:
         identify = None if config.auth is None else TokenIdentifier(config.auth)
         self.pipeline = CallPipeline(hooks, identify) if hooks or identify else None
 
-    def interceptors(self, interceptor_type: type[Any]) -> list[ServerInterceptor]:
+    def interceptors(
+        self, hook_interceptor_type: type[HookInterceptor | AsyncHookInterceptor]
+    ) -> list[ServerInterceptor]:
         """The hook interceptor (if any hook is configured) before the user's own."""
-        hook_interceptor = [] if self.pipeline is None else [interceptor_type(self.pipeline)]
-        return [*hook_interceptor, *self.config.interceptors]
+        threaded = hook_interceptor_type is HookInterceptor
+        expected = grpc.ServerInterceptor if threaded else grpc.aio.ServerInterceptor
+        for interceptor in self.config.interceptors:
+            if not isinstance(interceptor, expected):
+                raise TypeError(
+                    f"{type(interceptor).__name__} is not a {expected.__module__}."
+                    f"{expected.__name__}: the {'threaded' if threaded else 'asyncio'} "
+                    "server takes interceptors of that kind"
+                )
+        hooks = [] if self.pipeline is None else [hook_interceptor_type(self.pipeline)]
+        return [*hooks, *self.config.interceptors]
 
     def register(self, server: grpc.Server | grpc.aio.Server) -> None:
         """Install every service; reflection lists them all (and health, when served)."""
@@ -317,7 +328,14 @@ class GreeterServer(_Bound):
         self._signals: ShutdownSignals | None = None
 
     def _release(self) -> None:
-        self._server.stop(None)
+        """Give back every port after a failed bind or start: nothing is left listening.
+
+        grpc closes its listeners only on the way down from a started server, so a
+        server that never started is started and stopped at once.
+        """
+        with contextlib.suppress(Exception):
+            self._server.start()
+        self._server.stop(None).wait()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def start(self) -> Self:
@@ -515,6 +533,9 @@ class AsyncGreeterServer(_Bound):
             self._bindings = _bind_all(server, self._addresses, self.config)
             await server.start()
         except BaseException:
+            # grpc closes listeners only when a started server stops (see GreeterServer).
+            with contextlib.suppress(Exception):
+                await server.start()
             await server.stop(None)
             raise
         self._server, self._health = server, health
