@@ -19,11 +19,13 @@ SayHelloBidiStream       bidirectional           ``say_hello(name)`` for each na
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 
 from greeter._config import ServerConfig
 from greeter._context import AsyncCallContext, CallContext, current_context_of
-from greeter._server import DEFAULT_ADDRESS, AsyncGreeterServer, GreeterServer
+from greeter._overrides import check_overrides
+from greeter._server import DEFAULT_ADDRESS, AsyncGreeterServer, ExtraService, GreeterServer
 
 __all__ = ["AsyncGreeterService", "GreeterService"]
 
@@ -67,6 +69,10 @@ class GreeterService:
     #: How many greetings ``say_hello_stream_reply`` sends by default.
     stream_reply_count: int = 3
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        check_overrides(cls, GreeterService)
+
     def say_hello(self, name: str) -> str:
         """SayHello: one greeting for one name."""
         return f"Hello, {name}!"
@@ -102,18 +108,45 @@ class GreeterService:
         return current_context_of(CallContext, "GreeterService")
 
     def start(
-        self, address: str = DEFAULT_ADDRESS, *, config: ServerConfig | None = None
+        self,
+        address: str | Sequence[str] = DEFAULT_ADDRESS,
+        *,
+        config: ServerConfig | None = None,
+        services: Sequence[ExtraService] = (),
     ) -> GreeterServer:
         """Start serving in background threads; returns the running server.
 
         Use the result as a context manager to stop it: ``with service.start(addr) as
         server: ...``. With port 0 the OS picks a free port: read ``server.port``.
+        ``address`` may be a list of addresses; ``services`` are served beside the
+        Greeter (see ``greeter.ExtraService``).
         """
-        return GreeterServer(self, address, config=config).start()
+        return GreeterServer(self, address, config=config, services=services).start()
 
-    def serve(self, address: str = DEFAULT_ADDRESS, *, config: ServerConfig | None = None) -> None:
-        """Serve until SIGINT or SIGTERM, then stop gracefully. Call from the main thread."""
-        GreeterServer(self, address, config=config).serve_until_signal()
+    def serve(
+        self,
+        address: str | Sequence[str] = DEFAULT_ADDRESS,
+        *,
+        config: ServerConfig | None = None,
+        services: Sequence[ExtraService] = (),
+        workers: int = 1,
+    ) -> None:
+        """Serve until SIGINT or SIGTERM, then stop gracefully.
+
+        Off the main thread, where no signals arrive, it serves until the process
+        ends; to stop a server from code, ``start()`` it and call ``stop()``.
+        ``workers=N`` serves from N processes sharing the port (``SO_REUSEPORT``);
+        each gets its own copy of this service, so keep shared state elsewhere.
+        """
+        if workers == 1:
+            GreeterServer(self, address, config=config, services=services).serve()
+            return
+
+        def run_worker(worker_address: str) -> None:
+            worker_config = replace(config or ServerConfig(), reuse_port=True)
+            GreeterServer(self, worker_address, config=worker_config, services=services).serve()
+
+        _serve_in_workers(run_worker, address, workers)
 
 
 class AsyncGreeterService:
@@ -134,6 +167,10 @@ class AsyncGreeterService:
 
     #: How many greetings ``say_hello_stream_reply`` sends by default.
     stream_reply_count: int = 3
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        check_overrides(cls, AsyncGreeterService)
 
     async def say_hello(self, name: str) -> str:
         """SayHello: one greeting for one name."""
@@ -169,24 +206,68 @@ class AsyncGreeterService:
         return current_context_of(AsyncCallContext, "AsyncGreeterService")
 
     async def start(
-        self, address: str = DEFAULT_ADDRESS, *, config: ServerConfig | None = None
+        self,
+        address: str | Sequence[str] = DEFAULT_ADDRESS,
+        *,
+        config: ServerConfig | None = None,
+        services: Sequence[ExtraService] = (),
     ) -> AsyncGreeterServer:
         """Start serving on the running event loop; returns the running server.
 
         Stop it with ``await server.stop()``, or use it as an async context manager:
-        ``async with await service.start(addr) as server: ...``.
+        ``async with await service.start(addr) as server: ...``. ``address`` and
+        ``services`` are as for ``GreeterService.start``.
         """
-        return await AsyncGreeterServer(self, address, config=config).start()
+        server = AsyncGreeterServer(self, address, config=config, services=services)
+        return await server.start()
 
     async def serve_async(
-        self, address: str = DEFAULT_ADDRESS, *, config: ServerConfig | None = None
+        self,
+        address: str | Sequence[str] = DEFAULT_ADDRESS,
+        *,
+        config: ServerConfig | None = None,
+        services: Sequence[ExtraService] = (),
     ) -> None:
         """Serve until SIGINT or SIGTERM (or until cancelled), then stop gracefully.
 
         Run it on the main thread's event loop: that is where signals arrive.
         """
-        await AsyncGreeterServer(self, address, config=config).serve_until_signal()
+        await AsyncGreeterServer(self, address, config=config, services=services).serve()
 
-    def serve(self, address: str = DEFAULT_ADDRESS, *, config: ServerConfig | None = None) -> None:
-        """Run an event loop and ``serve_async`` on it: the one-line way to serve."""
-        asyncio.run(self.serve_async(address, config=config))
+    def serve(
+        self,
+        address: str | Sequence[str] = DEFAULT_ADDRESS,
+        *,
+        config: ServerConfig | None = None,
+        services: Sequence[ExtraService] = (),
+        workers: int = 1,
+    ) -> None:
+        """Run an event loop and ``serve_async`` on it: the one-line way to serve.
+
+        ``workers=N`` serves from N processes sharing the port, as for
+        ``GreeterService.serve``.
+        """
+        if workers == 1:
+            asyncio.run(self.serve_async(address, config=config, services=services))
+            return
+
+        def run_worker(worker_address: str) -> None:
+            worker_config = replace(config or ServerConfig(), reuse_port=True)
+            asyncio.run(self.serve_async(worker_address, config=worker_config, services=services))
+
+        _serve_in_workers(run_worker, address, workers)
+
+
+def _serve_in_workers(
+    run_worker: Callable[[str], None], address: str | Sequence[str], workers: int
+) -> None:
+    """Run ``run_worker`` in ``workers`` processes on one port; exit with their status."""
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    if not isinstance(address, str):
+        raise ValueError("workers > 1 serve one address (HOST:PORT), not a list")
+    from greeter._workers import serve_in_workers  # only multi-process serving needs it
+
+    status = serve_in_workers(run_worker, address, workers)
+    if status != 0:
+        raise SystemExit(status)
