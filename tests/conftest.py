@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,11 +18,15 @@ import pytest
 from greeter import (
     AsyncGreeterServer,
     AsyncGreeterService,
+    ExtraService,
     GreeterClient,
     GreeterServer,
     GreeterService,
     ServerConfig,
 )
+
+#: Throwaway certificates (fixture ``certificates``) for the TLS, auth and README tests.
+pytest_plugins = ["tests.certs"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1:0"
@@ -65,7 +69,11 @@ def client(server: GreeterServer) -> Iterator[GreeterClient]:
 
 @contextmanager
 def serving_async(
-    service: AsyncGreeterService, config: ServerConfig | None = None
+    service: AsyncGreeterService,
+    config: ServerConfig | None = None,
+    *,
+    address: str | Sequence[str] = LOOPBACK,
+    services: Sequence[ExtraService] = (),
 ) -> Iterator[AsyncGreeterServer]:
     """Run an asyncio server on its own event loop thread, so any client can call it."""
     loop = asyncio.new_event_loop()
@@ -73,16 +81,30 @@ def serving_async(
     thread.start()
     try:
         server = asyncio.run_coroutine_threadsafe(
-            service.start(LOOPBACK, config=config), loop
+            service.start(address, config=config, services=services), loop
         ).result(timeout=10)
         try:
             yield server
         finally:
             asyncio.run_coroutine_threadsafe(server.stop(0), loop).result(timeout=10)
+        asyncio.run_coroutine_threadsafe(_wind_down(), loop).result(timeout=10)
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
+
+
+async def _wind_down() -> None:
+    """What ``asyncio.run`` does before closing its loop: let handler threads (grpc.aio
+    runs plain ``def`` handlers in the default executor) and tasks finish, so no
+    coroutine is left suspended on a closed loop."""
+    loop = asyncio.get_running_loop()
+    await loop.shutdown_default_executor()
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await loop.shutdown_asyncgens()
 
 
 @contextmanager

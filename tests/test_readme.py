@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from greeter import GreeterClient, GreeterServer
+from tests.certs import Certificates
 from tests.conftest import LOOPBACK, REPO_ROOT, ServerProcess
 
 README = (REPO_ROOT / "README.md").read_text()
@@ -45,7 +46,11 @@ def test_the_readme_has_examples_of_both_kinds() -> None:
 
 
 @pytest.mark.parametrize("block", CLIENT_BLOCKS, ids=lambda b: b.splitlines()[-1][:40])
-def test_readme_example_prints_what_it_promises(server: GreeterServer, block: str) -> None:
+def test_readme_example_prints_what_it_promises(
+    server: GreeterServer, block: str, certificates: Certificates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The TLS examples name ca.pem, server.pem, ...: certificates made for this run.
+    monkeypatch.chdir(certificates.directory)
     code = block.replace('"localhost:50051"', repr(server.target))
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):

@@ -45,10 +45,19 @@ _CLIENT_INTERCEPTOR_TYPES = (
     grpc.StreamStreamClientInterceptor,
 )
 
+_AIO_CLIENT_INTERCEPTOR_TYPES = (
+    grpc.aio.UnaryUnaryClientInterceptor,
+    grpc.aio.UnaryStreamClientInterceptor,
+    grpc.aio.StreamUnaryClientInterceptor,
+    grpc.aio.StreamStreamClientInterceptor,
+)
+
 #: How long a keepalive ping may go unanswered before the connection counts as dead.
 _KEEPALIVE_TIMEOUT_SECONDS = 20.0
-#: The shortest retry backoff grpc can express (it counts in milliseconds).
-_MIN_BACKOFF_SECONDS = 0.001
+#: The shortest retry backoff allowed. grpc refuses a service config with a backoff under
+#: 1 ms (at the first call, not here), and grpcio 1.85 stalls retries until the deadline
+#: when a backoff is under 2 ms; 10 ms keeps clear of both.
+_MIN_BACKOFF_SECONDS = 0.01
 
 
 def _duration(seconds: float) -> str:
@@ -81,10 +90,8 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if not 2 <= self.max_attempts <= 5:
             raise ValueError("max_attempts must be from 2 to 5 (grpc's limit)")
-        # grpc counts backoff in whole milliseconds: less reads as 0, and a channel
-        # refuses that service config at its first call rather than here.
         if min(self.initial_backoff, self.max_backoff) < _MIN_BACKOFF_SECONDS:
-            raise ValueError(f"backoffs must be at least {_MIN_BACKOFF_SECONDS} s (1 ms)")
+            raise ValueError(f"backoffs must be at least {_MIN_BACKOFF_SECONDS} s")
         if self.backoff_multiplier <= 0:
             raise ValueError("backoff_multiplier must be positive")
         if not self.retryable_codes or StatusCode.OK in self.retryable_codes:
@@ -220,6 +227,16 @@ class ChannelSettings:
 
     def open_async(self, interceptors: Sequence[grpc.aio.ClientInterceptor]) -> grpc.aio.Channel:
         """An asyncio channel with these settings (and the client interceptors)."""
+        for interceptor in interceptors:
+            kinds = [
+                kind for kind in _AIO_CLIENT_INTERCEPTOR_TYPES if isinstance(interceptor, kind)
+            ]
+            if len(kinds) != 1:
+                raise TypeError(
+                    f"{type(interceptor).__name__} must be exactly one of grpc.aio's four "
+                    "client interceptor kinds (grpc.aio.UnaryUnaryClientInterceptor, ...): "
+                    "grpc.aio would use an interceptor of several kinds for one only"
+                )
         if self.credentials is None:
             return grpc.aio.insecure_channel(
                 self.target, options=self.options, interceptors=interceptors or None

@@ -37,6 +37,7 @@ from greeter._calls import AsyncReplyStream, Reply, ReplyStream
 from greeter._channel import ChannelSettings, ClientInterceptor, LoadBalancing, RetryPolicy
 from greeter._config import ChannelOption, Compression, message_length_options, to_grpc_compression
 from greeter._exceptions import error_from_grpc
+from greeter._health import HEALTH_CHECK_METHOD, HealthCheckRequest, HealthCheckResponse
 from greeter._metadata import Metadata, MetadataTuple, metadata_from_grpc, normalize_metadata
 from greeter._proto import helloworld_pb2, helloworld_pb2_grpc
 from greeter._tls import ClientTLS
@@ -52,6 +53,10 @@ DEFAULT_TARGET = "localhost:50051"
 _T = TypeVar("_T")
 HelloRequest = helloworld_pb2.HelloRequest
 HelloReply = helloworld_pb2.HelloReply
+_HEALTH_CODECS: dict[str, Any] = {
+    "request_serializer": HealthCheckRequest.SerializeToString,
+    "response_deserializer": HealthCheckResponse.FromString,
+}
 
 
 class _CallOptions(TypedDict):
@@ -349,6 +354,20 @@ class GreeterClient(_BaseClient):
         options = self._options(timeout, metadata, wait_for_ready, compression)
         return ReplyStream(self._stub.SayHelloBidiStream(_requests(names), **options))
 
+    def check_health(self, service: str = "", *, timeout: float | None = None) -> str:
+        """Ask the server's health service how ``service`` is ("": the whole server).
+
+        Returns the status name: ``"SERVING"``, ``"NOT_SERVING"``, ... (grpc's
+        ``grpc.health.v1.Health/Check``). An unknown service raises ``greeter.NotFound``;
+        a server without the health service, ``greeter.Unimplemented``.
+        """
+        options = self._options(timeout, None, None, None)
+        check = self._channel.unary_unary(HEALTH_CHECK_METHOD, **_HEALTH_CODECS)
+        reply: HealthCheckResponse = _call(
+            lambda: check(HealthCheckRequest(service=service), **options)
+        )
+        return _status_name(reply)
+
     def close(self) -> None:
         """Close the channel; calls in flight are cancelled. Safe to call twice."""
         if not self._closed:
@@ -552,6 +571,18 @@ class AsyncGreeterClient(_BaseClient):
         options = self._options(timeout, metadata, wait_for_ready, compression)
         return AsyncReplyStream(self._stub.SayHelloBidiStream(_any_requests(names), **options))
 
+    async def check_health(self, service: str = "", *, timeout: float | None = None) -> str:
+        """Ask the server's health service how ``service`` is ("": the whole server).
+
+        As ``GreeterClient.check_health``: the status name, e.g. ``"SERVING"``.
+        """
+        options = self._options(timeout, None, None, None)
+        check = self._channel.unary_unary(HEALTH_CHECK_METHOD, **_HEALTH_CODECS)
+        reply: HealthCheckResponse = await _await_call(
+            lambda: check(HealthCheckRequest(service=service), **options)
+        )
+        return _status_name(reply)
+
     async def close(self) -> None:
         """Close the channel; calls in flight are cancelled. Safe to call twice."""
         if not self._closed:
@@ -568,6 +599,10 @@ class AsyncGreeterClient(_BaseClient):
         traceback: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def _status_name(reply: HealthCheckResponse) -> str:
+    return HealthCheckResponse.ServingStatus.Name(reply.status)
 
 
 def _any_requests(

@@ -174,6 +174,13 @@ class AsyncCallContext(_BaseCallContext):
         super().__init__(grpc_context)
         self._initial_metadata_sent = False
         self._compression_pending = False
+        self._ended = False
+        # grpc.aio's done() stays False for good once the client has cancelled, so the
+        # call's own done callback, which runs however the call ends, says it ended.
+        grpc_context.add_done_callback(self._end)  # type: ignore[arg-type]
+
+    def _end(self, _context: object) -> None:
+        self._ended = True
 
     async def send_initial_metadata(self, metadata: Metadata) -> None:
         """Send metadata to the client now, before the first response."""
@@ -198,7 +205,7 @@ class AsyncCallContext(_BaseCallContext):
 
     def is_active(self) -> bool:
         """False once the call has ended: cancelled, timed out or completed."""
-        return not self._grpc_context.done()
+        return not self._ended and not self._grpc_context.done()
 
     def add_done_callback(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` (on the event loop) when the call ends, however it ends."""

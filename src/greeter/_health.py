@@ -13,12 +13,22 @@ from collections.abc import Iterable
 import grpc
 import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_health.v1 import health as _health_module
 
-__all__ = ["HEALTH_SERVICE", "AsyncHealth", "Health"]
+__all__ = [
+    "HEALTH_CHECK_METHOD",
+    "HEALTH_SERVICE",
+    "AsyncHealth",
+    "Health",
+    "HealthCheckRequest",
+    "HealthCheckResponse",
+]
 
 #: The full name of the health service.
 HEALTH_SERVICE: str = health.SERVICE_NAME
+#: The health service's one-shot check, as a client calls it.
+HEALTH_CHECK_METHOD = f"/{HEALTH_SERVICE}/Check"
+HealthCheckRequest = health_pb2.HealthCheckRequest
+HealthCheckResponse = health_pb2.HealthCheckResponse
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 
@@ -46,7 +56,7 @@ class AsyncHealth:
     """Health reporting on the asyncio server."""
 
     def __init__(self, server: grpc.aio.Server) -> None:
-        self._servicer = _health_module.aio.HealthServicer()
+        self._servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._servicer, server)
 
     async def serving(self, services: Iterable[str]) -> None:

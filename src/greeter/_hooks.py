@@ -19,27 +19,32 @@ server without hooks pays nothing for them.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
 
-from greeter._exceptions import GreeterError, StatusCode
+from greeter._exceptions import GreeterError, Internal, StatusCode
 from greeter._metadata import MetadataTuple, metadata_from_grpc
 
 __all__ = ["AccessLog", "CallInfo", "CallOutcome", "ServerHook"]
+
+_T = TypeVar("_T")
 
 logger = logging.getLogger("greeter.server")
 access_logger = logging.getLogger("greeter.access")
 
 #: Longest status message an access-log line quotes; longer ones are cut.
 _LOGGED_DETAILS_LIMIT = 200
+#: What the client sees when a hook fails (the same as for a failing service method).
+INTERNAL_ERROR_DETAILS = "Internal server error"
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,18 @@ def _text(raw: object) -> str:
     return raw if isinstance(raw, str) else ""
 
 
+def _blocking(result: _T | Awaitable[_T], loop: asyncio.AbstractEventLoop | None) -> _T:
+    """``result``, awaited on ``loop`` from this (worker) thread if it is awaitable."""
+    if not inspect.isawaitable(result):
+        return result
+    assert loop is not None, "check_threaded() refuses async hooks on the threaded server"
+
+    async def wait() -> _T:
+        return await result
+
+    return asyncio.run_coroutine_threadsafe(wait(), loop).result()
+
+
 class CallPipeline:
     """Runs the identity check and the hooks around one call; shared by both servers."""
 
@@ -198,18 +215,25 @@ class CallPipeline:
         if getattr(self._identify, "is_async", False):
             raise TypeError("an async auth check needs the asyncio server (AsyncGreeterService)")
 
-    def begin(self, details: grpc.HandlerCallDetails, context: grpc.ServicerContext) -> ActiveCall:
-        """Admit a call on the threaded server, or end it with the error a hook raised."""
+    def begin(
+        self,
+        details: grpc.HandlerCallDetails,
+        context: grpc.ServicerContext,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> ActiveCall:
+        """Admit a call served on a thread, or end it with the error a hook raised.
+
+        ``loop`` is the asyncio server's loop when grpc.aio runs a plain-def handler in a
+        worker thread: async hooks then run on that loop while this thread waits.
+        """
         call = ActiveCall(_call_info(details, context.peer()), time.perf_counter())
         try:
             if self._identify is not None:
-                identity = self._identify(call.info)
-                assert not inspect.isawaitable(identity), "checked by check_threaded()"
-                call.identity = identity
+                call.identity = _blocking(self._identify(call.info), loop)
             for hook in self._hooks:
-                hook.before_call(call.info)
-        except GreeterError as error:
-            self.end(call, error.code, error.details)
+                _blocking(hook.before_call(call.info), loop)
+        except Exception as exc:
+            error = self._reject(call, exc)
             context.set_trailing_metadata(error.to_trailing_metadata())
             context.abort(error.code.to_grpc(), error.details)
         return call
@@ -227,10 +251,27 @@ class CallPipeline:
                 result = hook.before_call(call.info)
                 if inspect.isawaitable(result):
                     await result
-        except GreeterError as error:
-            self.end(call, error.code, error.details)
+        except Exception as exc:
+            error = self._reject(call, exc)
             await context.abort(error.code.to_grpc(), error.details, error.to_trailing_metadata())
         return call
+
+    def _reject(self, call: ActiveCall, raised: Exception) -> GreeterError:
+        """The error that ends a call a hook (or the auth check) refused, or failed on.
+
+        A ``GreeterError`` is the refusal itself. Anything else is a bug in the hook: it
+        is logged, and the call is refused with INTERNAL and a generic message (as when a
+        service method fails), so the hook's exception text never reaches the client.
+        """
+        if isinstance(raised, GreeterError):
+            error = raised
+        else:
+            logger.exception(
+                "The auth check or a hook failed on %s; the call is refused", call.info.method
+            )
+            error = Internal(INTERNAL_ERROR_DETAILS)
+        self.end(call, error.code, error.details)
+        return error
 
     def finish(
         self,
@@ -279,41 +320,103 @@ class HookInterceptor(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        pipeline = self._pipeline
-        details = handler_call_details
+        pipeline, details = self._pipeline, handler_call_details
+        return rewrap_handler(
+            handler,
+            lambda inner: _threaded_unary(pipeline, details, inner),
+            lambda inner: _threaded_stream(pipeline, details, inner),
+        )
 
-        def unary_response(inner: Callable[[Any, grpc.ServicerContext], Any]) -> Any:
-            def behavior(request: Any, context: grpc.ServicerContext) -> Any:
-                call = pipeline.begin(details, context)
-                token = current_call.set(call)
-                raised: BaseException | None = None
-                try:
-                    return inner(request, context)
-                except BaseException as exc:
-                    raised = exc
-                    raise
-                finally:
-                    current_call.reset(token)
-                    pipeline.finish(call, context, raised)
 
-            return behavior
+class _StatusRecordingContext:
+    """A blocking context that remembers the status its handler sets.
 
-        def stream_response(inner: Callable[[Any, grpc.ServicerContext], Any]) -> Any:
-            def behavior(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-                call = pipeline.begin(details, context)
-                token = current_call.set(call)
-                try:
-                    replies = iter(inner(request, context))
-                except BaseException as exc:
-                    pipeline.finish(call, context, exc)
-                    raise
-                finally:
-                    current_call.reset(token)
-                return _replies_as(call, context, replies, pipeline)
+    grpc.aio hands plain-def handlers a blocking context without ``code()`` and
+    ``details()``; this one records them on the way through, for the after-hooks.
+    """
 
-            return behavior
+    def __init__(self, context: Any) -> None:
+        self._context = context
+        self._code: grpc.StatusCode | None = None
+        self._details = ""
 
-        return _rewrap(handler, unary_response, stream_response)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+    def set_code(self, code: grpc.StatusCode) -> None:
+        self._code = code
+        self._context.set_code(code)
+
+    def set_details(self, details: str) -> None:
+        self._details = details
+        self._context.set_details(details)
+
+    def abort(self, code: grpc.StatusCode, details: str) -> None:
+        self._code, self._details = code, details
+        self._context.abort(code, details)
+
+    def code(self) -> grpc.StatusCode | None:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
+def _with_status(context: grpc.ServicerContext) -> grpc.ServicerContext:
+    """``context``, able to report the status its handler sets (see above)."""
+    if hasattr(context, "code"):
+        return context
+    recording: Any = _StatusRecordingContext(context)
+    return recording  # type: ignore[no-any-return]
+
+
+def _threaded_unary(
+    pipeline: CallPipeline,
+    details: grpc.HandlerCallDetails,
+    inner: Callable[[Any, grpc.ServicerContext], Any],
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> Callable[[Any, grpc.ServicerContext], Any]:
+    """A single-reply behavior run on a thread, wrapped in ``pipeline``."""
+
+    def behavior(request: Any, context: grpc.ServicerContext) -> Any:
+        context = _with_status(context)
+        call = pipeline.begin(details, context, loop)
+        token = current_call.set(call)
+        raised: BaseException | None = None
+        try:
+            return inner(request, context)
+        except BaseException as exc:
+            raised = exc
+            raise
+        finally:
+            current_call.reset(token)
+            pipeline.finish(call, context, raised)
+
+    return behavior
+
+
+def _threaded_stream(
+    pipeline: CallPipeline,
+    details: grpc.HandlerCallDetails,
+    inner: Callable[[Any, grpc.ServicerContext], Any],
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> Callable[[Any, grpc.ServicerContext], Iterator[Any]]:
+    """A streaming-reply behavior run on a thread, wrapped in ``pipeline``."""
+
+    def behavior(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        context = _with_status(context)
+        call = pipeline.begin(details, context, loop)
+        token = current_call.set(call)
+        try:
+            replies = iter(inner(request, context))
+        except BaseException as exc:
+            pipeline.finish(call, context, exc)
+            raise
+        finally:
+            current_call.reset(token)
+        return _replies_as(call, context, replies, pipeline)
+
+    return behavior
 
 
 def _replies_as(
@@ -338,7 +441,7 @@ def _replies_as(
         pipeline.finish(call, context, raised)
 
 
-def _rewrap(
+def rewrap_handler(
     handler: grpc.RpcMethodHandler[Any, Any],
     unary_response: Callable[[Any], Any],
     stream_response: Callable[[Any], Any],
@@ -387,8 +490,13 @@ class AsyncHookInterceptor(grpc.aio.ServerInterceptor):
             return None
         pipeline = self._pipeline
         details = handler_call_details
+        loop = asyncio.get_running_loop()
 
         def unary_response(inner: Callable[..., Any]) -> Any:
+            if not inspect.iscoroutinefunction(inner):
+                # grpc.aio runs a plain def in a worker thread, with a blocking context.
+                return _threaded_unary(pipeline, details, inner, loop)
+
             async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 call = await pipeline.begin_async(details, context)
                 token = current_call.set(call)
@@ -405,8 +513,10 @@ class AsyncHookInterceptor(grpc.aio.ServerInterceptor):
             return behavior
 
         def stream_response(inner: Callable[..., Any]) -> Any:
-            if not inspect.isasyncgenfunction(inner):
+            if inspect.iscoroutinefunction(inner):
                 return unary_response(inner)  # a coroutine that writes with context.write()
+            if not inspect.isasyncgenfunction(inner):
+                return _threaded_stream(pipeline, details, inner, loop)
 
             async def behavior(
                 request: Any, context: grpc.aio.ServicerContext[Any, Any]
@@ -426,4 +536,4 @@ class AsyncHookInterceptor(grpc.aio.ServerInterceptor):
 
             return behavior
 
-        return _rewrap(handler, unary_response, stream_response)
+        return rewrap_handler(handler, unary_response, stream_response)

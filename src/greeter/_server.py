@@ -30,12 +30,13 @@ import grpc.aio
 
 from greeter._auth import TokenIdentifier
 from greeter._config import ServerConfig, ServerInterceptor, to_grpc_compression
+from greeter._drain import InFlight, TrackedHandler, track
 from greeter._executor import HandlerThreads
 from greeter._health import HEALTH_SERVICE, AsyncHealth, Health
 from greeter._hooks import AccessLog, AsyncHookInterceptor, CallPipeline, HookInterceptor
 from greeter._proto import helloworld_pb2_grpc
 from greeter._reflection import add_reflection
-from greeter._servicer import AsyncServicer, InFlight, Servicer
+from greeter._servicer import AsyncServicer, Servicer
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -171,6 +172,11 @@ class _Registrations:
         if isinstance(service, grpc.GenericRpcHandler):
             self.generic.append(service)
             return
+        if not (isinstance(service, (tuple, list)) and len(service) == 2 and callable(service[0])):
+            raise TypeError(
+                "services= takes grpc generic handlers and (add_XServicer_to_server, "
+                f"servicer) pairs, not {service!r}"
+            )
         add_to_server, servicer = service
         add_to_server(servicer, self)
 
@@ -181,25 +187,43 @@ class _Registrations:
                 names.append(handler.service_name())
         return names
 
-    def install(self, server: grpc.Server | grpc.aio.Server) -> None:
+    def install(
+        self, server: grpc.Server | grpc.aio.Server, in_flight: InFlight | None = None
+    ) -> None:
+        """Install the handlers on ``server``; with ``in_flight``, their calls count there."""
         for service_name, method_handlers in self.by_service.items():
+            if in_flight is not None:
+                method_handlers = {
+                    name: track(handler, f"/{service_name}/{name}", in_flight)
+                    for name, handler in method_handlers.items()
+                }
             server.add_registered_method_handlers(service_name, method_handlers)
-        server.add_generic_rpc_handlers(tuple(self.generic))
+        generic = self.generic
+        if in_flight is not None:
+            generic = [TrackedHandler(handler, in_flight) for handler in generic]
+        server.add_generic_rpc_handlers(tuple(generic))
 
 
 class _Assembly:
     """What both servers build from a config: interceptors and the services to register."""
 
     def __init__(
-        self, servicer: object, services: Sequence[ExtraService], config: ServerConfig
+        self,
+        servicer: Servicer | AsyncServicer,
+        services: Sequence[ExtraService],
+        config: ServerConfig,
     ) -> None:
         self.config = config
-        self.registrations = _Registrations()
-        helloworld_pb2_grpc.add_GreeterServicer_to_server(servicer, self.registrations)  # type: ignore[arg-type]
+        #: The working calls a graceful stop waits for: the Greeter's (counted by its
+        #: servicer) and the extra services'.
+        self.in_flight = servicer.in_flight
+        self.greeter = _Registrations()
+        helloworld_pb2_grpc.add_GreeterServicer_to_server(servicer, self.greeter)  # type: ignore[arg-type]
+        self.extras = _Registrations()
         for service in services:
-            self.registrations.add(service)
+            self.extras.add(service)
         #: Every service the server carries, the Greeter first (health lists them).
-        self.service_names = self.registrations.service_names()
+        self.service_names = [*self.greeter.service_names(), *self.extras.service_names()]
         hooks = [*config.hooks, *([AccessLog()] if config.access_log else [])]
         identify = None if config.auth is None else TokenIdentifier(config.auth)
         self.pipeline = CallPipeline(hooks, identify) if hooks or identify else None
@@ -210,26 +234,28 @@ class _Assembly:
         """The hook interceptor (if any hook is configured) before the user's own."""
         threaded = hook_interceptor_type is HookInterceptor
         expected = grpc.ServerInterceptor if threaded else grpc.aio.ServerInterceptor
+        kind = "grpc.ServerInterceptor" if threaded else "grpc.aio.ServerInterceptor"
         for interceptor in self.config.interceptors:
             if not isinstance(interceptor, expected):
                 raise TypeError(
-                    f"{type(interceptor).__name__} is not a {expected.__module__}."
-                    f"{expected.__name__}: the {'threaded' if threaded else 'asyncio'} "
-                    "server takes interceptors of that kind"
+                    f"{type(interceptor).__name__} is not a {kind}: the "
+                    f"{'threaded' if threaded else 'asyncio'} server takes interceptors of "
+                    "that kind"
                 )
         hooks = [] if self.pipeline is None else [hook_interceptor_type(self.pipeline)]
         return [*hooks, *self.config.interceptors]
 
     def register(self, server: grpc.Server | grpc.aio.Server) -> None:
         """Install every service; reflection lists them all (and health, when served)."""
-        self.registrations.install(server)
+        self.greeter.install(server)
+        self.extras.install(server, self.in_flight)
         if self.config.reflection:
             listed = [*self.service_names, *([HEALTH_SERVICE] if self.config.health else [])]
             add_reflection(server, listed)
 
-    def report_stragglers(self, in_flight: InFlight, grace: float) -> None:
+    def report_stragglers(self, grace: float) -> None:
         """Log the calls still running once the grace period is over."""
-        stragglers = in_flight.describe()
+        stragglers = self.in_flight.describe()
         if stragglers:
             logger.warning(
                 "Grace period (%.1f s) over; cancelled %d call(s) still running: %s",
@@ -376,9 +402,14 @@ class GreeterServer(_Bound):
         grace = self.config.grace_seconds if grace_seconds is None else grace_seconds
         if self._health is not None:
             self._health.stopping()
-        stopped = self._server.stop(grace)
-        stopped.wait(grace + _STOP_MARGIN_SECONDS)
-        self._assembly.report_stragglers(self._servicer.in_flight, grace)
+        stopping = self._server.stop(grace)
+        if self._assembly.in_flight.wait_until_empty(grace):
+            # Only health watches and reflection streams are left: they never end on
+            # their own, and must not hold the stop for the rest of the grace period.
+            stopping = self._server.stop(0)
+        else:
+            self._assembly.report_stragglers(grace)
+        stopping.wait(_STOP_MARGIN_SECONDS)
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self._signals is not None:
             self._signals.wake()
@@ -562,8 +593,11 @@ class AsyncGreeterServer(_Bound):
         if self._health is not None:
             await self._health.stopping()
         stopping = asyncio.ensure_future(self._server.stop(grace))
-        done, _ = await asyncio.wait({stopping}, timeout=grace + _STOP_MARGIN_SECONDS)
-        self._assembly.report_stragglers(self._servicer.in_flight, grace)
+        if await self._assembly.in_flight.wait_until_empty_async(grace):
+            await self._server.stop(0)  # cut health watches and reflection streams
+        else:
+            self._assembly.report_stragglers(grace)
+        done, _ = await asyncio.wait({stopping}, timeout=_STOP_MARGIN_SECONDS)
         if stopping in done:
             stopping.result()
         assert self._stopped is not None

@@ -9,7 +9,6 @@ pulling from a reply stream as soon as its call has ended.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -17,6 +16,7 @@ import grpc
 import grpc.aio
 
 from greeter._context import AsyncCallContext, CallContext, current_context
+from greeter._drain import InFlight
 from greeter._exceptions import Cancelled, GreeterError, Internal
 from greeter._proto import helloworld_pb2, helloworld_pb2_grpc
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("greeter.server")
 
+_METHOD_PREFIX = "/helloworld.Greeter/"
 #: What the client sees when a service method raises anything but a GreeterError.
 INTERNAL_ERROR_DETAILS = "Internal server error"
 
@@ -83,34 +84,6 @@ def _next_reply(rpc: str, replies: Iterator[str]) -> HelloReply | None:
     return None
 
 
-class InFlight:
-    """The Greeter calls a server is running: which RPC, for which peer, since when.
-
-    Read when a graceful stop runs out of time, to say which calls were cut.
-    """
-
-    def __init__(self) -> None:
-        self._calls: dict[int, tuple[str, Callable[[], str], float]] = {}
-
-    def add(self, rpc: str, peer: Callable[[], str]) -> int:
-        """Record a call that starts now; returns the key to ``remove`` it with."""
-        key = id(peer)
-        self._calls[key] = (rpc, peer, time.monotonic())
-        return key
-
-    def remove(self, key: int) -> None:
-        """Forget a call that has ended."""
-        self._calls.pop(key, None)
-
-    def describe(self) -> list[str]:
-        """One line per call still running: ``SayHello from ipv4:... (running 3.2 s)``."""
-        now = time.monotonic()
-        return [
-            f"helloworld.Greeter/{rpc} from {peer()} (running {now - started:.1f} s)"
-            for rpc, peer, started in list(self._calls.values())
-        ]
-
-
 class Servicer(helloworld_pb2_grpc.GreeterServicer):
     """Serves a ``GreeterService`` on the threaded server."""
 
@@ -121,7 +94,7 @@ class Servicer(helloworld_pb2_grpc.GreeterServicer):
     def _unary(
         self, rpc: str, context: grpc.ServicerContext, produce: Callable[[], str]
     ) -> HelloReply:
-        key = self.in_flight.add(rpc, context.peer)
+        key = self.in_flight.add(_METHOD_PREFIX + rpc, context.peer)
         try:
             return _invoke(rpc, CallContext(context), context, lambda: _reply(rpc, produce()))
         finally:
@@ -131,7 +104,7 @@ class Servicer(helloworld_pb2_grpc.GreeterServicer):
         self, rpc: str, context: grpc.ServicerContext, open_stream: Callable[[], Iterable[str]]
     ) -> Iterator[HelloReply]:
         call = CallContext(context)
-        key = self.in_flight.add(rpc, context.peer)
+        key = self.in_flight.add(_METHOD_PREFIX + rpc, context.peer)
         try:
             replies = _invoke(rpc, call, context, lambda: iter(open_stream()))
         except BaseException:
@@ -244,7 +217,7 @@ class AsyncServicer(helloworld_pb2_grpc.GreeterServicer):
             await call._apply_pending_compression()
             return reply
 
-        key = self.in_flight.add(rpc, context.peer)
+        key = self.in_flight.add(_METHOD_PREFIX + rpc, context.peer)
         try:
             return await _invoke_async(rpc, call, context, run)
         finally:
@@ -255,7 +228,7 @@ class AsyncServicer(helloworld_pb2_grpc.GreeterServicer):
     ) -> AsyncIterator[HelloReply]:
         call = AsyncCallContext(context)
         replies = aiter(produced)  # once: each step below must continue, not restart
-        key = self.in_flight.add(rpc, context.peer)
+        key = self.in_flight.add(_METHOD_PREFIX + rpc, context.peer)
         try:
             while not context.done():
                 reply = await _invoke_async(

@@ -1,0 +1,269 @@
+"""The standard health service (``grpc.health.v1.Health``), asked with grpc's own stubs.
+
+What load balancers and Kubernetes' gRPC probes rely on: ``SERVING`` once the server
+has started, ``NOT_SERVING`` from the moment a graceful stop begins (while in-flight
+calls still drain), and nothing at all with ``health=False``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from typing import Protocol, cast
+
+import grpc
+import grpc.aio
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from greeter import (
+    AsyncGreeterClient,
+    AsyncGreeterService,
+    GreeterClient,
+    GreeterService,
+    ServerConfig,
+)
+from tests.conftest import LOOPBACK, serving
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+GREETER = "helloworld.Greeter"
+TIMEOUT = 10.0
+#: Long enough that a stop cannot end before the test has seen NOT_SERVING.
+GRACE_SECONDS = 5.0
+
+HealthCheckRequest = health_pb2.HealthCheckRequest
+HealthCheckResponse = health_pb2.HealthCheckResponse
+
+
+class HealthStub(Protocol):
+    """``health_pb2_grpc.HealthStub`` as it is on a sync channel (its stubs are untyped)."""
+
+    Check: grpc.UnaryUnaryMultiCallable[HealthCheckRequest, HealthCheckResponse]
+    Watch: grpc.UnaryStreamMultiCallable[HealthCheckRequest, HealthCheckResponse]
+
+
+class AsyncHealthStub(Protocol):
+    """``health_pb2_grpc.HealthStub`` as it is on a ``grpc.aio`` channel."""
+
+    Check: grpc.aio.UnaryUnaryMultiCallable[HealthCheckRequest, HealthCheckResponse]
+    Watch: grpc.aio.UnaryStreamMultiCallable[HealthCheckRequest, HealthCheckResponse]
+
+
+def health_stub(channel: grpc.Channel) -> HealthStub:
+    return cast(HealthStub, health_pb2_grpc.HealthStub(channel))
+
+
+def async_health_stub(channel: grpc.aio.Channel) -> AsyncHealthStub:
+    return cast(AsyncHealthStub, health_pb2_grpc.HealthStub(channel))
+
+
+def check(target: str, service: str) -> int:
+    """The status ``Health/Check`` reports for ``service`` (raises ``grpc.RpcError``)."""
+    with grpc.insecure_channel(target) as channel:
+        response = health_stub(channel).Check(HealthCheckRequest(service=service), timeout=10)
+    return response.status
+
+
+def test_health_reports_serving_for_the_server_and_the_greeter_once_started(
+    server_kind: str,
+) -> None:
+    with serving(server_kind) as target:
+        assert check(target, "") == SERVING
+        assert check(target, GREETER) == SERVING
+
+
+def test_health_check_of_an_unknown_service_is_not_found(server_kind: str) -> None:
+    with serving(server_kind) as target:
+        with pytest.raises(grpc.RpcError) as raised:
+            check(target, "no.such.Service")
+    assert cast(grpc.Call, raised.value).code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_health_false_turns_the_health_service_off(server_kind: str) -> None:
+    with serving(server_kind, config=ServerConfig(health=False)) as target:
+        with pytest.raises(grpc.RpcError) as raised:
+            check(target, "")
+        with GreeterClient(target, timeout=TIMEOUT) as client:
+            assert client.greet("you") == "Hello, you!"
+    assert cast(grpc.Call, raised.value).code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def _echo_handler() -> grpc.GenericRpcHandler:
+    echo = grpc.unary_unary_rpc_method_handler(
+        lambda request, context: request,
+        request_deserializer=bytes,
+        response_serializer=bytes,
+    )
+    return grpc.method_handlers_generic_handler("test.Echo", {"Echo": echo})
+
+
+def test_health_reports_serving_for_extra_services_on_the_threaded_server() -> None:
+    with GreeterService().start(LOOPBACK, services=[_echo_handler()]) as server:
+        assert check(server.target, "test.Echo") == SERVING
+        assert check(server.target, GREETER) == SERVING
+
+
+def test_health_reports_serving_for_extra_services_on_the_asyncio_server() -> None:
+    async def scenario() -> None:
+        server = await AsyncGreeterService().start(LOOPBACK, services=[_echo_handler()])
+        try:
+            async with grpc.aio.insecure_channel(server.target) as channel:
+                health = async_health_stub(channel)
+                for service in ("", GREETER, "test.Echo"):
+                    response = await health.Check(
+                        HealthCheckRequest(service=service), timeout=TIMEOUT
+                    )
+                    assert response.status == SERVING
+        finally:
+            await server.stop(0)
+
+    asyncio.run(scenario())
+
+
+def test_health_watch_starts_with_serving(server_kind: str) -> None:
+    with serving(server_kind) as target, grpc.insecure_channel(target) as channel:
+        watch = health_stub(channel).Watch(HealthCheckRequest(service=GREETER), timeout=TIMEOUT)
+        assert next(watch).status == SERVING
+        watch.cancel()
+
+
+class Blocking(GreeterService):
+    """SayHello waits until released (at most 10 s)."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def say_hello(self, name: str) -> str:
+        self.entered.set()
+        self.release.wait(timeout=10)
+        return f"Finally, {name}"
+
+
+def _rest_of(watch: Iterator[HealthCheckResponse]) -> list[int]:
+    """The statuses a watch still sends before it ends (with an error or not)."""
+    statuses: list[int] = []
+    with contextlib.suppress(grpc.RpcError):
+        for response in watch:
+            statuses.append(response.status)
+    return statuses
+
+
+def test_health_turns_not_serving_as_soon_as_a_graceful_stop_begins() -> None:
+    service = Blocking()
+    server = service.start(LOOPBACK, config=ServerConfig(grace_seconds=GRACE_SECONDS))
+    with grpc.insecure_channel(server.target) as channel:
+        health = health_stub(channel)
+        watches = {
+            name: health.Watch(HealthCheckRequest(service=name), timeout=30)
+            for name in ("", GREETER)
+        }
+        assert {name: next(watch).status for name, watch in watches.items()} == {
+            "": SERVING,
+            GREETER: SERVING,
+        }
+        replies: list[str] = []
+        with GreeterClient(server.target, timeout=TIMEOUT) as client:
+            slow_call = threading.Thread(target=lambda: replies.append(client.greet("you")))
+            slow_call.start()
+            assert service.entered.wait(timeout=TIMEOUT)
+            stopping = threading.Thread(target=server.stop)
+            stopping.start()
+            try:
+                # Both watches hear NOT_SERVING while the slow call is still running, so
+                # the stop cannot have finished yet.
+                assert {name: next(watch).status for name, watch in watches.items()} == {
+                    "": NOT_SERVING,
+                    GREETER: NOT_SERVING,
+                }
+                assert stopping.is_alive()
+                assert slow_call.is_alive()
+            finally:
+                service.release.set()
+                slow_call.join(timeout=TIMEOUT)
+                stopping.join(timeout=TIMEOUT)
+        assert not stopping.is_alive()
+        assert replies == ["Finally, you"]
+        # The stop ends the watches; nothing says SERVING again.
+        for watch in watches.values():
+            assert SERVING not in _rest_of(watch)
+
+
+class AsyncBlocking(AsyncGreeterService):
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def say_hello(self, name: str) -> str:
+        self.entered.set()
+        await asyncio.wait_for(self.release.wait(), 10)
+        return f"Finally, {name}"
+
+
+def test_asyncio_health_turns_not_serving_as_soon_as_a_graceful_stop_begins() -> None:
+    async def scenario() -> None:
+        service = AsyncBlocking()
+        server = await service.start(LOOPBACK, config=ServerConfig(grace_seconds=GRACE_SECONDS))
+        async with (
+            grpc.aio.insecure_channel(server.target) as channel,
+            AsyncGreeterClient(server.target, timeout=TIMEOUT) as client,
+        ):
+            watch = async_health_stub(channel).Watch(HealthCheckRequest(service=""), timeout=30)
+            first = await asyncio.wait_for(watch.read(), TIMEOUT)
+            assert isinstance(first, HealthCheckResponse)
+            assert first.status == SERVING
+            slow_call = asyncio.create_task(client.greet("you"))
+            await asyncio.wait_for(service.entered.wait(), TIMEOUT)
+            stopping = asyncio.create_task(server.stop())
+            try:
+                second = await asyncio.wait_for(watch.read(), TIMEOUT)
+                assert isinstance(second, HealthCheckResponse)
+                assert second.status == NOT_SERVING
+                assert not stopping.done()
+                assert not slow_call.done()
+            finally:
+                service.release.set()
+                assert await asyncio.wait_for(slow_call, TIMEOUT) == "Finally, you"
+                await asyncio.wait_for(stopping, TIMEOUT)
+            rest: list[int] = []
+            with contextlib.suppress(grpc.RpcError):
+                for _ in range(10):
+                    response = await asyncio.wait_for(watch.read(), TIMEOUT)
+                    if not isinstance(response, HealthCheckResponse):
+                        break  # grpc.aio.EOF: the stream ended cleanly
+                    rest.append(response.status)
+            assert SERVING not in rest
+
+    asyncio.run(scenario())
+
+
+def test_an_open_health_watch_does_not_hold_a_graceful_stop(server_kind: str) -> None:
+    # grpc clients with client-side health checking keep a Watch open on every
+    # connection; a stop with no Greeter call in flight should not wait for them.
+    config = ServerConfig(grace_seconds=GRACE_SECONDS)
+    if server_kind == "sync":
+        server = GreeterService().start(LOOPBACK, config=config)
+        with grpc.insecure_channel(server.target) as channel:
+            watch = health_stub(channel).Watch(HealthCheckRequest(service=""), timeout=30)
+            assert next(watch).status == SERVING
+            started = time.monotonic()
+            server.stop()
+            elapsed = time.monotonic() - started
+    else:
+
+        async def scenario() -> float:
+            server = await AsyncGreeterService().start(LOOPBACK, config=config)
+            async with grpc.aio.insecure_channel(server.target) as channel:
+                watch = async_health_stub(channel).Watch(HealthCheckRequest(service=""))
+                first = await asyncio.wait_for(watch.read(), TIMEOUT)
+                assert isinstance(first, HealthCheckResponse)
+                started = time.monotonic()
+                await server.stop()
+                return time.monotonic() - started
+
+        elapsed = asyncio.run(scenario())
+    assert elapsed < GRACE_SECONDS / 2
