@@ -12,6 +12,7 @@ import io
 import re
 import subprocess
 import sys
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,8 +54,11 @@ def test_readme_example_prints_what_it_promises(
     monkeypatch.chdir(certificates.directory)
     code = block.replace('"localhost:50051"', repr(server.target))
     printed = io.StringIO()
+    # A real module, as a user's script is one (dataclasses look their module up).
+    module = types.ModuleType("readme")
+    monkeypatch.setitem(sys.modules, "readme", module)
     with contextlib.redirect_stdout(printed):
-        exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+        exec(compile(code, "README.md", "exec"), module.__dict__)
     assert printed.getvalue().splitlines() == _expected_output(block)
 
 
