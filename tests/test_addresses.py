@@ -9,7 +9,6 @@ The warning about plaintext on a public address is in ``tests/test_tls.py``.
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 import sys
 import time
@@ -33,8 +32,6 @@ TIMEOUT = 10.0
 OUT_OF_RANGE = "127.0.0.1:99999"
 UNRESOLVABLE = "no-such-host.invalid:0"  # .invalid never resolves (RFC 6761)
 PORT_RANGE = "expected HOST:PORT with a port from 0 to 65535"
-#: A line grpc's C core logs on its own (``E1122 00:13:09.28 25798 add_port.cc:83] ...``).
-GRPC_CORE_LOG_LINE = re.compile(r"[EWID]\d{4} [\d:.]+ +\d+ \S+:\d+\] ")
 
 
 def _has_ipv6_loopback() -> bool:
@@ -92,9 +89,9 @@ def _cli_error(*args: str) -> str:
     result = run_cli(*args, timeout=30)
     assert (result.returncode, result.stdout) == (1, "")
     assert "Traceback" not in result.stderr
-    ours = [line for line in result.stderr.splitlines() if not GRPC_CORE_LOG_LINE.match(line)]
-    assert len(ours) == 1, result.stderr
-    return ours[0]
+    lines = result.stderr.splitlines()  # nothing from gRPC core's own log before it
+    assert len(lines) == 1, result.stderr
+    return lines[0]
 
 
 # -- malformed addresses -----------------------------------------------------------------
@@ -156,10 +153,7 @@ def test_an_unresolvable_host_is_an_os_error_saying_so(
 def test_greeter_serve_reports_a_busy_address_in_one_line(flags: list[str]) -> None:
     with GreeterService().start(LOOPBACK) as taken:
         line = _cli_error("serve", "--address", taken.address, *flags)
-    assert line == (
-        f"greeter: cannot listen on {taken.address}: address already in use, or not "
-        "available on this machine"
-    )
+    assert line == f"greeter: cannot listen on {taken.address}: address already in use"
 
 
 def test_greeter_serve_reports_an_unresolvable_host_in_one_line() -> None:

@@ -110,6 +110,11 @@ class ServerConfig:
         keepalive_seconds: ping idle clients this often to notice dead connections.
         client_keepalive_min_seconds: the shortest keepalive interval clients may use
             (pings more frequent than this are answered with GOAWAY).
+        handshake_timeout_seconds: how long a new connection may take to finish its
+            HTTP/2 (and TLS) handshake before it is dropped, so connections that never
+            speak cannot pile up and exhaust the server's file descriptors.
+        max_connection_idle_seconds: close connections that had no call for this long
+            (``None``: keep them).
         options: any other gRPC channel arguments, passed through unchanged.
     """
 
@@ -130,6 +135,8 @@ class ServerConfig:
     max_connection_age_seconds: float | None = None
     keepalive_seconds: float | None = None
     client_keepalive_min_seconds: float = 10.0
+    handshake_timeout_seconds: float = 5.0
+    max_connection_idle_seconds: float | None = 300.0
     options: Sequence[ChannelOption] = ()
 
     def __post_init__(self) -> None:
@@ -139,7 +146,13 @@ class ServerConfig:
             raise ValueError("maximum_concurrent_rpcs must be at least 1 (or None)")
         if self.grace_seconds < 0:
             raise ValueError("grace_seconds must not be negative")
-        for name in ("max_connection_age_seconds", "keepalive_seconds"):
+        if self.handshake_timeout_seconds <= 0:
+            raise ValueError("handshake_timeout_seconds must be positive")
+        for name in (
+            "max_connection_age_seconds",
+            "keepalive_seconds",
+            "max_connection_idle_seconds",
+        ):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be positive (or None)")
@@ -164,6 +177,13 @@ class ServerConfig:
             ]
         if self.keepalive_seconds is not None:
             options.append(("grpc.keepalive_time_ms", milliseconds(self.keepalive_seconds)))
+        options.append(
+            ("grpc.server_handshake_timeout_ms", milliseconds(self.handshake_timeout_seconds))
+        )
+        if self.max_connection_idle_seconds is not None:
+            options.append(
+                ("grpc.max_connection_idle_ms", milliseconds(self.max_connection_idle_seconds))
+            )
         options += [
             ("grpc.keepalive_permit_without_calls", 1),
             (

@@ -6,6 +6,8 @@ methods that do not need it never see it.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, NoReturn, TypeVar
@@ -146,6 +148,7 @@ class CallContext(_BaseCallContext):
     """The context of a call served by a sync ``GreeterService``."""
 
     _grpc_context: grpc.ServicerContext
+    _cancelled: threading.Event | None = None
 
     def send_initial_metadata(self, metadata: Metadata) -> None:
         """Send metadata to the client now, before the first response."""
@@ -154,6 +157,27 @@ class CallContext(_BaseCallContext):
     def is_active(self) -> bool:
         """False once the call has ended: cancelled, timed out or completed."""
         return self._grpc_context.is_active()
+
+    @property
+    def cancelled(self) -> threading.Event:
+        """Set once the call has ended: cancelled, deadline passed, or server stopping.
+
+        A handler that works for long checks it between steps, or waits on it instead of
+        sleeping, and gives up once it is set (its result could not reach anyone)::
+
+            def say_hello(self, name: str) -> str:
+                for step in range(30):
+                    if self.context.cancelled.wait(timeout=0.1):
+                        raise greeter.Cancelled("the client is gone")
+                return f"Hello, {name}!"
+
+        A handler that never checks runs to its end, holding its worker thread, and its
+        result is dropped.
+        """
+        if self._cancelled is None:
+            self._cancelled = threading.Event()
+            self.add_done_callback(self._cancelled.set)
+        return self._cancelled
 
     def add_done_callback(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` (on a grpc thread) when the call ends, however it ends.
@@ -174,6 +198,7 @@ class AsyncCallContext(_BaseCallContext):
         super().__init__(grpc_context)
         self._initial_metadata_sent = False
         self._compression_pending = False
+        self._cancelled: asyncio.Event | None = None
         self._ended = False
         # grpc.aio's done() stays False for good once the client has cancelled, so the
         # call's own done callback, which runs however the call ends, says it ended.
@@ -206,6 +231,22 @@ class AsyncCallContext(_BaseCallContext):
     def is_active(self) -> bool:
         """False once the call has ended: cancelled, timed out or completed."""
         return not self._ended and not self._grpc_context.done()
+
+    @property
+    def cancelled(self) -> asyncio.Event:
+        """Set once the call has ended: cancelled, deadline passed, or server stopping.
+
+        An ``async def`` method is cancelled (``asyncio.CancelledError``) when its call
+        ends, so it rarely needs this; it is here for work the method hands to other
+        tasks, which can wait on it.
+        """
+        if self._cancelled is None:
+            self._cancelled = asyncio.Event()
+            if self._ended:
+                self._cancelled.set()
+            else:
+                self.add_done_callback(self._cancelled.set)
+        return self._cancelled
 
     def add_done_callback(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` (on the event loop) when the call ends, however it ends."""

@@ -25,6 +25,8 @@ __all__ = ["InFlight", "TrackedHandler"]
 
 #: How often a draining server looks whether its working calls are done.
 _POLL_SECONDS = 0.02
+#: How long before the end of the grace period a drain gives up and names the stragglers.
+_AHEAD_OF_GRPC_SECONDS = 0.05
 #: How long no call must be in flight before the server counts as drained.
 _SETTLE_SECONDS = 0.04
 
@@ -56,41 +58,48 @@ class InFlight:
             for method, peer, started in list(self._calls.values())
         ]
 
-    def _settled(self, quiet_since: float | None, now: float) -> float | None:
-        """When the server was last seen with no call in flight, if it still has none."""
-        if self._calls:
-            return None
-        return now if quiet_since is None else quiet_since
+    def wait_until_empty(self, timeout: float) -> list[str]:
+        """Block until no call has been in flight for a moment, or ``timeout`` passed.
 
-    def wait_until_empty(self, timeout: float) -> bool:
-        """Block until no call has been in flight for a moment; False if ``timeout`` passed.
-
-        "A moment" (two polls) covers a call grpc has accepted whose handler has not
-        started yet.
+        Returns the calls still running at the end (``describe()``), so ``[]`` when
+        drained. "A moment" (two polls) covers a call grpc has accepted whose handler has
+        not started yet.
         """
-        deadline = time.monotonic() + timeout
-        quiet_since: float | None = None
-        while True:
-            now = time.monotonic()
-            quiet_since = self._settled(quiet_since, now)
-            if quiet_since is not None and now - quiet_since >= _SETTLE_SECONDS:
-                return True
-            if now >= deadline:
-                return False
+        waiting = _Waiting(timeout)
+        while not waiting.over(self):
             threading.Event().wait(_POLL_SECONDS)
+        return waiting.still_running
 
-    async def wait_until_empty_async(self, timeout: float) -> bool:
-        """Wait until no call has been in flight for a moment; False if ``timeout`` passed."""
-        deadline = time.monotonic() + timeout
-        quiet_since: float | None = None
-        while True:
-            now = time.monotonic()
-            quiet_since = self._settled(quiet_since, now)
-            if quiet_since is not None and now - quiet_since >= _SETTLE_SECONDS:
-                return True
-            if now >= deadline:
-                return False
+    async def wait_until_empty_async(self, timeout: float) -> list[str]:
+        """As ``wait_until_empty``, on the event loop."""
+        waiting = _Waiting(timeout)
+        while not waiting.over(self):
             await asyncio.sleep(_POLL_SECONDS)
+        return waiting.still_running
+
+
+class _Waiting:
+    """One wait for an ``InFlight`` to empty: when it ends, and what was last seen."""
+
+    def __init__(self, timeout: float) -> None:
+        # Give up just before grpc cancels the calls at the end of the grace period,
+        # so what is still running then is seen (and reported) before it is cancelled.
+        self._deadline = time.monotonic() + max(0.0, timeout - _AHEAD_OF_GRPC_SECONDS)
+        self._quiet_since: float | None = None
+        self.still_running: list[str] = []
+
+    def over(self, in_flight: InFlight) -> bool:
+        now = time.monotonic()
+        if len(in_flight):
+            self._quiet_since = None
+            if now < self._deadline:
+                self.still_running = in_flight.describe()
+                return False
+            return True
+        self.still_running = []
+        if self._quiet_since is None:
+            self._quiet_since = now
+        return now - self._quiet_since >= _SETTLE_SECONDS or now >= self._deadline
 
 
 class TrackedHandler(grpc.GenericRpcHandler):

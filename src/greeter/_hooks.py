@@ -32,6 +32,7 @@ import grpc
 import grpc.aio
 
 from greeter._exceptions import GreeterError, Internal, StatusCode
+from greeter._logging import log_unexpected_error
 from greeter._metadata import MetadataTuple, metadata_from_grpc
 
 __all__ = ["AccessLog", "CallInfo", "CallOutcome", "ServerHook"]
@@ -266,8 +267,8 @@ class CallPipeline:
         if isinstance(raised, GreeterError):
             error = raised
         else:
-            logger.exception(
-                "The auth check or a hook failed on %s; the call is refused", call.info.method
+            log_unexpected_error(
+                logger, f"The auth check or a hook failed on {call.info.method}", raised
             )
             error = Internal(INTERNAL_ERROR_DETAILS)
         self.end(call, error.code, error.details)
@@ -299,8 +300,8 @@ class CallPipeline:
         for hook in self._hooks:
             try:
                 hook.after_call(call.info, outcome)
-            except Exception:
-                logger.exception("%s.after_call failed", type(hook).__name__)
+            except Exception as exc:
+                log_unexpected_error(logger, f"{type(hook).__name__}.after_call failed", exc)
 
 
 # ---------------------------------------------------------------- threaded server

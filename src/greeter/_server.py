@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import select
 import signal
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import grpc
 import grpc.aio
 
+from greeter._addresses import check_port_is_free, is_loopback, split_address, why_not_bound
 from greeter._auth import TokenIdentifier
 from greeter._config import ServerConfig, ServerInterceptor, to_grpc_compression
 from greeter._drain import InFlight, TrackedHandler, track
@@ -36,7 +36,7 @@ from greeter._health import HEALTH_SERVICE, AsyncHealth, Health
 from greeter._hooks import AccessLog, AsyncHookInterceptor, CallPipeline, HookInterceptor
 from greeter._proto import helloworld_pb2_grpc
 from greeter._reflection import add_reflection
-from greeter._servicer import AsyncServicer, Servicer
+from greeter._servicer import AsyncServicer, Servicer, lenient_parsing
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -58,39 +58,8 @@ DEFAULT_ADDRESS = "[::]:50051"
 ExtraService: TypeAlias = grpc.GenericRpcHandler | tuple[Callable[[Any, Any], None], object]
 
 _WILDCARD_HOSTS = {"[::]", "0.0.0.0", ""}
-_UNIX_SCHEMES = ("unix:", "unix-abstract:")
 #: Extra time, past the grace period, that stopping waits for grpc to wind down.
 _STOP_MARGIN_SECONDS = 0.5
-
-
-def _split_address(address: str) -> tuple[str, int | None]:
-    """``(host, port)`` of a listening address; ``port`` is None for a unix socket."""
-    if address.startswith(_UNIX_SCHEMES):
-        return address, None
-    host, separator, port_text = address.rpartition(":")
-    if not separator or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError(
-            f"invalid address {address!r}: expected HOST:PORT with a port from 0 to 65535 "
-            "(or unix:PATH)"
-        )
-    return host, int(port_text)
-
-
-def _is_loopback(host: str) -> bool:
-    if host.startswith(_UNIX_SCHEMES) or host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _why_not_bound(host: str) -> str:
-    try:
-        socket.getaddrinfo(host.strip("[]") or None, None)
-    except OSError:
-        return f"cannot resolve host {host!r}"
-    return "address already in use, or not available on this machine"
 
 
 class _Binding:
@@ -102,14 +71,14 @@ class _Binding:
         address: str,
         credentials: grpc.ServerCredentials | None,
     ) -> None:
-        host, requested_port = _split_address(address)
+        host, requested_port = split_address(address)
         try:
             if credentials is None:
                 port = server.add_insecure_port(address)
             else:
                 port = server.add_secure_port(address, credentials)
         except RuntimeError:
-            raise OSError(f"cannot listen on {address}: {_why_not_bound(host)}") from None
+            raise OSError(f"cannot listen on {address}: {why_not_bound(host)}") from None
         #: The port the server listens on (the OS's pick when asked for port 0).
         self.port: int = port
         if requested_port is None:
@@ -127,10 +96,13 @@ def _bind_all(
 ) -> list[_Binding]:
     """Bind every address (all validated first); warn once if plaintext leaves the machine."""
     for address in addresses:
-        _split_address(address)
+        _, port = split_address(address)
+        if port is not None and not config.reuse_port:
+            # Busy or unresolvable: one clear line now, before grpc logs its own.
+            check_port_is_free(address)
     credentials = None if config.tls is None else config.tls.credentials()
     bindings = [_Binding(server, address, credentials) for address in addresses]
-    exposed = [b.address for b in bindings if not _is_loopback(_split_address(b.address)[0])]
+    exposed = [b.address for b in bindings if not is_loopback(split_address(b.address)[0])]
     if exposed and config.tls is None:
         logger.warning(
             "Serving plaintext on %s, reachable from other machines: anyone on the network "
@@ -139,6 +111,36 @@ def _bind_all(
             ", ".join(exposed),
         )
     return bindings
+
+
+def _report_stragglers(stragglers: list[str], grace: float) -> None:
+    """Log the calls still running once the grace period is over."""
+    logger.warning(
+        "Grace period (%.1f s) over; cancelled %d call(s) still running: %s",
+        grace,
+        len(stragglers),
+        "; ".join(stragglers),
+    )
+
+
+def raise_open_file_limit() -> None:
+    """Raise this process's soft limit on open files to its hard limit.
+
+    Every connection takes a file descriptor; the usual soft limit (1,024) lets a few
+    hundred idle clients starve the server of descriptors, though the hard limit allows
+    far more. ``serve()`` calls this: it owns the process, a library call would not.
+    """
+    try:
+        import resource  # not on Windows
+    except ImportError:
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError):  # some systems cap it lower than "unlimited"
+            return
+        logger.debug("Raised the open-file limit from %d to %d", soft, hard)
 
 
 def _addresses(address: str | Sequence[str]) -> list[str]:
@@ -217,8 +219,15 @@ class _Assembly:
         #: The working calls a graceful stop waits for: the Greeter's (counted by its
         #: servicer) and the extra services'.
         self.in_flight = servicer.in_flight
+        generated = _Registrations()
+        helloworld_pb2_grpc.add_GreeterServicer_to_server(servicer, generated)  # type: ignore[arg-type]
         self.greeter = _Registrations()
-        helloworld_pb2_grpc.add_GreeterServicer_to_server(servicer, self.greeter)  # type: ignore[arg-type]
+        for service_name, handlers in generated.by_service.items():
+            lenient = lenient_parsing(handlers)
+            self.greeter.add_registered_method_handlers(service_name, lenient)
+            self.greeter.add_generic_rpc_handlers(
+                [grpc.method_handlers_generic_handler(service_name, lenient)]
+            )
         self.extras = _Registrations()
         for service in services:
             self.extras.add(service)
@@ -252,17 +261,6 @@ class _Assembly:
         if self.config.reflection:
             listed = [*self.service_names, *([HEALTH_SERVICE] if self.config.health else [])]
             add_reflection(server, listed)
-
-    def report_stragglers(self, grace: float) -> None:
-        """Log the calls still running once the grace period is over."""
-        stragglers = self.in_flight.describe()
-        if stragglers:
-            logger.warning(
-                "Grace period (%.1f s) over; cancelled %d call(s) still running: %s",
-                grace,
-                len(stragglers),
-                "; ".join(stragglers),
-            )
 
 
 class _Bound:
@@ -403,12 +401,13 @@ class GreeterServer(_Bound):
         if self._health is not None:
             self._health.stopping()
         stopping = self._server.stop(grace)
-        if self._assembly.in_flight.wait_until_empty(grace):
+        stragglers = self._assembly.in_flight.wait_until_empty(grace)
+        if stragglers:
+            _report_stragglers(stragglers, grace)
+        else:
             # Only health watches and reflection streams are left: they never end on
             # their own, and must not hold the stop for the rest of the grace period.
             stopping = self._server.stop(0)
-        else:
-            self._assembly.report_stragglers(grace)
         stopping.wait(_STOP_MARGIN_SECONDS)
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self._signals is not None:
@@ -427,6 +426,7 @@ class GreeterServer(_Bound):
         Python delivers no signals, it serves until another thread calls ``stop()``.
         Returns the signal that ended serving, or ``None``.
         """
+        raise_open_file_limit()
         if threading.current_thread() is not threading.main_thread():
             with self:
                 self.wait_for_termination()
@@ -538,7 +538,7 @@ class AsyncGreeterServer(_Bound):
         self._assembly = _Assembly(self._servicer, services, self.config)
         self._addresses = _addresses(address)
         for each in self._addresses:
-            _split_address(each)  # a bad address fails here, not at start()
+            split_address(each)  # a bad address fails here, not at start()
         self._server: grpc.aio.Server | None = None
         self._health: AsyncHealth | None = None
         self._bindings = []
@@ -593,10 +593,11 @@ class AsyncGreeterServer(_Bound):
         if self._health is not None:
             await self._health.stopping()
         stopping = asyncio.ensure_future(self._server.stop(grace))
-        if await self._assembly.in_flight.wait_until_empty_async(grace):
-            await self._server.stop(0)  # cut health watches and reflection streams
+        stragglers = await self._assembly.in_flight.wait_until_empty_async(grace)
+        if stragglers:
+            _report_stragglers(stragglers, grace)
         else:
-            self._assembly.report_stragglers(grace)
+            await self._server.stop(0)  # cut health watches and reflection streams
         done, _ = await asyncio.wait({stopping}, timeout=_STOP_MARGIN_SECONDS)
         if stopping in done:
             stopping.result()
@@ -622,6 +623,7 @@ class AsyncGreeterServer(_Bound):
         stops the server gracefully, then lets the cancellation propagate. Returns the
         signal that ended serving, or ``None``.
         """
+        raise_open_file_limit()
         loop = asyncio.get_running_loop()
         received: list[signal.Signals] = []
         on_main_thread = threading.current_thread() is threading.main_thread()
@@ -633,6 +635,7 @@ class AsyncGreeterServer(_Bound):
                 received.append(sig)
                 end_serving.set()
 
+            previous = {sig: signal.getsignal(sig) for sig in _SHUTDOWN_SIGNALS}
             if on_main_thread:
                 for sig in _SHUTDOWN_SIGNALS:
                     loop.add_signal_handler(sig, handler, sig)
@@ -642,6 +645,8 @@ class AsyncGreeterServer(_Bound):
                 if on_main_thread:
                     for sig in _SHUTDOWN_SIGNALS:
                         loop.remove_signal_handler(sig)
+                        # asyncio restores the default, not what was there before.
+                        signal.signal(sig, previous[sig])
             if received:
                 logger.info(
                     "Received %s; stopping (in-flight calls get %.1f s)",

@@ -9,15 +9,18 @@ pulling from a reply stream as soon as its call has ended.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import grpc
 import grpc.aio
+from google.protobuf.message import DecodeError
 
 from greeter._context import AsyncCallContext, CallContext, current_context
 from greeter._drain import InFlight
-from greeter._exceptions import Cancelled, GreeterError, Internal
+from greeter._exceptions import Cancelled, GreeterError, Internal, InvalidArgument
+from greeter._logging import log_unexpected_error
 from greeter._proto import helloworld_pb2, helloworld_pb2_grpc
 
 if TYPE_CHECKING:
@@ -35,6 +38,52 @@ HelloReply = helloworld_pb2.HelloReply
 _AioContext = grpc.aio.ServicerContext[Any, Any]
 
 
+#: What the client sees when its request does not parse as a ``helloworld.HelloRequest``.
+MALFORMED_REQUEST_DETAILS = "the request is not a valid helloworld.HelloRequest"
+
+
+class _Malformed:
+    """Stands for a request that did not parse (grpc takes ``None`` as a failure)."""
+
+
+MALFORMED = _Malformed()
+
+
+def parse_request(data: bytes) -> HelloRequest | _Malformed:
+    """A request's message, or ``MALFORMED`` if it does not parse (bad bytes, bad UTF-8).
+
+    grpc would log a traceback for every such request, and the asyncio server would tell
+    the client the exception's text; with ``MALFORMED``, the servicer answers
+    INVALID_ARGUMENT instead: the client's mistake, not the server's.
+    """
+    try:
+        return HelloRequest.FromString(data)
+    except DecodeError:
+        logger.debug("a request did not parse as helloworld.HelloRequest", exc_info=True)
+        return MALFORMED
+
+
+def lenient_parsing(
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]],
+) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:
+    """The generated Greeter handlers, parsing requests with ``parse_request``."""
+    return {
+        name: handler._replace(request_deserializer=parse_request)  # type: ignore[attr-defined]
+        for name, handler in handlers.items()
+    }
+
+
+def _name_of(request: HelloRequest | _Malformed) -> str:
+    if isinstance(request, _Malformed):
+        raise InvalidArgument(MALFORMED_REQUEST_DETAILS)
+    return request.name
+
+
+def _names_of(requests: Iterator[HelloRequest | _Malformed]) -> Iterator[str]:
+    for request in requests:
+        yield _name_of(request)
+
+
 def _reply(rpc: str, message: object) -> HelloReply:
     if not isinstance(message, str):
         raise TypeError(f"{rpc} must produce str, not {type(message).__name__}")
@@ -48,8 +97,11 @@ def _unexpected_error(rpc: str, call_is_active: bool) -> GreeterError:
         # reading its request stream then fails. Not a server bug.
         logger.debug("helloworld.Greeter/%s ended by the client", rpc, exc_info=True)
         return Cancelled("the call ended before the server finished")
-    # The traceback stays in the server's log; the client learns only that it failed.
-    logger.exception("Unhandled exception in helloworld.Greeter/%s", rpc)
+    # The traceback stays in the server's log (bounded, and once per window for the same
+    # error); the client learns only that it failed.
+    error = sys.exc_info()[1]
+    assert error is not None, "called from an except block"
+    log_unexpected_error(logger, f"Unhandled exception in helloworld.Greeter/{rpc}", error)
     return Internal(INTERNAL_ERROR_DETAILS)
 
 
@@ -129,11 +181,11 @@ class Servicer(helloworld_pb2_grpc.GreeterServicer):
                     current_context.reset(token)
 
     def SayHello(self, request: HelloRequest, context: grpc.ServicerContext) -> HelloReply:  # noqa: N802
-        return self._unary("SayHello", context, lambda: self._service.say_hello(request.name))
+        return self._unary("SayHello", context, lambda: self._service.say_hello(_name_of(request)))
 
     def SayHelloAgain(self, request: HelloRequest, context: grpc.ServicerContext) -> HelloReply:  # noqa: N802
         return self._unary(
-            "SayHelloAgain", context, lambda: self._service.say_hello_again(request.name)
+            "SayHelloAgain", context, lambda: self._service.say_hello_again(_name_of(request))
         )
 
     def SayHelloStreamReply(  # noqa: N802
@@ -142,13 +194,13 @@ class Servicer(helloworld_pb2_grpc.GreeterServicer):
         return self._stream(
             "SayHelloStreamReply",
             context,
-            lambda: self._service.say_hello_stream_reply(request.name),
+            lambda: self._service.say_hello_stream_reply(_name_of(request)),
         )
 
     def SayHelloStreamRequest(  # noqa: N802
         self, request_iterator: Iterator[HelloRequest], context: grpc.ServicerContext
     ) -> HelloReply:
-        names = (request.name for request in request_iterator)
+        names = _names_of(request_iterator)
         return self._unary(
             "SayHelloStreamRequest",
             context,
@@ -158,7 +210,7 @@ class Servicer(helloworld_pb2_grpc.GreeterServicer):
     def SayHelloBidiStream(  # noqa: N802
         self, request_iterator: Iterator[HelloRequest], context: grpc.ServicerContext
     ) -> Iterator[HelloReply]:
-        names = (request.name for request in request_iterator)
+        names = _names_of(request_iterator)
         return self._stream(
             "SayHelloBidiStream", context, lambda: self._service.say_hello_bidi_stream(names)
         )
@@ -195,9 +247,9 @@ async def _next_reply_async(rpc: str, replies: AsyncIterator[str]) -> HelloReply
     return None
 
 
-async def _names(requests: AsyncIterator[HelloRequest]) -> AsyncIterator[str]:
+async def _names(requests: AsyncIterator[HelloRequest | _Malformed]) -> AsyncIterator[str]:
     async for request in requests:
-        yield request.name
+        yield _name_of(request)
 
 
 class AsyncServicer(helloworld_pb2_grpc.GreeterServicer):
@@ -224,10 +276,14 @@ class AsyncServicer(helloworld_pb2_grpc.GreeterServicer):
             self.in_flight.remove(key)
 
     async def _stream(
-        self, rpc: str, context: _AioContext, produced: AsyncIterator[str]
+        self, rpc: str, context: _AioContext, open_stream: Callable[[], AsyncIterator[str]]
     ) -> AsyncIterator[HelloReply]:
         call = AsyncCallContext(context)
-        replies = aiter(produced)  # once: each step below must continue, not restart
+
+        async def opened() -> AsyncIterator[str]:
+            return aiter(open_stream())  # once: each step below continues, not restarts
+
+        replies = await _invoke_async(rpc, call, context, opened)
         key = self.in_flight.add(_METHOD_PREFIX + rpc, context.peer)
         try:
             while not context.done():
@@ -252,18 +308,24 @@ class AsyncServicer(helloworld_pb2_grpc.GreeterServicer):
     # streaming handlers below are written as ones.
 
     async def SayHello(self, request: HelloRequest, context: _AioContext) -> HelloReply:  # noqa: N802
-        return await self._unary("SayHello", context, lambda: self._service.say_hello(request.name))
+        return await self._unary(
+            "SayHello", context, lambda: self._service.say_hello(_name_of(request))
+        )
 
     async def SayHelloAgain(self, request: HelloRequest, context: _AioContext) -> HelloReply:  # noqa: N802
         return await self._unary(
-            "SayHelloAgain", context, lambda: self._service.say_hello_again(request.name)
+            "SayHelloAgain", context, lambda: self._service.say_hello_again(_name_of(request))
         )
 
     async def SayHelloStreamReply(  # noqa: N802
         self, request: HelloRequest, context: _AioContext
     ) -> AsyncIterator[HelloReply]:
-        replies = self._service.say_hello_stream_reply(request.name)
-        async for reply in self._stream("SayHelloStreamReply", context, replies):
+        replies = self._stream(
+            "SayHelloStreamReply",
+            context,
+            lambda: self._service.say_hello_stream_reply(_name_of(request)),
+        )
+        async for reply in replies:
             yield reply
 
     async def SayHelloStreamRequest(  # noqa: N802
@@ -279,6 +341,9 @@ class AsyncServicer(helloworld_pb2_grpc.GreeterServicer):
     async def SayHelloBidiStream(  # noqa: N802
         self, request_iterator: AsyncIterator[HelloRequest], context: _AioContext
     ) -> AsyncIterator[HelloReply]:
-        replies = self._service.say_hello_bidi_stream(_names(request_iterator))
-        async for reply in self._stream("SayHelloBidiStream", context, replies):
+        names = _names(request_iterator)
+        replies = self._stream(
+            "SayHelloBidiStream", context, lambda: self._service.say_hello_bidi_stream(names)
+        )
+        async for reply in replies:
             yield reply

@@ -1,0 +1,126 @@
+"""Listening addresses: how they are written, checked and probed.
+
+A server address is ``HOST:PORT`` (``[::]:50051``, ``127.0.0.1:0``, ``localhost:8080``)
+or ``unix:PATH``. Every check that can be made before grpc binds is made here, so a
+mistake is one clear line (a port of 99999, a host that does not resolve, a port
+already taken), not a wrapped port or a gRPC core log line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+__all__ = [
+    "UNIX_SCHEMES",
+    "check_port_is_free",
+    "is_loopback",
+    "split_address",
+    "split_tcp_address",
+    "why_not_bound",
+]
+
+UNIX_SCHEMES = ("unix:", "unix-abstract:")
+_WILDCARD_HOSTS = {"", "::", "*", "0.0.0.0"}
+
+
+def split_address(address: str) -> tuple[str, int | None]:
+    """``(host, port)`` of a listening address; ``port`` is None for a unix socket."""
+    if address.startswith(UNIX_SCHEMES):
+        return address, None
+    host, separator, port_text = address.rpartition(":")
+    if not separator or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(
+            f"invalid address {address!r}: expected HOST:PORT with a port from 0 to 65535 "
+            "(or unix:PATH)"
+        )
+    return host, int(port_text)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (or a unix socket) is reachable from this machine only."""
+    if host.startswith(UNIX_SCHEMES) or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def why_not_bound(host: str) -> str:
+    """Why grpc could not listen on ``host``, as far as can be told from outside."""
+    try:
+        socket.getaddrinfo(host.strip("[]") or None, None)
+    except OSError:
+        return f"cannot resolve host {host!r}"
+    return "address already in use, or not available on this machine"
+
+
+def split_tcp_address(address: str) -> tuple[str, int]:
+    """``(host, port)`` of a TCP address (worker processes share a TCP port)."""
+    host, separator, port = address.rpartition(":")
+    if not separator or not port.isdigit() or int(port) > 65535 or host.startswith("unix"):
+        raise ValueError(
+            f"workers share a TCP port: expected host:port, not {address!r} "
+            "(for example 127.0.0.1:50051, [::]:50051 or [::1]:0)"
+        )
+    return host, int(port)
+
+
+def check_port_is_free(address: str) -> int:
+    """Bind ``address`` (host:port) as a lone server would, then let go; return the port.
+
+    Workers share their port with SO_REUSEPORT, which cannot tell a sibling from a
+    stranger: a second ``greeter serve --workers 2`` on the same port would quietly take
+    half of the first one's connections. Binding once without the option first turns
+    that into an error: ``OSError("cannot listen on ADDRESS: address already in use")``.
+    With port 0, the port this probe got is the workers' port.
+    """
+    host, port = split_tcp_address(address)
+    probes: list[socket.socket] = []
+    try:
+        for family, socket_address in _socket_addresses(host, port):
+            probe = socket.socket(family, socket.SOCK_STREAM)
+            probes.append(probe)
+            # As gRPC does: an earlier server's connections in TIME_WAIT do not make the
+            # port busy (on Linux, SO_REUSEADDR never allows a second listener).
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and socket_address[0] == "::":
+                # "[::]" listens on IPv4 too, so an IPv4 listener makes it busy as well.
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            probe.bind((socket_address[0], port, *socket_address[2:]))
+            port = probe.getsockname()[1]  # port 0: every address gets the same port
+    except socket.gaierror:
+        raise OSError(f"cannot listen on {address}: cannot resolve host {host!r}") from None
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise OSError(f"cannot listen on {address}: {reason}") from None
+    finally:
+        for probe in probes:
+            probe.close()
+    return port
+
+
+def _socket_addresses(host: str, port: int) -> list[tuple[socket.AddressFamily, tuple[str, int]]]:
+    """The socket addresses gRPC listens on for ``host`` (a wildcard, an IP or a name)."""
+    bare_host = host.removeprefix("[").removesuffix("]")
+    if bare_host in _WILDCARD_HOSTS:
+        if _ipv6_works():
+            return [(socket.AF_INET6, ("::", port))]
+        return [(socket.AF_INET, ("0.0.0.0", port))]  # gRPC's fallback without IPv6
+    found = socket.getaddrinfo(bare_host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    addresses: list[tuple[socket.AddressFamily, tuple[str, int]]] = []
+    for family, _, _, _, socket_address in found:
+        if family in (socket.AF_INET, socket.AF_INET6):
+            entry = (family, (str(socket_address[0]), int(socket_address[1])))
+            if entry not in addresses:
+                addresses.append(entry)
+    return addresses
+
+
+def _ipv6_works() -> bool:
+    try:
+        socket.socket(socket.AF_INET6, socket.SOCK_STREAM).close()
+    except OSError:  # IPv6 disabled in this kernel or container
+        return False
+    return True

@@ -1,0 +1,133 @@
+"""Connections that never speak, and handlers that outlive their calls.
+
+A client that opens TCP connections and sends nothing must not starve real callers of
+file descriptors; a handler whose call has ended has a simple way to notice, and one
+that never checks costs its worker thread, not a queue of waiting calls.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import greeter
+from greeter import GreeterClient, GreeterService, ServerConfig
+from tests.conftest import LOOPBACK, ServerProcess, serving
+
+#: Idle connections held at once: more than the 1,024 file descriptors a default soft
+#: limit allows.
+IDLE_CONNECTIONS = 1_100
+
+_SERVE_WITH_LOW_SOFT_LIMIT = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 4096))
+from greeter._cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.fixture(params=["sync", "async"])
+def low_limit_server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    """``greeter serve`` started with a soft limit of 1,024 open files (hard: 4,096)."""
+    flags = ["--async"] if request.param == "async" else []
+    process = ServerProcess(
+        [sys.executable, "-c", _SERVE_WITH_LOW_SOFT_LIMIT, "serve", "--address", LOOPBACK, *flags],
+        r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)",
+    )
+    try:
+        yield process
+    finally:
+        process.kill()
+
+
+def _open_idle(port: int, count: int) -> list[socket.socket]:
+    sockets = []
+    for _ in range(count):
+        idle = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sockets.append(idle)
+    return sockets
+
+
+def test_a_real_call_is_answered_within_a_second_while_1100_idle_connections_are_held(
+    low_limit_server: ServerProcess,
+) -> None:
+    idle = _open_idle(low_limit_server.port, IDLE_CONNECTIONS)
+    try:
+        started = time.monotonic()
+        with GreeterClient(low_limit_server.target, timeout=5) as client:
+            assert client.greet("real") == "Hello, real!"
+        assert time.monotonic() - started < 1.0
+    finally:
+        for each in idle:
+            each.close()
+
+
+def test_a_connection_that_never_finishes_its_handshake_is_dropped(
+    low_limit_server: ServerProcess,
+) -> None:
+    (idle,) = _open_idle(low_limit_server.port, 1)
+    idle.settimeout(15)  # the server's handshake timeout is 5 s
+    started = time.monotonic()
+    try:
+        data = idle.recv(1024)
+        while data:  # the server may say something (its SETTINGS) before it hangs up
+            data = idle.recv(1024)
+    except ConnectionResetError:
+        pass
+    finally:
+        idle.close()
+    assert time.monotonic() - started < 12
+
+
+class Patient(GreeterService):
+    """Works for up to 3 s, but stops as soon as its call has ended."""
+
+    def __init__(self) -> None:
+        self.gave_up = threading.Event()
+
+    def say_hello(self, name: str) -> str:
+        if name == "slow" and self.context.cancelled.wait(timeout=3):
+            self.gave_up.set()
+            raise greeter.Cancelled("the client is gone")
+        return super().say_hello(name)
+
+
+class Oblivious(GreeterService):
+    """Works for 3 s whatever happens to its call."""
+
+    def say_hello(self, name: str) -> str:
+        if name == "slow":
+            time.sleep(3)
+        return super().say_hello(name)
+
+
+def test_a_handler_that_watches_its_call_frees_its_worker_when_the_deadline_passes() -> None:
+    service = Patient()
+    config = ServerConfig(max_workers=1)
+    with serving("sync", service=service, config=config) as target:
+        with GreeterClient(target) as client:
+            with pytest.raises(greeter.DeadlineExceeded):
+                client.greet("slow", timeout=0.3)
+            assert service.gave_up.wait(timeout=2)
+            started = time.monotonic()
+            assert client.greet("next", timeout=5) == "Hello, next!"
+            assert time.monotonic() - started < 1.0
+
+
+def test_a_handler_that_never_checks_keeps_its_worker_and_excess_calls_are_refused_at_once() -> (
+    None
+):
+    config = ServerConfig(max_workers=1)
+    with serving("sync", service=Oblivious(), config=config) as target:
+        with GreeterClient(target) as client:
+            with pytest.raises(greeter.DeadlineExceeded):
+                client.greet("slow", timeout=0.3)
+            started = time.monotonic()
+            with pytest.raises(greeter.ResourceExhausted):  # not parked for 2.7 s
+                client.greet("next", timeout=5)
+            assert time.monotonic() - started < 1.0

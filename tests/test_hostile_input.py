@@ -1,0 +1,194 @@
+"""What a hostile or broken client can send, and what it gets back.
+
+Every malformed request gets a clear status (INVALID_ARGUMENT, never the server's
+exception text), never crashes or hangs the server, and cannot flood the server's log;
+the server answers correct calls in between. Property-based (hypothesis) over random
+bytes and names, plus a fixed corpus of nasty cases, on both servers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import greeter
+from greeter import GreeterClient, GreeterService, ServerConfig
+from tests.conftest import serving
+
+MALFORMED = "the request is not a valid helloworld.HelloRequest"
+TIMEOUT = 10
+METHODS = {
+    "/helloworld.Greeter/SayHello": "unary_unary",
+    "/helloworld.Greeter/SayHelloAgain": "unary_unary",
+    "/helloworld.Greeter/SayHelloStreamReply": "unary_stream",
+    "/helloworld.Greeter/SayHelloStreamRequest": "stream_unary",
+    "/helloworld.Greeter/SayHelloBidiStream": "stream_stream",
+}
+#: Bytes that are no HelloRequest: a name that is not UTF-8, a length past the end, a
+#: field number 0, a truncated varint, an unknown wire type.
+NOT_REQUESTS = [b"\x0a\x02\xff\xfe", b"\x0a\x80", b"\x0a\x05ab", b"\x00", b"\x0a", b"\x0f"]
+
+
+def call_raw(channel: grpc.Channel, method: str, payloads: list[bytes]) -> tuple[str, str]:
+    """Send ``payloads`` (one for a unary request) as they are; ``(status name, details)``."""
+    shape = METHODS[method]
+    try:
+        if shape == "unary_unary":
+            unary: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(method)
+            unary(payloads[0], timeout=TIMEOUT)
+        elif shape == "unary_stream":
+            replies: grpc.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(method)
+            list(replies(payloads[0], timeout=TIMEOUT))
+        elif shape == "stream_unary":
+            requests: grpc.StreamUnaryMultiCallable[bytes, bytes] = channel.stream_unary(method)
+            requests(iter(payloads), timeout=TIMEOUT)
+        else:
+            both: grpc.StreamStreamMultiCallable[bytes, bytes] = channel.stream_stream(method)
+            list(both(iter(payloads), timeout=TIMEOUT))
+    except grpc.RpcError as error:
+        if not isinstance(error, grpc.Call):  # grpcio raises call objects
+            raise
+        return error.code().name, error.details() or ""
+    return "OK", ""
+
+
+@pytest.fixture(scope="module", params=["sync", "async"])
+def target(request: pytest.FixtureRequest) -> Iterator[str]:
+    """One server of each kind for the whole module (hypothesis calls it many times)."""
+    with serving(request.param) as running:
+        yield running
+
+
+@pytest.fixture
+def channel(target: str) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(target) as opened:
+        yield opened
+
+
+def assert_still_answers(target: str) -> None:
+    with GreeterClient(target, timeout=TIMEOUT) as client:
+        assert client.greet("still here") == "Hello, still here!"
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("payload", NOT_REQUESTS)
+def test_a_request_that_does_not_parse_gets_invalid_argument_without_server_internals(
+    target: str, channel: grpc.Channel, method: str, payload: bytes
+) -> None:
+    assert call_raw(channel, method, [payload]) == ("INVALID_ARGUMENT", MALFORMED)
+    assert_still_answers(target)
+
+
+@pytest.mark.parametrize("method", [m for m, s in METHODS.items() if s.startswith("stream")])
+def test_a_malformed_message_in_the_middle_of_a_client_stream_is_the_clients_fault(
+    target: str, channel: grpc.Channel, method: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        assert call_raw(channel, method, [b"\x0a\x01a", b"\x0a\x80"]) == (
+            "INVALID_ARGUMENT",
+            MALFORMED,
+        )
+    assert [r for r in caplog.records if r.levelno >= logging.INFO] == []
+
+
+def test_two_hundred_malformed_requests_write_nothing_above_debug_to_the_log(
+    target: str, channel: grpc.Channel, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        for _ in range(200):
+            assert call_raw(channel, "/helloworld.Greeter/SayHello", [b"\x0a\x80"])[0] == (
+                "INVALID_ARGUMENT"
+            )
+    assert caplog.text == ""
+
+
+class Quoting(GreeterService):
+    """A buggy service whose exception quotes the (client-chosen) name."""
+
+    def say_hello(self, name: str) -> str:
+        raise RuntimeError(f"cannot greet {name!r}")
+
+
+def test_a_server_bug_quoting_a_huge_name_is_logged_once_and_bounded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    huge = "x" * (3 * 1024 * 1024)
+    with caplog.at_level(logging.INFO), serving("sync", service=Quoting()) as target:
+        with GreeterClient(target, timeout=TIMEOUT) as client:
+            for _ in range(20):
+                with pytest.raises(greeter.Internal) as raised:
+                    client.greet(huge)
+                assert raised.value.details == "Internal server error"
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1  # the same bug from the same place: once per window
+    assert "Traceback" in caplog.text
+    assert "RuntimeError: cannot greet 'xxxx" in caplog.text
+    assert len(caplog.text) < 20_000  # not 20 x 3 MiB
+
+
+def test_a_name_over_the_receive_limit_is_resource_exhausted_and_the_server_carries_on() -> None:
+    config = ServerConfig(max_receive_message_length=1024)
+    with serving("sync", config=config) as target, GreeterClient(target, timeout=TIMEOUT) as client:
+        with pytest.raises(greeter.ResourceExhausted, match="larger than max"):
+            client.greet("x" * 2048)
+        assert client.greet("small") == "Hello, small!"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "😀👍🏽", "שלום עולם", "a\x00b", "\u202eevil", "\t\r\n", "x" * (1024 * 1024)],
+    ids=["empty", "emoji", "rtl", "nul", "bidi-override", "whitespace", "1MiB"],
+)
+def test_any_unicode_name_round_trips_exactly(target: str, name: str) -> None:
+    with GreeterClient(target, timeout=TIMEOUT) as client:
+        assert client.greet(name) == f"Hello, {name}!"
+
+
+def test_huge_and_odd_metadata_get_a_clear_status(target: str) -> None:
+    with GreeterClient(target, timeout=TIMEOUT) as client:
+        with pytest.raises(greeter.GreeterError) as raised:
+            client.greet("you", metadata=[("x-huge", "v" * (64 * 1024))])
+        assert raised.value.code in {
+            greeter.StatusCode.RESOURCE_EXHAUSTED,
+            greeter.StatusCode.INTERNAL,
+            greeter.StatusCode.UNAVAILABLE,
+        }
+        binary: list[tuple[str, str | bytes]] = [
+            ("x-odd-bin", bytes(range(256))),
+            ("x-empty", ""),
+            ("x-spaces", "  a b  "),
+        ]
+        assert client.greet("you", metadata=binary) == "Hello, you!"
+    assert_still_answers(target)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    method=st.sampled_from(sorted(METHODS)),
+    payloads=st.lists(st.binary(max_size=64), min_size=1, max_size=4),
+)
+def test_random_bytes_to_any_method_get_a_clear_status_never_a_crash(
+    target: str, channel: grpc.Channel, method: str, payloads: list[bytes]
+) -> None:
+    code, details = call_raw(channel, method, payloads)
+    assert (code, details) in {("OK", ""), ("INVALID_ARGUMENT", MALFORMED)}
+    assert_still_answers(target)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=st.text())
+def test_random_names_round_trip_exactly(target: str, name: str) -> None:
+    with GreeterClient(target, timeout=TIMEOUT) as client:
+        assert client.greet(name) == f"Hello, {name}!"
+        assert client.greet_many([name, name]) == f"Hello, {name} and {name}!"
