@@ -1,14 +1,18 @@
-"""Shared fixtures: real servers on 127.0.0.1 with OS-picked ports."""
+"""Shared fixtures: real servers on 127.0.0.1 with OS-picked ports.
+
+In-process servers come from ``greeter.testing.serving``, as a user's tests would get
+them (the greeter pytest plugin's fixtures are built on it too).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,10 +27,13 @@ from greeter import (
     GreeterServer,
     GreeterService,
     ServerConfig,
+    testing,
 )
+from greeter._logging import forget_logged_errors
 
-#: Throwaway certificates (fixture ``certificates``) for the TLS, auth and README tests.
-pytest_plugins = ["tests.certs"]
+#: Throwaway certificates (fixture ``certificates``) for the TLS, auth and README tests;
+#: pytest's own ``pytester``, to run a user's test file through the greeter plugin.
+pytest_plugins = ["tests.certs", "pytester"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1:0"
@@ -53,10 +60,19 @@ class SlowService(GreeterService):
         return super().say_hello(name)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_error_log() -> None:
+    """Each test starts as a fresh process would: no error counts as logged already.
+
+    (A server logs the same unexpected error from the same place once per window.)
+    """
+    forget_logged_errors()
+
+
 @pytest.fixture
 def server() -> Iterator[GreeterServer]:
     """A stock GreeterService serving on 127.0.0.1 (port picked by the OS)."""
-    with GreeterService().start(LOOPBACK) as running:
+    with testing.serving(GreeterService()) as running:
         yield running
 
 
@@ -76,35 +92,8 @@ def serving_async(
     services: Sequence[ExtraService] = (),
 ) -> Iterator[AsyncGreeterServer]:
     """Run an asyncio server on its own event loop thread, so any client can call it."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="test-async-server", daemon=True)
-    thread.start()
-    try:
-        server = asyncio.run_coroutine_threadsafe(
-            service.start(address, config=config, services=services), loop
-        ).result(timeout=10)
-        try:
-            yield server
-        finally:
-            asyncio.run_coroutine_threadsafe(server.stop(0), loop).result(timeout=10)
-        asyncio.run_coroutine_threadsafe(_wind_down(), loop).result(timeout=10)
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
-
-
-async def _wind_down() -> None:
-    """What ``asyncio.run`` does before closing its loop: let handler threads (grpc.aio
-    runs plain ``def`` handlers in the default executor) and tasks finish, so no
-    coroutine is left suspended on a closed loop."""
-    loop = asyncio.get_running_loop()
-    await loop.shutdown_default_executor()
-    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await loop.shutdown_asyncgens()
+    with testing.serving(service, address=address, config=config, services=services) as server:
+        yield server
 
 
 @contextmanager
@@ -115,12 +104,13 @@ def serving(
     config: ServerConfig | None = None,
 ) -> Iterator[str]:
     """Serve on the threaded (``"sync"``) or asyncio (``"async"``) server; yield the target."""
+    chosen: GreeterService | AsyncGreeterService
     if kind == "sync":
-        with (service or GreeterService()).start(LOOPBACK, config=config) as server:
-            yield server.target
+        chosen = service or GreeterService()
     else:
-        with serving_async(async_service or AsyncGreeterService(), config) as async_server:
-            yield async_server.target
+        chosen = async_service or AsyncGreeterService()
+    with testing.serving(chosen, config=config) as running:
+        yield running.target
 
 
 @pytest.fixture(params=["sync", "async"])
@@ -131,7 +121,12 @@ def server_kind(request: pytest.FixtureRequest) -> str:
 
 
 class ServerProcess:
-    """A server running in a child process, stopped by its own pid when the test ends."""
+    """A server running in a child process, stopped by its own pid when the test ends.
+
+    Its output is read to the end by a thread from the port line on, so no line is
+    lost (a later read of the pipe would miss what was already buffered) and tests that
+    count log lines (one per worker, one per call) see them all: ``log()``.
+    """
 
     def __init__(self, command: list[str], port_pattern: str, env: dict[str, str] | None = None):
         self.process = subprocess.Popen(
@@ -152,23 +147,49 @@ class ServerProcess:
         else:
             self.process.wait(timeout=10)
             pytest.fail(f"server exited before listening: {''.join(self.output)}")
+        self._reader = threading.Thread(target=self._read_to_the_end, daemon=True)
+        self._reader.start()
+
+    def _read_to_the_end(self) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        with stdout:
+            for line in stdout:
+                self.output.append(line)
 
     @property
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def log(self) -> str:
+        """Everything the process (and any child of it) has printed so far."""
+        return "".join(self.output)
+
+    def wait_for_log(self, text: str, count: int = 1, timeout: float = 10) -> None:
+        """Wait until ``text`` has appeared ``count`` times in the output."""
+        deadline = time.monotonic() + timeout
+        while self.log().count(text) < count:
+            assert time.monotonic() < deadline, f"no {count} x {text!r} in: {self.log()}"
+            time.sleep(0.02)
+
+    def output_ended(self, timeout: float) -> bool:
+        """Wait until every writer of the output (workers too) has exited."""
+        self._reader.join(timeout=timeout)
+        return not self._reader.is_alive()
+
     def stop(self, sent: signal.Signals = signal.SIGTERM, timeout: float = 20) -> int:
-        """Send ``sent`` once; return the exit status and keep what the process printed."""
+        """Send ``sent`` once; wait for the exit and the output's end; the exit status."""
         if self.process.poll() is None:
             self.process.send_signal(sent)
-        remaining, _ = self.process.communicate(timeout=timeout)
-        self.output.append(remaining or "")
-        return self.process.returncode
+        status = self.process.wait(timeout=timeout)
+        assert self.output_ended(timeout), f"something still holds the output: {self.log()}"
+        return status
 
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
-            self.process.communicate(timeout=10)
+            self.process.wait(timeout=10)
+        self.output_ended(timeout=10)
 
 
 @pytest.fixture

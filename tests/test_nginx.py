@@ -24,8 +24,7 @@ from pathlib import Path
 import pytest
 
 from greeter import GreeterClient, GreeterError
-from tests.conftest import LOOPBACK, REPO_ROOT
-from tests.processes import LiveServerProcess
+from tests.conftest import LOOPBACK, REPO_ROOT, ServerProcess
 
 DEPLOYED_CONFIG = REPO_ROOT / "deploy" / "nginx.conf"
 SERVING = r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)"
@@ -94,7 +93,7 @@ def nginx_binary() -> str:
     return found
 
 
-class PidBackend(LiveServerProcess):
+class PidBackend(ServerProcess):
     """A Greeter backend (``tests/pid_server.py``) whose replies are its process id."""
 
     def __init__(self) -> None:
@@ -108,7 +107,7 @@ class PidBackend(LiveServerProcess):
         self.pid = self.process.pid
 
 
-class CliBackend(LiveServerProcess):
+class CliBackend(ServerProcess):
     """``greeter serve --access-log``: a stock backend that logs one line per call."""
 
     def __init__(self) -> None:

@@ -348,20 +348,15 @@ def test_cli_serve_with_metrics_exposes_the_calls_it_served() -> None:
         process.kill()
 
 
-def _port_in_output(process: ServerProcess, pattern: str, max_lines: int = 20) -> int:
-    """The port in a line the process printed (or prints within ``max_lines`` more)."""
-    for line in process.output:
-        match = re.search(pattern, line)
+def _port_in_output(process: ServerProcess, pattern: str, timeout: float = 10) -> int:
+    """The port in a line the process printed (or prints within ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        match = re.search(pattern, process.log())
         if match:
             return int(match.group(1))
-    assert process.process.stdout is not None
-    for _ in range(max_lines):
-        line = process.process.stdout.readline()
-        process.output.append(line)
-        match = re.search(pattern, line)
-        if match:
-            return int(match.group(1))
-    pytest.fail(f"no line matching {pattern!r} in: {''.join(process.output)}")
+        assert time.monotonic() < deadline, f"no line matching {pattern!r} in: {process.log()}"
+        time.sleep(0.02)
 
 
 # ---------------------------------------------------------------- tracing

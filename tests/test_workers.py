@@ -23,8 +23,7 @@ import pytest
 
 from greeter import GreeterClient, GreeterError
 from greeter._workers import serve_in_workers
-from tests.conftest import LOOPBACK, REPO_ROOT, run_cli
-from tests.processes import LiveServerProcess
+from tests.conftest import LOOPBACK, REPO_ROOT, ServerProcess, run_cli
 
 PID_SERVER = str(REPO_ROOT / "tests" / "pid_server.py")
 STARTED = r"Started \d+ workers on 127\.0\.0\.1:(\d+)"
@@ -35,7 +34,7 @@ NEW_SESSION_THEN_EXEC = (
 )
 
 
-class Workers(LiveServerProcess):
+class Workers(ServerProcess):
     """``tests/pid_server.py --workers N`` in a child process; knows its workers' pids."""
 
     def __init__(self, workers: int, *extra: str, own_session: bool = False) -> None:
