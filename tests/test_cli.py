@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 
 import pytest
 
-from greeter import GreeterServer, GreeterService
+import greeter
+from greeter import GreeterClient, GreeterServer, GreeterService
 from tests.conftest import LOOPBACK, ServerProcess, SlowService, run_cli
 
 
@@ -172,3 +176,74 @@ def test_a_missing_name_is_a_usage_error() -> None:
     result = run_cli("greet")
     assert result.returncode == 2
     assert "NAME" in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.mark.parametrize(
+    ("level", "shows_info"), [("WARNING", False), ("info", True), ("DEBUG", True)]
+)
+def test_log_level_sets_how_much_greeter_serve_logs(level: str, shows_info: bool) -> None:
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "greeter",
+            "serve",
+            "--address",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            level,
+            "--access-log",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        with GreeterClient(f"127.0.0.1:{port}", timeout=10, wait_for_ready=True) as client:
+            assert client.greet("you") == "Hello, you!"
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+    assert process.returncode == 0
+    assert ("Serving helloworld.Greeter on" in output) is shows_info
+    assert ("/helloworld.Greeter/SayHello ipv4:127.0.0.1:" in output) is shows_info
+
+
+def _held_names(release: threading.Event) -> Iterator[str]:
+    yield "Ann"
+    release.wait(timeout=20)
+
+
+@pytest.mark.parametrize("flags", [[], ["--async"]], ids=["threaded", "asyncio"])
+def test_a_stream_cut_by_the_grace_period_is_one_warning_not_an_error(flags: list[str]) -> None:
+    process = ServerProcess(
+        [sys.executable, "-m", "greeter", "serve", "--address", LOOPBACK, "--grace", "0.5", *flags],
+        r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)",
+    )
+    release = threading.Event()
+    try:
+        with GreeterClient(process.target, timeout=20) as client:
+            stream = client.chat(_held_names(release))
+            assert next(stream) == "Hello, Ann!"
+            assert process.stop(signal.SIGTERM) == 0
+            with pytest.raises(greeter.GreeterError):
+                list(stream)
+    finally:
+        release.set()
+        process.kill()
+    output = process.log()
+    assert "Grace period (0.5 s) over; cancelled 1 call(s) still running: " in output
+    assert "/helloworld.Greeter/SayHelloBidiStream from ipv4:127.0.0.1:" in output
+    assert "ERROR" not in output
+    assert "Traceback" not in output
