@@ -138,15 +138,14 @@ class GreeterService:
         ``workers=N`` serves from N processes sharing the port (``SO_REUSEPORT``);
         each gets its own copy of this service, so keep shared state elsewhere.
         """
-        if workers == 1:
-            GreeterServer(self, address, config=config, services=services).serve()
-            return
-
-        def run_worker(worker_address: str) -> None:
-            worker_config = replace(config or ServerConfig(), reuse_port=True)
-            GreeterServer(self, worker_address, config=worker_config, services=services).serve()
-
-        _serve_in_workers(run_worker, address, workers)
+        _serve(
+            lambda at, with_config: GreeterServer(
+                self, at, config=with_config, services=services
+            ).serve(),
+            address,
+            config,
+            workers,
+        )
 
 
 class AsyncGreeterService:
@@ -247,27 +246,33 @@ class AsyncGreeterService:
         ``workers=N`` serves from N processes sharing the port, as for
         ``GreeterService.serve``.
         """
-        if workers == 1:
-            asyncio.run(self.serve_async(address, config=config, services=services))
-            return
+        _serve(
+            lambda at, with_config: asyncio.run(
+                self.serve_async(at, config=with_config, services=services)
+            ),
+            address,
+            config,
+            workers,
+        )
 
-        def run_worker(worker_address: str) -> None:
-            worker_config = replace(config or ServerConfig(), reuse_port=True)
-            asyncio.run(self.serve_async(worker_address, config=worker_config, services=services))
 
-        _serve_in_workers(run_worker, address, workers)
-
-
-def _serve_in_workers(
-    run_worker: Callable[[str], None], address: str | Sequence[str], workers: int
+def _serve(
+    serve_one: Callable[[str | Sequence[str], ServerConfig | None], object],
+    address: str | Sequence[str],
+    config: ServerConfig | None,
+    workers: int,
 ) -> None:
-    """Run ``run_worker`` in ``workers`` processes on one port; exit with their status."""
+    """Serve in this process, or in ``workers`` processes on one port (exit with their status)."""
+    if workers == 1:
+        serve_one(address, config)
+        return
     if workers < 1:
         raise ValueError("workers must be at least 1")
     if not isinstance(address, str):
         raise ValueError("workers > 1 serve one address (HOST:PORT), not a list")
     from greeter._workers import serve_in_workers  # only multi-process serving needs it
 
-    status = serve_in_workers(run_worker, address, workers)
+    worker_config = replace(config or ServerConfig(), reuse_port=True)
+    status = serve_in_workers(lambda at: serve_one(at, worker_config), address, workers)
     if status != 0:
         raise SystemExit(status)
