@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-CHECKED = ["src", "tests", "build_protos.py"]
+CHECKED = ["src", "tests", "docs", "build_protos.py"]
 
 
 def _check(*command: str) -> None:
@@ -40,4 +40,4 @@ def test_ruff_format_is_clean() -> None:
 def test_mypy_strict_passes_on_src_and_tests() -> None:
     generated = REPO_ROOT / "src" / "greeter" / "_proto" / "helloworld_pb2.pyi"
     assert generated.is_file(), "generate the code first: python build_protos.py"
-    _check("mypy", "--strict", "src", "tests")
+    _check("mypy", "--strict", "src", "tests", "docs")
