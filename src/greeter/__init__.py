@@ -19,6 +19,7 @@ Or serve one, overriding what you need::
 """
 
 from importlib.metadata import version as _distribution_version
+from types import FunctionType as _FunctionType
 
 from greeter._auth import TokenCheck, TokenSource, bearer_tokens
 from greeter._calls import AsyncReplyStream, Reply, ReplyStream
@@ -105,3 +106,11 @@ __all__ = [
     "__version__",
     "bearer_tokens",
 ]
+
+# Public classes and functions say they are greeter's, as httpx's do: tracebacks, reprs
+# and pickles show ``greeter.Unavailable``, never the private module that defines it.
+for _name in __all__:
+    _public = globals()[_name]
+    if isinstance(_public, type | _FunctionType):
+        _public.__module__ = __name__
+del _name, _public

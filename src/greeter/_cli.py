@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import logging
 import os
 import sys
 from collections.abc import Iterable, Sequence
 from typing import get_args
 
+from greeter import __version__
 from greeter._auth import bearer_tokens
 from greeter._client import DEFAULT_TARGET, GreeterClient
 from greeter._config import Compression, ServerConfig
 from greeter._exceptions import GreeterError
 from greeter._hooks import ServerHook
+from greeter._metadata import check_metadata
 from greeter._server import DEFAULT_ADDRESS
 from greeter._service import AsyncGreeterService, GreeterService
 from greeter._tls import ClientTLS, ServerTLS
@@ -22,10 +26,14 @@ __all__ = ["main"]
 
 #: Exit status when a call fails or the server cannot start.
 EXIT_FAILURE = 1
+#: Exit status after Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
 #: Where ``greeter greet`` finds its bearer token when ``--token`` is not given.
 TOKEN_VARIABLE = "GREETER_TOKEN"
 #: Comma-separated bearer tokens ``greeter serve`` accepts, beside ``--auth-token``.
 AUTH_TOKENS_VARIABLE = "GREETER_AUTH_TOKENS"
+#: grpc core's own log switch (NONE, ERROR, INFO, DEBUG); grpc reads it once, on import.
+GRPC_VERBOSITY_VARIABLE = "GRPC_VERBOSITY"
 
 _MODES = {
     "again": "call SayHelloAgain",
@@ -39,22 +47,32 @@ class _UsageError(Exception):
     """Flags that do not go together: reported like argparse's own errors (exit 2)."""
 
 
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+
+
 def _positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
+    value = _number(text)
+    if not value > 0:  # nan too
         raise argparse.ArgumentTypeError(f"must be positive, not {text}")
     return value
 
 
 def _positive_or_zero(text: str) -> float:
-    value = float(text)
-    if value < 0:
+    value = _number(text)
+    if not value >= 0:  # nan too
         raise argparse.ArgumentTypeError(f"must not be negative, not {text}")
     return value
 
 
 def _at_least_one(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
     return value
@@ -64,11 +82,30 @@ def _split_tokens(text: str) -> list[str]:
     return [token.strip() for token in text.split(",") if token.strip()]
 
 
-def _metadata_pair(text: str) -> tuple[str, str]:
-    key, separator, value = text.partition("=")
+def _metadata_pair(text: str) -> tuple[str, str | bytes]:
+    """``KEY=VALUE`` as a metadata pair, checked as the library checks what it sends.
+
+    Keys are lowercased (HTTP header names are case-insensitive); a ``-bin`` key's value
+    is base64, as grpc sends it on the wire (and as grpcurl reads it).
+    """
+    key, separator, text_value = text.partition("=")
     if not separator or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key.lower(), value
+    key = key.lower()
+    value: str | bytes = text_value
+    if key.endswith("-bin"):
+        try:
+            value = base64.b64decode(text_value, validate=True)
+        except binascii.Error:
+            raise argparse.ArgumentTypeError(
+                f"metadata key {key!r} ends in -bin, so its value must be base64 "
+                f"(e.g. {key}=AAEC for the bytes 00 01 02), not {text_value!r}"
+            ) from None
+    try:
+        check_metadata(key, value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return key, value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="greeter",
         description="Serve or call the gRPC helloworld.Greeter service.",
     )
+    parser.add_argument("--version", action="version", version=f"greeter {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser(
@@ -84,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Run a Greeter server with the canonical greetings until SIGINT or "
         "SIGTERM, then stop gracefully.",
     )
+    serve.set_defaults(command_parser=serve)
     serve.add_argument(
         "--address",
         action="append",
@@ -179,7 +218,8 @@ def _parser() -> argparse.ArgumentParser:
         type=str.upper,
         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
         default="INFO",
-        help="how much to log (default: INFO)",
+        help="how much to log (default: INFO); grpc core logs only its errors, or "
+        f"everything with DEBUG, unless ${GRPC_VERBOSITY_VARIABLE} says otherwise",
     )
     operations.add_argument(
         "--metrics",
@@ -191,8 +231,11 @@ def _parser() -> argparse.ArgumentParser:
         "greet",
         help="call a Greeter server and print its reply",
         description="Call SayHello (or another RPC, see the mode options) and print each "
-        "reply's message on its own line.",
+        "reply's message on its own line. A failed call prints one line, the status and "
+        "its details, and exits with status 1; grpc core's own log lines are off unless "
+        f"${GRPC_VERBOSITY_VARIABLE} is set.",
     )
+    greet.set_defaults(command_parser=greet)
     greet.add_argument("names", nargs="+", metavar="NAME", help="the name(s) to greet")
     greet.add_argument(
         "--target",
@@ -206,10 +249,10 @@ def _parser() -> argparse.ArgumentParser:
         )
     greet.add_argument(
         "--timeout",
-        type=float,
+        type=_positive,
         default=10.0,
         metavar="SECONDS",
-        help="deadline for the call (default: 10)",
+        help="deadline for the call, more than 0; 'inf' for none (default: 10)",
     )
     greet.add_argument(
         "--metadata",
@@ -217,7 +260,10 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="send this metadata with the call (repeatable)",
+        help="send this metadata with the call (repeatable). KEY is lowercased and may "
+        "hold letters, digits, '-', '_' and '.', not start with 'grpc-'; VALUE is "
+        "printable ASCII, or base64 if KEY ends in -bin (x-trace-bin=AAEC sends the "
+        "bytes 00 01 02)",
     )
     greet.add_argument(
         "--compression", choices=get_args(Compression), help="compress the request(s)"
@@ -311,9 +357,8 @@ def _serve(args: argparse.Namespace) -> int:
         config = _server_config(args)
         service = AsyncGreeterService() if args.use_asyncio else GreeterService()
         service.serve(address, config=config, workers=args.workers)
-    except (OSError, ValueError) as exc:
-        print(f"greeter: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+    except (OSError, ValueError) as error:
+        return _failed(error)
     except KeyboardInterrupt:  # Ctrl-C while the server was still starting
         return EXIT_FAILURE
     return 0
@@ -349,47 +394,98 @@ def _client_tls(args: argparse.Namespace) -> ClientTLS | None:
 
 
 def _greet(args: argparse.Namespace) -> int:
-    with GreeterClient(
-        args.target,
-        timeout=args.timeout,
-        metadata=args.metadata,
-        compression=args.compression,
-        wait_for_ready=args.wait_for_ready or None,
-        tls=_client_tls(args),
-        token=args.token,
-        unsafe_plaintext_token=args.unsafe_plaintext_token,
-    ) as client:
+    if len(args.names) > 1 and args.mode not in ("many", "chat"):
+        raise _UsageError("several names need --many or --chat")
+    if (
+        args.token is not None
+        and not args.unsafe_plaintext_token
+        and not (args.tls or args.tls_ca or args.tls_cert)
+    ):
+        raise _UsageError(
+            "--token needs TLS (--tls or --tls-ca FILE); for local development only, "
+            "add --unsafe-plaintext-token"
+        )
+    try:
+        client = GreeterClient(
+            args.target,
+            timeout=args.timeout,
+            metadata=args.metadata,
+            compression=args.compression,
+            wait_for_ready=args.wait_for_ready or None,
+            tls=_client_tls(args),
+            token=args.token,
+            unsafe_plaintext_token=args.unsafe_plaintext_token,
+        )
+    except (OSError, ValueError) as error:  # an unreadable --tls-ca file, ...
+        return _failed(error)
+    with client:
         try:
             for reply in _replies(client, args):
                 print(reply, flush=True)
         except GreeterError as error:
-            one_line = " ".join(str(error).split())
-            print(f"greeter: {one_line}", file=sys.stderr)
-            return EXIT_FAILURE
+            return _failed(error)
     return 0
 
 
+def _failed(error: Exception) -> int:
+    """Report ``error`` in one line on stderr; the exit status for a failure."""
+    one_line = " ".join(str(error).split())
+    print(f"greeter: {one_line}", file=sys.stderr)
+    return EXIT_FAILURE
+
+
+def _grpc_verbosity(args: argparse.Namespace) -> str | None:
+    """How much grpc core may log to stderr for this command (None: grpc's default).
+
+    ``greet`` needs none of it: its one-line error carries grpc's details already. A
+    server keeps grpc core's errors, not its chatter (an INFO line for every client's
+    failed TLS handshake); ``--log-level DEBUG`` lets grpc log as it would.
+    """
+    if args.command == "greet":
+        return "NONE"
+    return None if args.log_level == "DEBUG" else "ERROR"
+
+
+def _quiet_grpc_core(args: argparse.Namespace) -> None:
+    """Run this command again with GRPC_VERBOSITY set, unless the user has set it.
+
+    grpc reads the variable once, when it is imported, and ``import greeter`` has
+    imported it before the command line can be read; setting it now would change
+    nothing. So the command replaces itself (same pid, same arguments) with a run that
+    has the variable set: grpc core's own ``E1121 ...`` lines then never come before
+    the command's one-line errors. This costs one more interpreter start-up.
+    """
+    verbosity = _grpc_verbosity(args)
+    if verbosity is None or os.environ.get(GRPC_VERBOSITY_VARIABLE) or os.name != "posix":
+        return
+    environment = {**os.environ, GRPC_VERBOSITY_VARIABLE: verbosity}
+    try:
+        os.execve(sys.executable, sys.orig_argv, environment)
+    except OSError:  # cannot run again: carry on with grpc's default
+        return
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command == "greet" and len(args.names) > 1 and args.mode not in ("many", "chat"):
-        parser.error("several names need --many or --chat")
+    """Run the command line; returns the exit status.
+
+    Run as a program (no ``argv``), it may first run itself again, with grpc core's
+    logging set for the command (see ``_quiet_grpc_core``).
+    """
+    args, unrecognized = _parser().parse_known_args(argv)
+    # Errors show the usage of the command they concern (greeter greet ...), not the top's.
+    command_parser: argparse.ArgumentParser = args.command_parser
+    if unrecognized:
+        command_parser.error(f"unrecognized arguments: {' '.join(unrecognized)}")
+    if argv is None:
+        _quiet_grpc_core(args)
     try:
         if args.command == "serve":
             return _serve(args)
-        if (
-            args.token is not None
-            and not args.unsafe_plaintext_token
-            and not (args.tls or args.tls_ca or args.tls_cert)
-        ):
-            raise _UsageError(
-                "--token needs TLS (--tls or --tls-ca FILE); for local development only, "
-                "add --unsafe-plaintext-token"
-            )
         return _greet(args)
     except _UsageError as error:
-        parser.error(str(error))
+        command_parser.error(str(error))
+    except KeyboardInterrupt:  # Ctrl-C: the shell shows it; no traceback
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

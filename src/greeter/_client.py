@@ -17,6 +17,7 @@ method                     RPC                   returns (sync / asyncio)
 
 from __future__ import annotations
 
+import math
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -49,6 +50,10 @@ __all__ = ["DEFAULT_TARGET", "AsyncGreeterClient", "GreeterClient", "RetryPolicy
 
 #: Where clients connect unless told otherwise.
 DEFAULT_TARGET = "localhost:50051"
+#: Timeouts from this many seconds up (``math.inf`` included) mean "no deadline". grpc
+#: itself takes ``math.inf``, or any timeout past its clock's end (about 7e9 s from
+#: now), as a deadline already passed, and fails the call at once.
+_NO_DEADLINE_SECONDS = 1e9
 
 _T = TypeVar("_T")
 HelloRequest = helloworld_pb2.HelloRequest
@@ -66,6 +71,15 @@ class _CallOptions(TypedDict):
     metadata: MetadataTuple
     wait_for_ready: bool | None
     compression: grpc.Compression | None
+
+
+def _grpc_timeout(timeout: float | None) -> float | None:
+    """A timeout as grpc takes it: ``None`` for no deadline."""
+    if timeout is None:
+        return None
+    if math.isnan(timeout):
+        raise ValueError("timeout must be a number of seconds (math.inf: no deadline), not nan")
+    return None if timeout >= _NO_DEADLINE_SECONDS else timeout
 
 
 def _requests(names: Iterable[str]) -> Iterator[HelloRequest]:
@@ -100,7 +114,7 @@ class _BaseClient:
         keepalive_seconds: float | None,
     ) -> None:
         self._defaults = _CallOptions(
-            timeout=timeout,
+            timeout=_grpc_timeout(timeout),
             metadata=normalize_metadata(metadata),
             wait_for_ready=wait_for_ready,
             compression=to_grpc_compression(compression),
@@ -134,7 +148,7 @@ class _BaseClient:
             raise RuntimeError(f"{self!r} is closed")
         defaults = self._defaults
         return _CallOptions(
-            timeout=defaults["timeout"] if timeout is None else timeout,
+            timeout=defaults["timeout"] if timeout is None else _grpc_timeout(timeout),
             metadata=defaults["metadata"] + normalize_metadata(metadata) + self._token_metadata(),
             wait_for_ready=defaults["wait_for_ready"] if wait_for_ready is None else wait_for_ready,
             compression=(
@@ -152,12 +166,13 @@ class _BaseClient:
 
 _CLIENT_OPTIONS_DOC = """
     Constructor keywords set per-client defaults for every call: ``timeout`` (seconds;
-    on expiry a call raises ``greeter.DeadlineExceeded``), ``metadata`` (sent with each
-    call; per-call metadata is added to it), ``wait_for_ready`` (queue calls until the
-    server is reachable instead of failing fast with ``greeter.Unavailable``) and
-    ``compression`` (``"gzip"`` or ``"deflate"``). ``max_send_message_length``,
-    ``max_receive_message_length`` and ``options`` (raw gRPC channel arguments) shape
-    the channel.
+    on expiry a call raises ``greeter.DeadlineExceeded``; ``None`` or ``math.inf``: no
+    deadline), ``metadata`` (sent with each call; per-call metadata is added to it; a
+    key or value gRPC would refuse raises ``ValueError`` before anything is sent),
+    ``wait_for_ready`` (queue calls until the server is reachable instead of failing
+    fast with ``greeter.Unavailable``) and ``compression`` (``"gzip"`` or
+    ``"deflate"``). ``max_send_message_length``, ``max_receive_message_length`` and
+    ``options`` (raw gRPC channel arguments) shape the channel.
 
     Security: ``tls=ClientTLS(...)`` calls over TLS (mTLS with a client certificate);
     ``token`` (a string, or a function returning the current token) is sent as
@@ -169,7 +184,8 @@ _CLIENT_OPTIONS_DOC = """
     are raw grpc client interceptors.
 
     Every method takes the same four call options, keyword-only, to override the
-    defaults for one call.
+    defaults for one call; ``None`` keeps the default, so to lift the client's default
+    timeout for one call, pass ``timeout=math.inf``.
 
     Failed calls raise the ``greeter.GreeterError`` subclass for their status.
 """

@@ -298,8 +298,11 @@ def error_for_status(
     error_details: Sequence[message.Message] = (),
 ) -> GreeterError:
     """Build the exception for a non-OK status received from a peer."""
-    error_class = _ERROR_FOR_CODE.get(code, Unknown)
-    return error_class(details, trailing_metadata=trailing_metadata, error_details=error_details)
+    error = _ERROR_FOR_CODE.get(code, Unknown)(details, error_details=error_details)
+    # Received metadata is kept as it came: the checks on metadata to send (such as
+    # refusing gRPC's own "grpc-" keys) must not turn a peer's status into a ValueError.
+    error.trailing_metadata = metadata_from_grpc(trailing_metadata)
+    return error
 
 
 def error_from_grpc(exc: grpc.RpcError) -> GreeterError:
