@@ -896,10 +896,12 @@ def test_plain_def_generic_handlers_run_under_hooks_on_the_asyncio_server() -> N
         assert call_upper(server.target, b"abc") == b"ABC"
         assert call_count(server.target, 2) == [b"1", b"2"]
         assert call_plain(server.target, "/demo.Plain/Join", [b"a", b"b"]) == b"a+b"
-    assert [(call.method, outcome.code) for call, outcome in recorder.outcomes(3)] == [
-        (UPPER, StatusCode.OK),
-        (COUNT, StatusCode.OK),
+    # A plain def's status reaches the client from grpc.aio's worker thread, at times
+    # before its after-hooks have run: the calls' outcomes, in any order.
+    assert sorted((call.method, outcome.code) for call, outcome in recorder.outcomes(3)) == [
         ("/demo.Plain/Join", StatusCode.OK),
+        (COUNT, StatusCode.OK),
+        (UPPER, StatusCode.OK),
     ]
 
 
@@ -915,7 +917,7 @@ def test_hooks_see_the_status_a_plain_def_handler_sets_on_the_asyncio_server() -
             call_plain(server.target, "/demo.Plain/Find", b"soft")
             == grpc.StatusCode.FAILED_PRECONDITION
         )
-    assert [(o.code, o.details) for _, o in recorder.outcomes(3)] == [
+    assert sorted((o.code, o.details) for _, o in recorder.outcomes(3)) == [
         (StatusCode.OK, ""),
         (StatusCode.NOT_FOUND, "no such key"),
         (StatusCode.FAILED_PRECONDITION, "not yet"),
@@ -934,5 +936,5 @@ def test_async_hooks_guard_plain_def_handlers_on_the_asyncio_server() -> None:
             admitted = find(b"k", timeout=TIMEOUT, metadata=(("x-tenant", "acme"),))
     assert (refused, admitted) == (grpc.StatusCode.UNAUTHENTICATED, b"found k")
     assert gate.awaited == 2
-    codes = [outcome.code for _, outcome in recorder.outcomes(2)]
-    assert codes == [StatusCode.UNAUTHENTICATED, StatusCode.OK]
+    codes = sorted(outcome.code for _, outcome in recorder.outcomes(2))
+    assert codes == [StatusCode.OK, StatusCode.UNAUTHENTICATED]
