@@ -20,6 +20,7 @@ Or serve one, overriding what you need::
 
 from importlib.metadata import version as _distribution_version
 from types import FunctionType as _FunctionType
+from types import GenericAlias as _GenericAlias
 
 from greeter._auth import TokenCheck, TokenSource, bearer_tokens
 from greeter._calls import AsyncReplyStream, Reply, ReplyStream
@@ -111,6 +112,7 @@ __all__ = [
 # and pickles show ``greeter.Unavailable``, never the private module that defines it.
 for _name in __all__:
     _public = globals()[_name]
-    if isinstance(_public, type | _FunctionType):
+    # On Python 3.10 a generic alias (``Metadata``) passes isinstance(..., type) too.
+    if isinstance(_public, type | _FunctionType) and not isinstance(_public, _GenericAlias):
         _public.__module__ = __name__
 del _name, _public
