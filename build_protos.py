@@ -8,7 +8,10 @@ This file is the one place that knows how protos become Python. It is used two w
   ``python -m build`` (sdist, then a wheel built from that sdist) all generate the code.
   ``build_sdist`` does not compile: an sdist ships ``protos/`` and this hook, never
   generated code (``MANIFEST.in`` prunes the output folder).
-* As a script for local development: ``python build_protos.py``.
+* As a script for local development: ``python build_protos.py``. It runs the
+  environment's own grpcio-tools, whose code demands that release's grpcio and protobuf;
+  builds use the generator pinned in ``pyproject.toml``, whose code sets the published
+  floors (``pip install -e .`` regenerates with it).
 
 Where the output goes: the tree under ``protos/`` mirrors the Python package path, so
 ``protos/greeter/_proto/helloworld.proto`` becomes ``src/greeter/_proto/helloworld_pb2.py``
@@ -70,7 +73,7 @@ def _find_plugin(name: str) -> str:
             return candidate
     raise RuntimeError(
         f"protoc plugin {name!r} not found; install the build requirements "
-        "(pip install 'grpcio-tools==1.85.1' 'mypy-protobuf==5.1.0')"
+        "([build-system] requires in pyproject.toml), or run pip install -e ."
     )
 
 

@@ -40,8 +40,9 @@ from greeter._exceptions import error_for_status
 from tests.certs import Certificates
 from tests.conftest import LOOPBACK, ServerProcess
 
-#: A line logged by grpc core itself: ``E1121 10:00:00.123456  1234 file.cc:12] ...``.
-GRPC_CORE_LINE = re.compile(r"^[DIWEF]\d{4} \d\d:\d\d:\d\d\.\d+ ", re.MULTILINE)
+#: A line logged by grpc core itself: ``E1121 10:00:00.123456  1234 file.cc:12] ...``
+#: (before grpcio 1.80 the time reads ``00:00:<seconds since the epoch>.123456``).
+GRPC_CORE_LINE = re.compile(r"^[DIWEF]\d{4} \d\d:\d\d:\d+\.\d+ ", re.MULTILINE)
 SERVING_LINE = r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)"
 
 

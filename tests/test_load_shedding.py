@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import TypeAlias
 
+import grpc
 import pytest
 
 import greeter
@@ -30,6 +31,12 @@ from greeter import (
     ServerConfig,
 )
 from tests.conftest import LOOPBACK, ServerProcess
+
+#: Before grpcio 1.84 the asyncio server's maximum_concurrent_rpcs refuses the first calls
+#: beyond the limit and then lets every later call through (grpc/grpc#41531; the README
+#: says so): its refusing is tested from 1.84 on.
+ASYNCIO_LIMIT_WORKS = tuple(map(int, grpc.__version__.split(".")[:2])) >= (1, 84)
+ASYNCIO_LIMIT_BUG = "grpcio before 1.84 stops enforcing the asyncio limit (grpc/grpc#41531)"
 
 TIMEOUT = 10.0
 #: A refusal must come "at once": far sooner than the calls' deadline (``TIMEOUT``).
@@ -168,6 +175,7 @@ def test_a_small_explicit_limit_refuses_the_excess_at_once(shape: str) -> None:
         assert client.greet_again("after") == "Hello again, after!"
 
 
+@pytest.mark.skipif(not ASYNCIO_LIMIT_WORKS, reason=ASYNCIO_LIMIT_BUG)
 def test_the_asyncio_server_refuses_calls_beyond_maximum_concurrent_rpcs_at_once() -> None:
     async def timed(call: Callable[[], Awaitable[object]]) -> Outcome:
         started = time.monotonic()
@@ -227,7 +235,16 @@ def test_the_asyncio_server_has_no_limit_by_default() -> None:
     asyncio.run(scenario())
 
 
-@pytest.mark.parametrize("flags", [[], ["--async"]], ids=["threaded", "asyncio"])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        [],
+        pytest.param(
+            ["--async"], marks=pytest.mark.skipif(not ASYNCIO_LIMIT_WORKS, reason=ASYNCIO_LIMIT_BUG)
+        ),
+    ],
+    ids=["threaded", "asyncio"],
+)
 def test_greeter_serve_max_concurrent_rpcs_refuses_the_excess_at_once(flags: list[str]) -> None:
     process = ServerProcess(
         [

@@ -49,6 +49,11 @@ MAX_RSS_GROWTH = 20 * MiB
 #: and grpc core's own threads (see ``_settled``).
 SETTLE_SECONDS = 5.0
 GRPC_THREADS_SETTLE_SECONDS = 25.0
+#: grpc core's EventEngine pool may keep this many threads beyond the baseline for
+#: longer: it sizes a reserve by recent load and does not always hand the last one back
+#: within ``GRPC_THREADS_SETTLE_SECONDS`` (seen in CI: 4 before, 5 after 25 s idle). A
+#: leak grows with the calls, by hundreds here, so this cannot hide one.
+GRPC_POOL_RESERVE = 2
 CLIENT_THREADS = 8
 WARM_UP_CALLS, WARM_UP_STREAMS = 5_000, 100
 SOAK_STREAMS = 1_000
@@ -115,13 +120,18 @@ def _usage(pid: int) -> Usage:
     )
 
 
-def _excess(usage: Usage, baseline: Usage) -> dict[str, int]:
-    """The threads ``usage`` holds beyond ``baseline``, by name."""
-    return {
-        name: count - baseline.threads_by_name.get(name, 0)
-        for name, count in usage.threads_by_name.items()
-        if count > baseline.threads_by_name.get(name, 0)
-    }
+def _excess(usage: Usage, baseline: Usage, python_threads: str) -> dict[str, int]:
+    """The threads ``usage`` holds beyond ``baseline``, by name: every Python thread
+    (named ``python_threads``, the process's own name), and grpc core's beyond its
+    pools' ``GRPC_POOL_RESERVE``."""
+    excess = {}
+    for name, count in usage.threads_by_name.items():
+        allowed = baseline.threads_by_name.get(name, 0)
+        if name != python_threads:
+            allowed += GRPC_POOL_RESERVE
+        if count > allowed:
+            excess[name] = count - baseline.threads_by_name.get(name, 0)
+    return excess
 
 
 def _settled(pid: int, fds: int, baseline: Usage | None = None) -> Usage:
@@ -138,7 +148,7 @@ def _settled(pid: int, fds: int, baseline: Usage | None = None) -> Usage:
     started = time.monotonic()
     while True:
         usage = _usage(pid)
-        excess = {} if baseline is None else _excess(usage, baseline)
+        excess = {} if baseline is None else _excess(usage, baseline, python_threads)
         if usage.fds <= fds and not excess:
             return usage
         waited = time.monotonic() - started
@@ -227,7 +237,8 @@ def test_a_long_run_of_calls_and_streams_leaves_server_memory_threads_and_fds_fl
 ) -> None:
     server = "asyncio" if "--async" in flags else "threaded"
     process = ServerProcess(
-        [sys.executable, "-m", "greeter", "serve", "--address", LOOPBACK, *flags], SERVING_LINE
+        [sys.executable, "-m", "greeter", "serve", "--address", LOOPBACK, "--workers", "1", *flags],
+        SERVING_LINE,
     )
     pid = process.process.pid
     try:
@@ -258,7 +269,9 @@ def test_a_long_run_of_calls_and_streams_leaves_server_memory_threads_and_fds_fl
         assert peaks.fds >= baseline.fds + CLIENT_THREADS
         assert growth_at_peak < MAX_RSS_GROWTH
         assert growth_after < MAX_RSS_GROWTH
-        assert not _excess(after, baseline), f"threads left behind: {baseline} -> {after}"
+        python_threads = Path(f"/proc/{pid}/comm").read_text().strip()
+        leaked = _excess(after, baseline, python_threads)
+        assert not leaked, f"threads left behind: {baseline} -> {after}"
         assert after.fds <= baseline.fds, f"descriptors left open: {baseline} -> {after}"
         assert process.stop() == 0
     finally:

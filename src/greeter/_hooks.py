@@ -221,11 +221,14 @@ class CallPipeline:
         details: grpc.HandlerCallDetails,
         context: grpc.ServicerContext,
         loop: asyncio.AbstractEventLoop | None = None,
-    ) -> ActiveCall:
+    ) -> ActiveCall | None:
         """Admit a call served on a thread, or end it with the error a hook raised.
 
         ``loop`` is the asyncio server's loop when grpc.aio runs a plain-def handler in a
         worker thread: async hooks then run on that loop while this thread waits.
+        ``None`` means the call was refused and its status sent, but ``abort`` returned
+        instead of raising (grpc.aio before 1.85, grpc/grpc#37518): the caller returns at
+        once without running the handler, and grpc.aio ends the call as aborted.
         """
         call = ActiveCall(_call_info(details, context.peer()), time.perf_counter())
         try:
@@ -237,6 +240,7 @@ class CallPipeline:
             error = self._reject(call, exc)
             context.set_trailing_metadata(error.to_trailing_metadata())
             context.abort(error.code.to_grpc(), error.details)
+            return None
         return call
 
     async def begin_async(
@@ -382,6 +386,8 @@ def _threaded_unary(
     def behavior(request: Any, context: grpc.ServicerContext) -> Any:
         context = _with_status(context)
         call = pipeline.begin(details, context, loop)
+        if call is None:
+            return None
         token = current_call.set(call)
         raised: BaseException | None = None
         try:
@@ -407,6 +413,8 @@ def _threaded_stream(
     def behavior(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         context = _with_status(context)
         call = pipeline.begin(details, context, loop)
+        if call is None:
+            return iter(())
         token = current_call.set(call)
         try:
             replies = iter(inner(request, context))
