@@ -196,7 +196,7 @@ class ServerProcess:
 def greeter_serve() -> Iterator[ServerProcess]:
     """``greeter serve`` running in a child process on 127.0.0.1."""
     process = ServerProcess(
-        [sys.executable, "-m", "greeter", "serve", "--address", LOOPBACK],
+        [sys.executable, "-m", "greeter", "serve", "--address", LOOPBACK, "--workers", "1"],
         r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)",
     )
     try:

@@ -130,7 +130,18 @@ def test_serve_stops_gracefully_on_sigterm_and_sigint(
 
 def test_a_second_signal_during_the_graceful_stop_is_ignored() -> None:
     process = ServerProcess(
-        [sys.executable, "-m", "greeter", "serve", "--address", LOOPBACK, "--grace", "1"],
+        [
+            sys.executable,
+            "-m",
+            "greeter",
+            "serve",
+            "--address",
+            LOOPBACK,
+            "--grace",
+            "1",
+            "--workers",
+            "1",
+        ],
         r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)",
     )
     try:
@@ -228,7 +239,10 @@ def _held_names(release: threading.Event) -> Iterator[str]:
 @pytest.mark.parametrize("flags", [[], ["--async"]], ids=["threaded", "asyncio"])
 def test_a_stream_cut_by_the_grace_period_is_one_warning_not_an_error(flags: list[str]) -> None:
     process = ServerProcess(
-        [sys.executable, "-m", "greeter", "serve", "--address", LOOPBACK, "--grace", "0.5", *flags],
+        [
+            *(sys.executable, "-m", "greeter", "serve", "--address", LOOPBACK),
+            *("--grace", "0.5", "--workers", "1", *flags),
+        ],
         r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)",
     )
     release = threading.Event()

@@ -1,6 +1,7 @@
 """Lint, format and strict typing are part of the test suite, so one command runs all.
 
-They check the working tree (``src/``, ``tests/``, the build hook); the generated code
+They check the working tree (``src/``, ``tests/``, ``benchmarks/``, the docs' build code,
+the build hook); the generated code
 must exist under ``src/greeter/_proto`` (``pip install .`` or ``python build_protos.py``).
 """
 
@@ -13,7 +14,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-CHECKED = ["src", "tests", "docs", "build_protos.py"]
+CHECKED = ["src", "tests", "benchmarks", "docs", "build_protos.py"]
 
 
 def _check(*command: str) -> None:
@@ -37,7 +38,7 @@ def test_ruff_format_is_clean() -> None:
 
 
 @pytest.mark.timeout(300)
-def test_mypy_strict_passes_on_src_and_tests() -> None:
+def test_mypy_strict_passes_on_src_tests_and_benchmarks() -> None:
     generated = REPO_ROOT / "src" / "greeter" / "_proto" / "helloworld_pb2.pyi"
     assert generated.is_file(), "generate the code first: python build_protos.py"
-    _check("mypy", "--strict", "src", "tests", "docs")
+    _check("mypy", "--strict", "src", "tests", "benchmarks", "docs")

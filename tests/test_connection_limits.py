@@ -36,7 +36,17 @@ def low_limit_server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
     """``greeter serve`` started with a soft limit of 1,024 open files (hard: 4,096)."""
     flags = ["--async"] if request.param == "async" else []
     process = ServerProcess(
-        [sys.executable, "-c", _SERVE_WITH_LOW_SOFT_LIMIT, "serve", "--address", LOOPBACK, *flags],
+        [
+            sys.executable,
+            "-c",
+            _SERVE_WITH_LOW_SOFT_LIMIT,
+            "serve",
+            "--address",
+            LOOPBACK,
+            "--workers",
+            "1",
+            *flags,
+        ],
         r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)",
     )
     try:

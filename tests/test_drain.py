@@ -286,7 +286,19 @@ def test_greeter_serve_drains_streaming_calls_on_sigterm_and_exits_0(flags: list
     client-streaming (one reply) and bidirectional calls whose names are still coming.
     """
     process = ServerProcess(
-        [sys.executable, "-m", "greeter", "serve", "--address", LOOPBACK, "--grace", "10", *flags],
+        [
+            sys.executable,
+            "-m",
+            "greeter",
+            "serve",
+            "--address",
+            LOOPBACK,
+            "--grace",
+            "10",
+            "--workers",
+            "1",
+            *flags,
+        ],
         SERVING_LINE,
     )
     release = threading.Event()

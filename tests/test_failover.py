@@ -314,7 +314,10 @@ def _processes(commands: list[list[str]]) -> Iterator[list[ServerProcess]]:
 
 
 def _greeter_serve(*flags: str) -> list[str]:
-    return [sys.executable, "-m", "greeter", "serve", "--address", LOOPBACK, *flags]
+    # One process each: a kill -9 here must take a whole server down at once (with
+    # workers, it would kill only their supervisor; the workers then drain).
+    command = [sys.executable, "-m", "greeter", "serve", "--address", LOOPBACK]
+    return [*command, "--workers", "1", *flags]
 
 
 class Run:

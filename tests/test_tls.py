@@ -430,8 +430,10 @@ def _tls_warnings(output: str) -> list[str]:
 def test_cli_plaintext_server_on_a_public_address_warns_once_naming_the_tls_flags(
     address: str, serving_line: str
 ) -> None:
+    # One process: each worker process (the default) would warn for its own server.
     process = ServerProcess(
-        [sys.executable, "-m", "greeter", "serve", "--address", address], serving_line
+        [sys.executable, "-m", "greeter", "serve", "--address", address, "--workers", "1"],
+        serving_line,
     )
     try:
         assert process.stop() == 0

@@ -18,7 +18,6 @@ Or serve one, overriding what you need::
     Mine().serve("[::]:50051")
 """
 
-from importlib.metadata import version as _distribution_version
 from types import FunctionType as _FunctionType
 from types import GenericAlias as _GenericAlias
 
@@ -53,7 +52,24 @@ from greeter._server import DEFAULT_ADDRESS, AsyncGreeterServer, ExtraService, G
 from greeter._service import AsyncGreeterService, GreeterService
 from greeter._tls import PEM, ClientTLS, ServerTLS
 
-__version__ = _distribution_version("grpc-greeter")
+#: The installed distribution's version (read on first use: see ``__getattr__``).
+__version__: str
+
+
+def __getattr__(name: str) -> str:
+    """``__version__``, read from the installed distribution when first asked for.
+
+    ``importlib.metadata`` costs more to import than the rest of ``greeter`` beside
+    grpc, and most programs never read the version, so ``import greeter`` does not pay.
+    """
+    if name == "__version__":
+        from importlib.metadata import version
+
+        global __version__
+        __version__ = version("grpc-greeter")
+        return __version__
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_ADDRESS",
@@ -111,7 +127,7 @@ __all__ = [
 # Public classes and functions say they are greeter's, as httpx's do: tracebacks, reprs
 # and pickles show ``greeter.Unavailable``, never the private module that defines it.
 for _name in __all__:
-    _public = globals()[_name]
+    _public = globals().get(_name)
     # On Python 3.10 a generic alias (``Metadata``) passes isinstance(..., type) too.
     if isinstance(_public, type | _FunctionType) and not isinstance(_public, _GenericAlias):
         _public.__module__ = __name__

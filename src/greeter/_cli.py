@@ -21,6 +21,7 @@ from greeter._metadata import check_metadata
 from greeter._server import DEFAULT_ADDRESS
 from greeter._service import AsyncGreeterService, GreeterService
 from greeter._tls import ClientTLS, ServerTLS
+from greeter._workers import default_worker_count, shares_a_port
 
 __all__ = ["main"]
 
@@ -147,9 +148,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers",
         type=_at_least_one,
-        default=1,
         metavar="N",
-        help="serve from N processes sharing the port (SO_REUSEPORT) (default: 1)",
+        help="serve from N processes sharing the port (SO_REUSEPORT) (default on Linux: "
+        "one per CPU, for one TCP --address without --metrics or --web; otherwise 1)",
     )
     serve.add_argument(
         "--max-workers",
@@ -225,6 +226,21 @@ def _parser() -> argparse.ArgumentParser:
         "--metrics",
         metavar="ADDR",
         help="serve Prometheus metrics at http://ADDR/metrics (needs grpc-greeter[metrics])",
+    )
+    browsers = serve.add_argument_group("browsers")
+    browsers.add_argument(
+        "--web",
+        metavar="ADDR",
+        help="also serve browsers and plain HTTP on ADDR: Connect, gRPC-Web and "
+        "HTTP/JSON, with the same TLS, tokens and access log (needs grpc-greeter[web])",
+    )
+    browsers.add_argument(
+        "--web-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a page allowed to call --web from a browser (CORS), e.g. "
+        "https://app.example, or * for any; repeat for several",
     )
 
     greet = commands.add_parser(
@@ -307,6 +323,7 @@ def _server_config(args: argparse.Namespace) -> ServerConfig:
     hooks: list[ServerHook] = []
     if args.metrics is not None:
         hooks.append(_start_metrics(args.metrics))
+    _check_web(args)
     return ServerConfig(
         max_workers=args.max_workers,
         maximum_concurrent_rpcs=args.max_concurrent_rpcs,
@@ -319,7 +336,20 @@ def _server_config(args: argparse.Namespace) -> ServerConfig:
         hooks=hooks,
         access_log=args.access_log,
         max_connection_age_seconds=args.max_connection_age,
+        web=args.web,
+        web_origins=args.web_origin,
     )
+
+
+def _check_web(args: argparse.Namespace) -> None:
+    if args.web is None:
+        if args.web_origin:
+            raise _UsageError("--web-origin needs --web")
+        return
+    try:
+        import greeter.web  # noqa: F401  # only to say now, not in a worker, what is missing
+    except ImportError:
+        raise _UsageError("--web needs connectrpc: pip install 'grpc-greeter[web]'") from None
 
 
 def _server_tls(args: argparse.Namespace) -> ServerTLS | None:
@@ -347,9 +377,17 @@ def _start_metrics(address: str) -> ServerHook:
 
 def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s: %(message)s")
+    addresses: list[str] = args.address or [DEFAULT_ADDRESS]
+    if args.workers is None:
+        # The CLI's service holds no state, so it can serve from every core.
+        one_process = (
+            args.metrics is not None or args.web is not None or not shares_a_port(addresses)
+        )
+        args.workers = 1 if one_process else default_worker_count()
     if args.metrics is not None and args.workers > 1:
         raise _UsageError("--metrics serves one process: use it with --workers 1")
-    addresses: list[str] = args.address or [DEFAULT_ADDRESS]
+    if args.web is not None and args.workers > 1:
+        raise _UsageError("--web serves one process: use it with --workers 1")
     if args.workers > 1 and len(addresses) > 1:
         raise _UsageError("--workers N serves one --address")
     address = addresses[0] if len(addresses) == 1 else addresses

@@ -116,6 +116,13 @@ class ServerConfig:
         max_connection_idle_seconds: close connections that had no call for this long
             (``None``: keep them).
         options: any other gRPC channel arguments, passed through unchanged.
+        web: also serve browsers and plain HTTP on this address (host:port): Connect,
+            gRPC-Web and HTTP/JSON, from the same service (see ``greeter.web``; needs
+            the ``web`` extra). Stopped with the native port, with the same grace.
+            Its calls see the same ``auth``, ``hooks`` and ``access_log``; with
+            ``tls`` it serves HTTPS (requiring client certificates with a client CA).
+        web_origins: the pages (CORS origins, e.g. ``"https://app.example"``, or
+            ``"*"``) that may call the ``web`` port from a browser.
     """
 
     max_workers: int = DEFAULT_MAX_WORKERS
@@ -138,6 +145,8 @@ class ServerConfig:
     handshake_timeout_seconds: float = 5.0
     max_connection_idle_seconds: float | None = 300.0
     options: Sequence[ChannelOption] = ()
+    web: str | None = None
+    web_origins: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if self.max_workers < 1:

@@ -26,15 +26,20 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from typing import ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import grpc
 import grpc.aio
-from google.protobuf import any_pb2, message
-from google.rpc import status_pb2
-from grpc_status import rpc_status
 
 from greeter._metadata import Metadata, MetadataTuple, metadata_from_grpc, normalize_metadata
+
+if TYPE_CHECKING:
+    from google.protobuf import any_pb2
+    from google.protobuf.message import Message
+
+# The rich-status modules (``google.rpc``, ``grpc_status``, ``google.protobuf.any_pb2``)
+# are imported where an error carries rich details, not by ``import greeter``: most
+# programs never send or receive one, and they cost more to import than the rest.
 
 __all__ = [
     "Aborted",
@@ -109,7 +114,7 @@ class StatusCode(enum.IntEnum):
 
 _TO_GRPC = {StatusCode(code.value[0]): code for code in grpc.StatusCode}
 
-_Detail = TypeVar("_Detail", bound=message.Message)
+_Detail = TypeVar("_Detail", bound="Message")
 
 #: The trailing metadata key that carries a serialized ``google.rpc.Status``.
 RICH_STATUS_KEY = "grpc-status-details-bin"
@@ -148,7 +153,7 @@ class GreeterError(Exception):
         details: str = "",
         *,
         trailing_metadata: Metadata = (),
-        error_details: Sequence[message.Message] = (),
+        error_details: Sequence[Message] = (),
     ) -> None:
         super().__init__(details)
         self.details = details
@@ -168,6 +173,9 @@ class GreeterError(Exception):
         """The trailing metadata to send: the user's, plus the rich status if any."""
         if not self.error_details:
             return self.trailing_metadata
+        from google.rpc import status_pb2
+        from grpc_status import rpc_status
+
         status = status_pb2.Status(
             code=self.code, message=self.details, details=list(self.error_details)
         )
@@ -283,7 +291,9 @@ _ERROR_FOR_CODE: dict[StatusCode, type[GreeterError]] = {
 }
 
 
-def _packed(detail: message.Message) -> any_pb2.Any:
+def _packed(detail: Message) -> any_pb2.Any:
+    from google.protobuf import any_pb2
+
     if isinstance(detail, any_pb2.Any):
         return detail
     packed = any_pb2.Any()
@@ -295,7 +305,7 @@ def error_for_status(
     code: StatusCode,
     details: str,
     trailing_metadata: Metadata = (),
-    error_details: Sequence[message.Message] = (),
+    error_details: Sequence[Message] = (),
 ) -> GreeterError:
     """Build the exception for a non-OK status received from a peer."""
     error = _ERROR_FOR_CODE.get(code, Unknown)(details, error_details=error_details)
@@ -310,10 +320,14 @@ def error_from_grpc(exc: grpc.RpcError) -> GreeterError:
     if not isinstance(exc, grpc.aio.AioRpcError | grpc.Call):
         return Unknown(str(exc))  # grpcio raises call objects; anything else carries no status
     trailing = metadata_from_grpc(exc.trailing_metadata())
-    try:
-        rich = rpc_status.from_call(exc)  # type: ignore[arg-type]  # AioRpcError quacks alike
-    except ValueError:  # a rich status that contradicts the call's own status is ignored
-        rich = None
+    rich = None
+    if any(key == RICH_STATUS_KEY for key, _ in trailing):
+        from grpc_status import rpc_status
+
+        try:
+            rich = rpc_status.from_call(exc)  # type: ignore[arg-type]  # AioRpcError quacks alike
+        except ValueError:  # a rich status that contradicts the call's own status is ignored
+            rich = None
     return error_for_status(
         StatusCode.from_grpc(exc.code()),
         exc.details() or "",

@@ -14,7 +14,8 @@ service the server carries (the Greeter and any extra ones)::
 
 Token authentication (``ServerConfig.auth``) and the access log run through the same
 machinery: one grpc server interceptor, installed only when something needs it, so a
-server without hooks pays nothing for them.
+server without hooks pays nothing for them. The web port (``ServerConfig.web``) runs its
+calls through the same ``CallPipeline``.
 """
 
 from __future__ import annotations
@@ -199,7 +200,8 @@ def _blocking(result: _T | Awaitable[_T], loop: asyncio.AbstractEventLoop | None
 
 
 class CallPipeline:
-    """Runs the identity check and the hooks around one call; shared by both servers."""
+    """Runs the identity check and the hooks around one call; shared by both servers
+    and their web ports (``greeter.web`` calls ``begin``/``begin_async`` and ``end``)."""
 
     def __init__(self, hooks: Sequence[ServerHook], identify: Identify | None) -> None:
         self._hooks = tuple(hooks)

@@ -35,13 +35,13 @@ from greeter._executor import HandlerThreads
 from greeter._health import HEALTH_SERVICE, AsyncHealth, Health
 from greeter._hooks import AccessLog, AsyncHookInterceptor, CallPipeline, HookInterceptor
 from greeter._proto import helloworld_pb2_grpc
-from greeter._reflection import add_reflection
 from greeter._servicer import AsyncServicer, Servicer, lenient_parsing
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
     from greeter._service import AsyncGreeterService, GreeterService
+    from greeter._web_server import WebPort
 
 __all__ = ["DEFAULT_ADDRESS", "AsyncGreeterServer", "ExtraService", "GreeterServer"]
 
@@ -206,6 +206,13 @@ class _Registrations:
         server.add_generic_rpc_handlers(tuple(generic))
 
 
+def call_pipeline(config: ServerConfig) -> CallPipeline | None:
+    """The auth check and hooks ``config`` asks for (``None`` if none: calls pay nothing)."""
+    hooks = [*config.hooks, *([AccessLog()] if config.access_log else [])]
+    identify = None if config.auth is None else TokenIdentifier(config.auth)
+    return CallPipeline(hooks, identify) if hooks or identify else None
+
+
 class _Assembly:
     """What both servers build from a config: interceptors and the services to register."""
 
@@ -233,9 +240,8 @@ class _Assembly:
             self.extras.add(service)
         #: Every service the server carries, the Greeter first (health lists them).
         self.service_names = [*self.greeter.service_names(), *self.extras.service_names()]
-        hooks = [*config.hooks, *([AccessLog()] if config.access_log else [])]
-        identify = None if config.auth is None else TokenIdentifier(config.auth)
-        self.pipeline = CallPipeline(hooks, identify) if hooks or identify else None
+        #: The auth check and hooks every call runs through, native and web alike.
+        self.pipeline = call_pipeline(config)
 
     def interceptors(
         self, hook_interceptor_type: type[HookInterceptor | AsyncHookInterceptor]
@@ -259,6 +265,9 @@ class _Assembly:
         self.greeter.install(server)
         self.extras.install(server, self.in_flight)
         if self.config.reflection:
+            # Imported here: grpc_reflection is a cost only servers that serve it pay.
+            from greeter._reflection import add_reflection
+
             listed = [*self.service_names, *([HEALTH_SERVICE] if self.config.health else [])]
             add_reflection(server, listed)
 
@@ -299,6 +308,37 @@ class _Bound:
         """A target to dial for each address the server listens on."""
         self._first()
         return [binding.target for binding in self._bindings]
+
+    _web: WebPort | None
+
+    @property
+    def web_address(self) -> str | None:
+        """The address serving browsers (``ServerConfig.web``), with the real port."""
+        return None if self._web is None else self._web.address
+
+
+def _web_port(
+    service: GreeterService | AsyncGreeterService,
+    servicer: Servicer | AsyncServicer,
+    pipeline: CallPipeline | None,
+    config: ServerConfig,
+) -> WebPort | None:
+    """The web port ``config.web`` asks for, if any; its calls run through ``pipeline``."""
+    if config.web is None:
+        return None
+    # Imported here: the web extra is a cost only servers that serve browsers pay.
+    from greeter._web_server import web_port
+
+    return web_port(service, servicer, pipeline, config)
+
+
+def _log_web(web: WebPort | None) -> None:
+    if web is not None:
+        logger.info(
+            "Serving helloworld.Greeter to browsers (Connect, gRPC-Web) on %s%s",
+            web.address,
+            " over TLS" if web.scheme == "https" else "",
+        )
 
 
 class GreeterServer(_Bound):
@@ -341,8 +381,10 @@ class GreeterServer(_Bound):
         self._health = Health(self._server) if self.config.health else None
         assembly.register(self._server)
         self._bindings = []
+        self._web: WebPort | None = None
         try:
             self._bindings = _bind_all(self._server, _addresses(address), self.config)
+            self._web = _web_port(service, self._servicer, assembly.pipeline, self.config)
         except BaseException:
             self._release()
             raise
@@ -360,6 +402,9 @@ class GreeterServer(_Bound):
         with contextlib.suppress(Exception):
             self._server.start()
         self._server.stop(None).wait()
+        if self._web is not None:
+            self._web.begin_stop()
+            self._web.wait_stopped(_STOP_MARGIN_SECONDS)
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def start(self) -> Self:
@@ -374,6 +419,8 @@ class GreeterServer(_Bound):
                 return self
             try:
                 self._server.start()
+                if self._web is not None:
+                    self._web.start_thread()
             except BaseException:
                 self._release()
                 raise
@@ -382,6 +429,7 @@ class GreeterServer(_Bound):
             self._health.serving(self._assembly.service_names)
         for address in self.addresses:
             logger.info("Serving helloworld.Greeter on %s", address)
+        _log_web(self._web)
         return self
 
     def stop(self, grace_seconds: float | None = None) -> None:
@@ -400,6 +448,8 @@ class GreeterServer(_Bound):
         grace = self.config.grace_seconds if grace_seconds is None else grace_seconds
         if self._health is not None:
             self._health.stopping()
+        if self._web is not None:
+            self._web.begin_stop()
         stopping = self._server.stop(grace)
         stragglers = self._assembly.in_flight.wait_until_empty(grace)
         if stragglers:
@@ -409,6 +459,8 @@ class GreeterServer(_Bound):
             # their own, and must not hold the stop for the rest of the grace period.
             stopping = self._server.stop(0)
         stopping.wait(_STOP_MARGIN_SECONDS)
+        if self._web is not None:
+            self._web.wait_stopped(_STOP_MARGIN_SECONDS)
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self._signals is not None:
             self._signals.wake()
@@ -542,6 +594,8 @@ class AsyncGreeterServer(_Bound):
         self._server: grpc.aio.Server | None = None
         self._health: AsyncHealth | None = None
         self._bindings = []
+        self._service = service
+        self._web: WebPort | None = None
         self._stopping = False
         self._stopped: asyncio.Event | None = None
         self._end_serving: asyncio.Event | None = None
@@ -560,21 +614,30 @@ class AsyncGreeterServer(_Bound):
         )
         health = AsyncHealth(server) if self.config.health else None
         self._assembly.register(server)
+        web = None
         try:
             self._bindings = _bind_all(server, self._addresses, self.config)
             await server.start()
+            web = _web_port(self._service, self._servicer, self._assembly.pipeline, self.config)
+            if web is not None:
+                await web.start_async()
         except BaseException:
             # grpc closes listeners only when a started server stops (see GreeterServer).
             with contextlib.suppress(Exception):
                 await server.start()
             await server.stop(None)
+            if web is not None:
+                web.begin_stop()
+                await web.wait_stopped_async(_STOP_MARGIN_SECONDS)
             raise
+        self._web = web
         self._server, self._health = server, health
         self._stopped, self._end_serving = asyncio.Event(), asyncio.Event()
         if health is not None:
             await health.serving(self._assembly.service_names)
         for address in self.addresses:
             logger.info("Serving helloworld.Greeter on %s", address)
+        _log_web(self._web)
         return self
 
     async def stop(self, grace_seconds: float | None = None) -> None:
@@ -592,6 +655,8 @@ class AsyncGreeterServer(_Bound):
         grace = self.config.grace_seconds if grace_seconds is None else grace_seconds
         if self._health is not None:
             await self._health.stopping()
+        if self._web is not None:
+            self._web.begin_stop()
         stopping = asyncio.ensure_future(self._server.stop(grace))
         stragglers = await self._assembly.in_flight.wait_until_empty_async(grace)
         if stragglers:
@@ -601,6 +666,8 @@ class AsyncGreeterServer(_Bound):
         done, _ = await asyncio.wait({stopping}, timeout=_STOP_MARGIN_SECONDS)
         if stopping in done:
             stopping.result()
+        if self._web is not None:
+            await self._web.wait_stopped_async(_STOP_MARGIN_SECONDS)
         assert self._stopped is not None
         self._stopped.set()
         logger.info("Stopped serving on %s", ", ".join(self.addresses))

@@ -113,14 +113,17 @@ class GreeterService:
         *,
         config: ServerConfig | None = None,
         services: Sequence[ExtraService] = (),
+        web: str | None = None,
     ) -> GreeterServer:
         """Start serving in background threads; returns the running server.
 
         Use the result as a context manager to stop it: ``with service.start(addr) as
         server: ...``. With port 0 the OS picks a free port: read ``server.port``.
         ``address`` may be a list of addresses; ``services`` are served beside the
-        Greeter (see ``greeter.ExtraService``).
+        Greeter (see ``greeter.ExtraService``). ``web="[::]:8080"`` also serves browsers
+        and plain HTTP there (``ServerConfig.web``; see ``greeter.web``).
         """
+        config = _with_web(config, web)
         return GreeterServer(self, address, config=config, services=services).start()
 
     def serve(
@@ -130,6 +133,7 @@ class GreeterService:
         config: ServerConfig | None = None,
         services: Sequence[ExtraService] = (),
         workers: int = 1,
+        web: str | None = None,
     ) -> None:
         """Serve until SIGINT or SIGTERM, then stop gracefully.
 
@@ -143,7 +147,7 @@ class GreeterService:
                 self, at, config=with_config, services=services
             ).serve(),
             address,
-            config,
+            _with_web(config, web),
             workers,
         )
 
@@ -210,13 +214,15 @@ class AsyncGreeterService:
         *,
         config: ServerConfig | None = None,
         services: Sequence[ExtraService] = (),
+        web: str | None = None,
     ) -> AsyncGreeterServer:
         """Start serving on the running event loop; returns the running server.
 
         Stop it with ``await server.stop()``, or use it as an async context manager:
-        ``async with await service.start(addr) as server: ...``. ``address`` and
-        ``services`` are as for ``GreeterService.start``.
+        ``async with await service.start(addr) as server: ...``. ``address``,
+        ``services`` and ``web`` are as for ``GreeterService.start``.
         """
+        config = _with_web(config, web)
         server = AsyncGreeterServer(self, address, config=config, services=services)
         return await server.start()
 
@@ -226,11 +232,13 @@ class AsyncGreeterService:
         *,
         config: ServerConfig | None = None,
         services: Sequence[ExtraService] = (),
+        web: str | None = None,
     ) -> None:
         """Serve until SIGINT or SIGTERM (or until cancelled), then stop gracefully.
 
         Run it on the main thread's event loop: that is where signals arrive.
         """
+        config = _with_web(config, web)
         await AsyncGreeterServer(self, address, config=config, services=services).serve()
 
     def serve(
@@ -240,6 +248,7 @@ class AsyncGreeterService:
         config: ServerConfig | None = None,
         services: Sequence[ExtraService] = (),
         workers: int = 1,
+        web: str | None = None,
     ) -> None:
         """Run an event loop and ``serve_async`` on it: the one-line way to serve.
 
@@ -251,9 +260,16 @@ class AsyncGreeterService:
                 self.serve_async(at, config=with_config, services=services)
             ),
             address,
-            config,
+            _with_web(config, web),
             workers,
         )
+
+
+def _with_web(config: ServerConfig | None, web: str | None) -> ServerConfig | None:
+    """``config`` serving browsers on ``web`` too (the ``web=`` keyword's one place)."""
+    if web is None:
+        return config
+    return replace(config or ServerConfig(), web=web)
 
 
 def _serve(

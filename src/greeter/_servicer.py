@@ -29,10 +29,22 @@ if TYPE_CHECKING:
 logger = logging.getLogger("greeter.server")
 
 _METHOD_PREFIX = "/helloworld.Greeter/"
+_METHOD_PATHS = {
+    rpc: _METHOD_PREFIX + rpc
+    for rpc in (
+        "SayHello",
+        "SayHelloAgain",
+        "SayHelloStreamReply",
+        "SayHelloStreamRequest",
+        "SayHelloBidiStream",
+    )
+}
 #: What the client sees when a service method raises anything but a GreeterError.
 INTERNAL_ERROR_DETAILS = "Internal server error"
 
 _T = TypeVar("_T")
+_In = TypeVar("_In")  # what a service method takes: a name, or an iterator of names
+_Incoming = TypeVar("_Incoming")  # what grpc passes: a request, or an iterator of them
 HelloRequest = helloworld_pb2.HelloRequest
 HelloReply = helloworld_pb2.HelloReply
 _AioContext = grpc.aio.ServicerContext[Any, Any]
@@ -130,10 +142,12 @@ def _invoke(
         current_context.reset(token)
 
 
-def _next_reply(rpc: str, replies: Iterator[str]) -> HelloReply | None:
-    for message in replies:
-        return _reply(rpc, message)
-    return None
+#: Nothing more to send (``next()``'s default at the end of a reply stream).
+_END = object()
+
+# The handlers below run once per call (and the loop in ``_stream`` once per reply), so
+# they pass the service's bound method and its argument along instead of building a
+# closure for each call, and set the call's context once per step of user code.
 
 
 class Servicer(helloworld_pb2_grpc.GreeterServicer):
@@ -144,21 +158,40 @@ class Servicer(helloworld_pb2_grpc.GreeterServicer):
         self.in_flight = InFlight()
 
     def _unary(
-        self, rpc: str, context: grpc.ServicerContext, produce: Callable[[], str]
+        self,
+        rpc: str,
+        context: grpc.ServicerContext,
+        produce: Callable[[_In], str],
+        names: Callable[[_Incoming], _In],
+        incoming: _Incoming,
     ) -> HelloReply:
-        key = self.in_flight.add(_METHOD_PREFIX + rpc, context.peer)
+        """One reply: ``produce(names(incoming))`` run as the call, its errors a status."""
+        key = self.in_flight.add(_METHOD_PATHS[rpc], context.peer)
+        call = CallContext(context)
+        token = current_context.set(call)
         try:
-            return _invoke(rpc, CallContext(context), context, lambda: _reply(rpc, produce()))
+            return _reply(rpc, produce(names(incoming)))
+        except GreeterError as error:
+            _abort(call, context, error)
+        except Exception:
+            _abort(call, context, _unexpected_error(rpc, context.is_active()))
         finally:
+            current_context.reset(token)
             self.in_flight.remove(key)
 
     def _stream(
-        self, rpc: str, context: grpc.ServicerContext, open_stream: Callable[[], Iterable[str]]
+        self,
+        rpc: str,
+        context: grpc.ServicerContext,
+        open_stream: Callable[[_In], Iterable[str]],
+        names: Callable[[_Incoming], _In],
+        incoming: _Incoming,
     ) -> Iterator[HelloReply]:
+        """Replies pulled one at a time from ``open_stream(names(incoming))``."""
         call = CallContext(context)
-        key = self.in_flight.add(_METHOD_PREFIX + rpc, context.peer)
+        key = self.in_flight.add(_METHOD_PATHS[rpc], context.peer)
         try:
-            replies = _invoke(rpc, call, context, lambda: iter(open_stream()))
+            replies = _invoke(rpc, call, context, lambda: iter(open_stream(names(incoming))))
         except BaseException:
             self.in_flight.remove(key)
             raise
@@ -166,9 +199,18 @@ class Servicer(helloworld_pb2_grpc.GreeterServicer):
             # Pull one reply at a time, each in the call's context, and stop as soon as
             # the call has ended: no work continues for a client that is gone.
             while context.is_active():
-                reply = _invoke(rpc, call, context, lambda: _next_reply(rpc, replies))
-                if reply is None:
-                    return
+                token = current_context.set(call)
+                try:
+                    message = next(replies, _END)
+                    if message is _END:
+                        return
+                    reply = _reply(rpc, message)
+                except GreeterError as error:
+                    _abort(call, context, error)
+                except Exception:
+                    _abort(call, context, _unexpected_error(rpc, context.is_active()))
+                finally:
+                    current_context.reset(token)
                 yield reply
         finally:
             self.in_flight.remove(key)
@@ -181,11 +223,11 @@ class Servicer(helloworld_pb2_grpc.GreeterServicer):
                     current_context.reset(token)
 
     def SayHello(self, request: HelloRequest, context: grpc.ServicerContext) -> HelloReply:  # noqa: N802
-        return self._unary("SayHello", context, lambda: self._service.say_hello(_name_of(request)))
+        return self._unary("SayHello", context, self._service.say_hello, _name_of, request)
 
     def SayHelloAgain(self, request: HelloRequest, context: grpc.ServicerContext) -> HelloReply:  # noqa: N802
         return self._unary(
-            "SayHelloAgain", context, lambda: self._service.say_hello_again(_name_of(request))
+            "SayHelloAgain", context, self._service.say_hello_again, _name_of, request
         )
 
     def SayHelloStreamReply(  # noqa: N802
@@ -194,25 +236,31 @@ class Servicer(helloworld_pb2_grpc.GreeterServicer):
         return self._stream(
             "SayHelloStreamReply",
             context,
-            lambda: self._service.say_hello_stream_reply(_name_of(request)),
+            self._service.say_hello_stream_reply,
+            _name_of,
+            request,
         )
 
     def SayHelloStreamRequest(  # noqa: N802
         self, request_iterator: Iterator[HelloRequest], context: grpc.ServicerContext
     ) -> HelloReply:
-        names = _names_of(request_iterator)
         return self._unary(
             "SayHelloStreamRequest",
             context,
-            lambda: self._service.say_hello_stream_request(names),
+            self._service.say_hello_stream_request,
+            _names_of,
+            request_iterator,
         )
 
     def SayHelloBidiStream(  # noqa: N802
         self, request_iterator: Iterator[HelloRequest], context: grpc.ServicerContext
     ) -> Iterator[HelloReply]:
-        names = _names_of(request_iterator)
         return self._stream(
-            "SayHelloBidiStream", context, lambda: self._service.say_hello_bidi_stream(names)
+            "SayHelloBidiStream",
+            context,
+            self._service.say_hello_bidi_stream,
+            _names_of,
+            request_iterator,
         )
 
 
@@ -269,7 +317,7 @@ class AsyncServicer(helloworld_pb2_grpc.GreeterServicer):
             await call._apply_pending_compression()
             return reply
 
-        key = self.in_flight.add(_METHOD_PREFIX + rpc, context.peer)
+        key = self.in_flight.add(_METHOD_PATHS[rpc], context.peer)
         try:
             return await _invoke_async(rpc, call, context, run)
         finally:
@@ -284,7 +332,7 @@ class AsyncServicer(helloworld_pb2_grpc.GreeterServicer):
             return aiter(open_stream())  # once: each step below continues, not restarts
 
         replies = await _invoke_async(rpc, call, context, opened)
-        key = self.in_flight.add(_METHOD_PREFIX + rpc, context.peer)
+        key = self.in_flight.add(_METHOD_PATHS[rpc], context.peer)
         try:
             while not context.done():
                 reply = await _invoke_async(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import multiprocessing
 import os
 import signal
@@ -29,6 +30,7 @@ import time
 from collections.abc import Callable
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING
 
@@ -37,13 +39,58 @@ from greeter._addresses import check_port_is_free, split_tcp_address
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["serve_in_workers"]
+__all__ = ["default_worker_count", "serve_in_workers", "shares_a_port"]
 
 logger = logging.getLogger("greeter.server")
 
 _SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: How often a worker checks that its parent is still there.
 _ORPHAN_CHECK_SECONDS = 1.0
+
+
+def default_worker_count() -> int:
+    """One worker per CPU this process may use (1 where ports are not balanced).
+
+    One process runs Python on about one core at a time, however many threads serve
+    its calls; a second process on the same port is what uses a second core. "May use"
+    is the CPUs it may run on, or fewer under a container's CPU limit (cgroup quota).
+    """
+    if not sys.platform.startswith("linux"):
+        return 1  # elsewhere SO_REUSEPORT does not spread connections among processes
+    cpus = len(os.sched_getaffinity(0))
+    quota = _cgroup_cpu_limit()
+    return max(1, cpus if quota is None else min(cpus, quota))
+
+
+#: Where Linux states a CPU limit: cgroup v2 ("QUOTA PERIOD" or "max PERIOD"), then v1.
+_CGROUP_V2_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+_CGROUP_V1_CPU = Path("/sys/fs/cgroup/cpu")
+
+
+def _cgroup_cpu_limit() -> int | None:
+    """The CPUs a cgroup quota allows, rounded up; None if there is no limit."""
+    try:
+        quota, period = _CGROUP_V2_CPU_MAX.read_text().split()[:2]
+    except (OSError, ValueError):
+        try:
+            quota = (_CGROUP_V1_CPU / "cpu.cfs_quota_us").read_text().strip()
+            period = (_CGROUP_V1_CPU / "cpu.cfs_period_us").read_text().strip()
+        except OSError:
+            return None
+    if quota == "max" or not quota.lstrip("-").isdigit() or int(quota) <= 0:
+        return None
+    return max(1, math.ceil(int(quota) / int(period)))
+
+
+def shares_a_port(addresses: list[str]) -> bool:
+    """Whether ``addresses`` can be served by several workers: one TCP ``host:port``."""
+    if len(addresses) != 1:
+        return False
+    try:
+        split_tcp_address(addresses[0])
+    except ValueError:
+        return False
+    return True
 
 
 def serve_in_workers(run_worker: Callable[[str], object], address: str, workers: int) -> int:

@@ -1,0 +1,201 @@
+"""A call over HTTP (Connect, gRPC-Web) seen through grpc's servicer-context interface.
+
+``greeter.web`` serves a service through the same servicers as the gRPC server
+(``greeter._servicer``), so errors, ``self.context``, in-flight tracking and reply
+streams behave the same on both ports. Those servicers talk to grpc's
+``ServicerContext``; the classes here answer the part of it they use, from a Connect
+``RequestContext``: request headers become invocation metadata, trailing metadata
+becomes response trailers, and ``abort`` raises the ``ConnectError`` for the status,
+with the rich details the error carried.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+import grpc
+from connectrpc.code import Code
+from connectrpc.errors import ConnectError, ErrorDetail
+from connectrpc.request import RequestContext
+from protobuf.wkt import Any as AnyDetail
+
+from greeter._exceptions import RICH_STATUS_KEY, StatusCode
+from greeter._metadata import MetadataTuple
+
+__all__ = ["AsyncWebServicerContext", "WebServicerContext", "connect_code", "status_code"]
+
+logger = logging.getLogger("greeter.web")
+
+# Headers that carry the protocols themselves, not the caller's metadata (grpc hides
+# its own likewise: content-type, te, grpc-timeout, ...).
+_TRANSPORT_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "connect-accept-encoding",
+        "connect-content-encoding",
+        "connect-protocol-version",
+        "connect-timeout-ms",
+        "connection",
+        "content-encoding",
+        "content-length",
+        "content-type",
+        "grpc-accept-encoding",
+        "grpc-encoding",
+        "grpc-timeout",
+        "host",
+        "te",
+        "transfer-encoding",
+    }
+)
+
+
+def connect_code(code: grpc.StatusCode) -> Code:
+    """The Connect code for a gRPC status code (they differ only in spelling)."""
+    return Code[code.name.replace("CANCELLED", "CANCELED")]
+
+
+def status_code(code: Code) -> StatusCode:
+    """The gRPC status code for a Connect code (the inverse of ``connect_code``)."""
+    return StatusCode[code.name.replace("CANCELED", "CANCELLED")]
+
+
+def _decode_binary(value: str) -> bytes:
+    return base64.b64decode(value + "=" * (-len(value) % 4))
+
+
+class WebServicerContext:
+    """A Connect call, as the threaded server's servicer expects its grpc context."""
+
+    def __init__(self, request: RequestContext[Any, Any]) -> None:
+        self._request = request
+        self._error_details: Sequence[ErrorDetail] = ()
+        self._ended = False
+        self._callbacks: list[Callable[[], None]] = []
+
+    # -- what the call brought
+
+    def invocation_metadata(self) -> MetadataTuple:
+        metadata: list[tuple[str, str | bytes]] = []
+        for key, value in self._request.request_headers.allitems():
+            name = key.lower()
+            if name in _TRANSPORT_HEADERS:
+                continue
+            metadata.append((name, _decode_binary(value) if name.endswith("-bin") else value))
+        return tuple(metadata)
+
+    def peer(self) -> str:
+        # As grpc writes it: "ipv4:127.0.0.1:53412", "ipv6:[::1]:53412".
+        address = self._request.client_address
+        if address is None:
+            return "unknown"
+        host, _, port = address.rpartition(":")
+        return f"ipv6:[{host}]:{port}" if ":" in host else f"ipv4:{address}"
+
+    def time_remaining(self) -> float | None:
+        remaining = self._request.timeout_ms
+        return None if remaining is None else max(remaining / 1000, 0.0)
+
+    def peer_identities(self) -> None:
+        return None
+
+    def peer_identity_key(self) -> None:
+        return None
+
+    def auth_context(self) -> dict[str, list[bytes]]:
+        return {}
+
+    # -- what the handler sends back
+
+    def send_initial_metadata(self, metadata: MetadataTuple) -> None:
+        for key, value in metadata:
+            self._request.response_headers.add(key, _header_value(value))
+
+    def set_trailing_metadata(self, metadata: MetadataTuple) -> None:
+        trailers = self._request.response_trailers
+        for key, value in metadata:
+            if key == RICH_STATUS_KEY and isinstance(value, bytes):
+                # Connect carries rich details in its own error body (and writes this
+                # trailer itself for gRPC-Web): keep them for abort().
+                self._error_details = _rich_details(value)
+                continue
+            trailers.add(key, _header_value(value))
+
+    def set_compression(self, algorithm: grpc.Compression) -> None:
+        # Connect negotiates compression from the client's Accept-Encoding.
+        logger.debug("set_compression(%s) has no effect on a web call", algorithm)
+
+    def disable_next_message_compression(self) -> None:
+        pass
+
+    def set_code(self, code: grpc.StatusCode) -> None:
+        logger.debug("set_code(%s) has no effect on a web call; raise a GreeterError", code)
+
+    def set_details(self, details: str) -> None:
+        pass
+
+    def abort(self, code: grpc.StatusCode, details: str = "") -> NoReturn:
+        raise ConnectError(connect_code(code), details, details=self._error_details)
+
+    # -- the call's life
+
+    def is_active(self) -> bool:
+        return not self._ended
+
+    def done(self) -> bool:
+        return self._ended
+
+    def add_callback(self, callback: Callable[[], None]) -> bool:
+        if self._ended:
+            return False
+        self._callbacks.append(callback)
+        return True
+
+    def end(self) -> None:
+        """The call is over (answered, failed, cancelled or timed out): run the callbacks."""
+        if self._ended:
+            return
+        self._ended = True
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                logger.exception("a done callback of a web call failed")
+
+
+class AsyncWebServicerContext(WebServicerContext):
+    """A Connect call, as the asyncio server's servicer expects its grpc context."""
+
+    async def send_initial_metadata(self, metadata: MetadataTuple) -> None:  # type: ignore[override]
+        super().send_initial_metadata(metadata)
+
+    async def abort(  # type: ignore[override]
+        self, code: grpc.StatusCode, details: str = "", trailing_metadata: MetadataTuple = ()
+    ) -> NoReturn:
+        self.set_trailing_metadata(trailing_metadata)
+        super().abort(code, details)
+
+    def add_done_callback(self, callback: Callable[[object], None]) -> None:
+        if not self.add_callback(lambda: callback(self)):
+            callback(self)
+
+
+def _header_value(value: str | bytes) -> str:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii").rstrip("=")
+    return value
+
+
+def _rich_details(status_bytes: bytes) -> list[ErrorDetail]:
+    """The details of a serialized ``google.rpc.Status``, as Connect error details."""
+    from google.rpc import status_pb2
+
+    status = status_pb2.Status.FromString(status_bytes)
+    return [
+        ErrorDetail(AnyDetail(type_url=detail.type_url, value=detail.value))
+        for detail in status.details
+    ]

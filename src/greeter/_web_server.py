@@ -1,0 +1,246 @@
+"""The web port of a Greeter server: uvicorn serving ``greeter.web``'s ASGI app.
+
+``ServerConfig.web`` turns it on. It runs in the server's own process, started and
+stopped with the native gRPC port: on its own thread and event loop beside the threaded
+server, on the running loop beside the asyncio one. Its calls go through the server's
+servicer (a graceful stop waits for them as for native calls) and its call pipeline (the
+auth check, hooks and access log see them as native calls); uvicorn is told to stop
+when the native server is, stops taking connections at once, and gets the same grace.
+With ``ServerConfig.tls`` it serves HTTPS with the same certificate, and with a client CA
+requires client certificates, as the native port does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import socket
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+
+from greeter._addresses import _socket_addresses, is_loopback, split_tcp_address
+from greeter._config import ServerConfig
+from greeter._executor import HandlerThreads
+from greeter._hooks import CallPipeline
+from greeter._servicer import AsyncServicer, Servicer
+from greeter._tls import ServerTLS, read_pem
+from greeter._web_cors import ASGIApp
+
+if TYPE_CHECKING:
+    from greeter._service import AsyncGreeterService, GreeterService
+
+__all__ = ["WebPort", "web_port"]
+
+logger = logging.getLogger("greeter.server")
+
+#: How long starting may take before it counts as failed.
+_START_TIMEOUT_SECONDS = 10.0
+_POLL_SECONDS = 0.01
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handlers: the Greeter server owns SIGINT and SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _listen(address: str, *, reuse_port: bool) -> socket.socket:
+    """A listening socket on ``address`` (host:port; port 0 picks a free one)."""
+    host, port = split_tcp_address(address)
+    family, socket_address = _socket_addresses(host, port)[0]
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:  # serve(workers=N): the workers share this port as the native one
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6 and socket_address[0] == "::":
+            listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        listener.bind(socket_address)
+        listener.listen(1024)
+    except OSError as exc:
+        listener.close()
+        reason = (exc.strerror or str(exc)).lower()
+        raise OSError(f"cannot listen on {address} (--web): {reason}") from None
+    listener.setblocking(False)
+    return listener
+
+
+def _write_private(path: Path, data: bytes) -> str:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(data)
+    return str(path)
+
+
+def _loaded_config(tls: ServerTLS | None, **settings: Any) -> uvicorn.Config:
+    """A loaded uvicorn config; with ``tls``, serving it (mTLS if it has a client CA).
+
+    uvicorn (as Python's ``ssl``) reads certificates and keys from files only, while
+    ``ServerTLS`` may hold the PEM bytes: they are written to a directory only this user
+    can read, loaded into uvicorn's ``SSLContext``, and removed at once.
+    """
+    if tls is None:
+        config = uvicorn.Config(**settings)
+        config.load()
+        return config
+    with tempfile.TemporaryDirectory(prefix="greeter-web-tls-") as directory:  # mode 0700
+        files = Path(directory)
+        settings["ssl_certfile"] = _write_private(
+            files / "chain.pem", read_pem(tls.certificate_chain, "TLS certificate chain")
+        )
+        settings["ssl_keyfile"] = _write_private(
+            files / "key.pem", read_pem(tls.private_key, "TLS private key")
+        )
+        if tls.client_ca is not None:
+            # As on the native port: every client presents a certificate the CA signed.
+            settings["ssl_ca_certs"] = _write_private(
+                files / "client-ca.pem", read_pem(tls.client_ca, "client CA certificate")
+            )
+            settings["ssl_cert_reqs"] = ssl.CERT_REQUIRED
+        config = uvicorn.Config(**settings)
+        config.load()
+    return config
+
+
+class WebPort:
+    """One address serving an ASGI app with uvicorn, bound on construction."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        address: str,
+        *,
+        grace_seconds: float,
+        reuse_port: bool = False,
+        tls: ServerTLS | None = None,
+    ) -> None:
+        config = _loaded_config(
+            tls,
+            app=app,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            ws="none",
+            timeout_graceful_shutdown=math.ceil(grace_seconds),
+        )
+        self._socket = _listen(address, reuse_port=reuse_port)
+        host = address.rpartition(":")[0]
+        #: The address served, with the real port (port 0 is replaced).
+        self.address = f"{host}:{self._socket.getsockname()[1]}"
+        #: ``https`` with ``ServerConfig.tls``, else ``http``.
+        self.scheme = "https" if tls is not None else "http"
+        self._server = _Server(config)
+        self._thread: threading.Thread | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        """The port served (the real one, with port 0)."""
+        return int(self._socket.getsockname()[1])
+
+    def _starting(self) -> bool:
+        ended = (self._task is not None and self._task.done()) or (
+            self._thread is not None and not self._thread.is_alive()
+        )
+        return not ended and not self._server.started
+
+    def _check_started(self) -> None:
+        if not self._server.started:
+            self.begin_stop()
+            raise RuntimeError(f"the web port {self.address} failed to start")
+
+    # -- beside the threaded server
+
+    def start_thread(self) -> None:
+        """Serve on a thread of its own; returns once uvicorn is listening."""
+        self._thread = threading.Thread(
+            target=asyncio.run,
+            args=(self._server.serve(sockets=[self._socket]),),
+            name=f"greeter-web {self.address}",
+            daemon=True,  # as the handler threads: a stuck call must not hold the exit
+        )
+        self._thread.start()
+        deadline = time.monotonic() + _START_TIMEOUT_SECONDS
+        while self._starting() and time.monotonic() < deadline:
+            time.sleep(_POLL_SECONDS)
+        self._check_started()
+
+    def begin_stop(self) -> None:
+        """Stop taking connections; in-flight calls get the grace period. Any thread."""
+        self._server.should_exit = True
+
+    def wait_stopped(self, timeout: float) -> None:
+        """Wait (up to ``timeout`` seconds) for the thread to finish its stop."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._socket.close()
+
+    # -- beside the asyncio server
+
+    async def start_async(self) -> None:
+        """Serve on the running loop; returns once uvicorn is listening."""
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]))
+        deadline = time.monotonic() + _START_TIMEOUT_SECONDS
+        while self._starting() and time.monotonic() < deadline:
+            await asyncio.sleep(_POLL_SECONDS)
+        self._check_started()
+
+    async def wait_stopped_async(self, timeout: float) -> None:
+        """Wait (up to ``timeout`` seconds) for uvicorn to finish its stop."""
+        if self._task is not None:
+            await asyncio.wait({self._task}, timeout=timeout)
+            if not self._task.done():
+                self._task.cancel()
+        self._socket.close()
+
+
+def web_port(
+    service: GreeterService | AsyncGreeterService,
+    servicer: Servicer | AsyncServicer,
+    pipeline: CallPipeline | None,
+    config: ServerConfig,
+) -> WebPort:
+    """The web port ``config.web`` asks for, serving through the native server's servicer
+    and call pipeline (auth, hooks, access log), so both ports treat calls alike."""
+    from greeter.web import _asgi_app
+
+    assert config.web is not None
+    threads = None
+    if isinstance(servicer, Servicer):
+        # Its own threads, as many as the native port's: a busy web port cannot starve
+        # native calls of the threads grpc counts on (maximum_concurrent_rpcs).
+        threads = HandlerThreads(config.max_workers, "greeter-web")
+    app = _asgi_app(
+        service, origins=config.web_origins, pipeline=pipeline, servicer=servicer, threads=threads
+    )
+    if (
+        config.tls is None
+        and config.auth is not None
+        and not is_loopback(config.web.rpartition(":")[0])
+    ):
+        logger.warning(
+            "The web port %s checks bearer tokens over plaintext, reachable from other "
+            "machines: put a TLS terminator in front of it, or serve TLS with "
+            "ServerConfig(tls=ServerTLS(...)) (greeter serve --tls-cert FILE --tls-key FILE).",
+            config.web,
+        )
+    return WebPort(
+        app,
+        config.web,
+        grace_seconds=config.grace_seconds,
+        reuse_port=config.reuse_port,
+        tls=config.tls,
+    )
