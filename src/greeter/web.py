@@ -53,11 +53,12 @@ from typing import Any, TypeAlias, TypeVar, cast
 import grpc
 import grpc.aio
 from connectrpc.code import Code
-from connectrpc.compat import google_protobuf_codecs
+from connectrpc.compat import google_protobuf_json_codec
 from connectrpc.errors import ConnectError
 from connectrpc.method import IdempotencyLevel, MethodInfo
 from connectrpc.request import RequestContext
 from connectrpc.server import ConnectASGIApplication, Endpoint
+from google.protobuf.message import Message
 
 from greeter._config import DEFAULT_MAX_WORKERS, ServerConfig
 from greeter._exceptions import StatusCode
@@ -78,6 +79,7 @@ HelloRequest = helloworld_pb2.HelloRequest
 HelloReply = helloworld_pb2.HelloReply
 _Context = RequestContext[HelloRequest, HelloReply]
 _T = TypeVar("_T")
+_M = TypeVar("_M", bound=Message)
 #: Endpoints by URL path. connectrpc types them with classes it keeps private.
 _Endpoints: TypeAlias = Mapping[str, Any]
 #: The end of a stream, where ``None`` could be a message.
@@ -151,9 +153,27 @@ def _asgi_app(
             servicer, threads or HandlerThreads(DEFAULT_MAX_WORKERS, "greeter-web"), pipeline
         )
     connect = _GreeterApplication(
-        service=endpoints, endpoints=lambda served: served, codecs=google_protobuf_codecs()
+        service=endpoints,
+        endpoints=lambda served: served,
+        codecs=[_ProtoBinaryCodec(), google_protobuf_json_codec()],
     )
     return CORS(connect, origins)
+
+
+class _ProtoBinaryCodec:
+    """protobuf's binary format, as connectrpc's own codec, but handing the parser
+    ``bytes``: connectrpc reads gRPC-Web frames into a ``bytearray``, which protobuf's
+    ``FromString`` refuses in older releases, such as 5.27 ("expected bytes, bytearray
+    found")."""
+
+    def name(self) -> str:
+        return "proto"
+
+    def encode(self, message: Message) -> bytes:
+        return message.SerializeToString()
+
+    def decode(self, data: bytes | bytearray, message_class: type[_M]) -> _M:
+        return message_class.FromString(bytes(data))
 
 
 class _GreeterApplication(ConnectASGIApplication[_Endpoints]):
