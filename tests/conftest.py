@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from greeter import (
     AsyncGreeterService,
     ExtraService,
     GreeterClient,
+    GreeterError,
     GreeterServer,
     GreeterService,
     ServerConfig,
@@ -205,12 +206,39 @@ def greeter_serve() -> Iterator[ServerProcess]:
         process.kill()
 
 
-def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run ``greeter ARGS...`` (the installed console script) and capture its output."""
+def run_cli(
+    *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``greeter ARGS...`` (the installed console script) and capture its output;
+    ``env`` replaces the environment."""
     return subprocess.run(
         [str(Path(sys.executable).parent / "greeter"), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
+        env=env,
     )
+
+
+def greet(target: str, name: str, *, wait_for_ready: bool = False) -> str:
+    """One SayHello to ``target`` on a client of its own."""
+    with GreeterClient(target, timeout=20, wait_for_ready=wait_for_ready) as client:
+        return client.greet(name)
+
+
+def refused(target: str) -> bool:
+    """True if a new call is not served (refused, or cancelled by a stopping server)."""
+    try:
+        greet(target, "anyone there?")
+    except GreeterError:
+        return True
+    return False
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)

@@ -38,7 +38,7 @@ from greeter import (
 )
 from greeter._exceptions import error_for_status
 from tests.certs import Certificates
-from tests.conftest import LOOPBACK, ServerProcess
+from tests.conftest import LOOPBACK, ServerProcess, run_cli
 
 #: A line logged by grpc core itself: ``E1121 10:00:00.123456  1234 file.cc:12] ...``
 #: (before grpcio 1.80 the time reads ``00:00:<seconds since the epoch>.123456``).
@@ -56,14 +56,7 @@ def greeter_command(
     *args: str, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     """Run ``greeter ARGS...`` with GRPC_VERBOSITY unset (unless ``env`` sets it)."""
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "greeter"), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, **VERBOSITY_UNSET, **(env or {})},
-    )
+    return run_cli(*args, timeout=timeout, env={**os.environ, **VERBOSITY_UNSET, **(env or {})})
 
 
 def assert_one_line_failure(result: subprocess.CompletedProcess[str], status: str) -> None:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from greeter import GreeterClient, GreeterError
-from tests.conftest import LOOPBACK, REPO_ROOT, ServerProcess
+from greeter import GreeterClient
+from tests.conftest import LOOPBACK, REPO_ROOT, ServerProcess, greet, refused, wait_for
 
 DEPLOYED_CONFIG = REPO_ROOT / "deploy" / "nginx.conf"
 SERVING = r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)"
@@ -273,10 +273,10 @@ def test_a_draining_backend_gets_no_more_calls_and_every_call_succeeds(
         assert set(served_by(client, 9)) == {backend.pid for backend in pid_backends}
         try:
             # A call in flight keeps the draining backend running for its grace period.
-            held = direct_calls.submit(_greet, draining.target, f"hold {hold}")
-            _wait_for(lambda: (hold / "started").exists(), "the held call to start")
+            held = direct_calls.submit(greet, draining.target, f"hold {hold}")
+            wait_for(lambda: (hold / "started").exists(), "the held call to start")
             draining.process.send_signal(signal.SIGTERM)
-            _wait_for(lambda: _refused(draining.target), "the backend to refuse new calls")
+            wait_for(lambda: refused(draining.target), "the backend to refuse new calls")
 
             during_drain = served_by(client, 30)
 
@@ -290,24 +290,3 @@ def test_a_draining_backend_gets_no_more_calls_and_every_call_succeeds(
 
     assert set(during_drain) == {backend.pid for backend in others}
     assert set(after_exit) == {backend.pid for backend in others}
-
-
-def _greet(target: str, name: str) -> str:
-    with GreeterClient(target, timeout=20) as client:
-        return client.greet(name)
-
-
-def _refused(target: str) -> bool:
-    """True if a new call is not served (refused, or cancelled by a stopping server)."""
-    try:
-        _greet(target, "anyone there?")
-    except GreeterError:
-        return True
-    return False
-
-
-def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)

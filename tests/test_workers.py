@@ -15,15 +15,15 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from greeter import GreeterClient, GreeterError
+from greeter import GreeterClient
 from greeter._workers import serve_in_workers
-from tests.conftest import LOOPBACK, REPO_ROOT, ServerProcess, run_cli
+from tests.conftest import LOOPBACK, REPO_ROOT, ServerProcess, greet, refused, run_cli, wait_for
 
 PID_SERVER = str(REPO_ROOT / "tests" / "pid_server.py")
 STARTED = r"Started \d+ workers on 127\.0\.0\.1:(\d+)"
@@ -101,12 +101,12 @@ def test_one_sigterm_to_the_parent_drains_every_worker_and_exits_0(
     calls = ThreadPoolExecutor(max_workers=1)
     try:
         assert pids_serving(workers.target, workers.pids) == workers.pids
-        held = calls.submit(_greet, workers.target, f"hold {tmp_path}", wait_for_ready=True)
-        _wait_for(lambda: (tmp_path / "started").exists(), "the held call to start")
+        held = calls.submit(greet, workers.target, f"hold {tmp_path}", wait_for_ready=True)
+        wait_for(lambda: (tmp_path / "started").exists(), "the held call to start")
 
         workers.process.send_signal(signal.SIGTERM)
         # New calls are refused from then on ...
-        _wait_for(lambda: _refused(workers.target), "the workers to refuse new calls")
+        wait_for(lambda: refused(workers.target), "the workers to refuse new calls")
         assert not held.done()
         # ... while the call in flight gets its grace period, and completes.
         (tmp_path / "release").touch()
@@ -227,7 +227,7 @@ def test_workers_drain_and_exit_by_themselves_if_the_parent_is_killed(
     assert two_workers.output_ended(timeout=15)
     assert two_workers.log().count("the supervisor is gone; stopping") == 2
     assert two_workers.log().count("Stopped serving on") == 2
-    assert _refused(two_workers.target)
+    assert refused(two_workers.target)
 
 
 @pytest.mark.parametrize(
@@ -254,24 +254,3 @@ def test_serve_in_workers_off_the_main_thread_is_an_error() -> None:
 
 def _never_called(address: str) -> None:
     raise AssertionError("no worker should start")
-
-
-def _greet(target: str, name: str, *, wait_for_ready: bool = False) -> str:
-    with GreeterClient(target, timeout=20, wait_for_ready=wait_for_ready) as client:
-        return client.greet(name)
-
-
-def _refused(target: str) -> bool:
-    """True if a new call is not served (refused, or cancelled by a stopping server)."""
-    try:
-        _greet(target, "anyone there?")
-    except GreeterError:
-        return True
-    return False
-
-
-def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)

@@ -16,9 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import select
 import signal
-import socket
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
@@ -36,6 +34,7 @@ from greeter._health import HEALTH_SERVICE, AsyncHealth, Health
 from greeter._hooks import AccessLog, AsyncHookInterceptor, CallPipeline, HookInterceptor
 from greeter._proto import helloworld_pb2_grpc
 from greeter._servicer import AsyncServicer, Servicer, lenient_parsing
+from greeter._signals import SHUTDOWN_SIGNALS, ShutdownSignals
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -45,7 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_ADDRESS", "AsyncGreeterServer", "ExtraService", "GreeterServer"]
 
-_SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 logger = logging.getLogger("greeter.server")
 
@@ -510,57 +508,6 @@ class GreeterServer(_Bound):
         self.stop()
 
 
-class ShutdownSignals:
-    """Catches SIGINT and SIGTERM while in use; ``wait()`` blocks until one arrives.
-
-    The handler only records the signal: it takes no lock, so a second signal arriving
-    at any moment cannot deadlock the main thread (``threading.Event.set()`` in a signal
-    handler can). The main thread wakes through ``signal.set_wakeup_fd``; ``wake()``
-    ends the wait from another thread. Signals that arrive after the first (say, during
-    a graceful stop) are recorded and ignored. The previous handlers are restored on
-    exit. Use from the main thread only.
-    """
-
-    def __init__(self) -> None:
-        self.received: list[signal.Signals] = []
-        self._woken = False
-
-    def __enter__(self) -> Self:
-        self._reader, self._writer = socket.socketpair()
-        self._writer.setblocking(False)
-        self._previous_wakeup_fd = signal.set_wakeup_fd(self._writer.fileno())
-        self._previous = {sig: signal.signal(sig, self._record) for sig in _SHUTDOWN_SIGNALS}
-        return self
-
-    def _record(self, signum: int, frame: object) -> None:
-        self.received.append(signal.Signals(signum))
-
-    def wake(self) -> None:
-        """End ``wait()`` from another thread, as if a signal had arrived."""
-        self._woken = True
-        with contextlib.suppress(OSError):  # already closed: nobody is waiting
-            self._writer.send(b"\0")
-
-    def wait(self) -> signal.Signals | None:
-        """Block until SIGINT or SIGTERM arrives (return it) or ``wake()`` (None)."""
-        while not self.received and not self._woken:
-            select.select([self._reader], [], [])
-            self._reader.recv(1024)  # drain the wakeup bytes
-        return self.received[0] if self.received else None
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        signal.set_wakeup_fd(self._previous_wakeup_fd)
-        self._reader.close()
-        self._writer.close()
-
-
 class AsyncGreeterServer(_Bound):
     """A Greeter server on the asyncio event loop; an async context manager.
 
@@ -702,15 +649,15 @@ class AsyncGreeterServer(_Bound):
                 received.append(sig)
                 end_serving.set()
 
-            previous = {sig: signal.getsignal(sig) for sig in _SHUTDOWN_SIGNALS}
+            previous = {sig: signal.getsignal(sig) for sig in SHUTDOWN_SIGNALS}
             if on_main_thread:
-                for sig in _SHUTDOWN_SIGNALS:
+                for sig in SHUTDOWN_SIGNALS:
                     loop.add_signal_handler(sig, handler, sig)
             try:
                 await end_serving.wait()
             finally:
                 if on_main_thread:
-                    for sig in _SHUTDOWN_SIGNALS:
+                    for sig in SHUTDOWN_SIGNALS:
                         loop.remove_signal_handler(sig)
                         # asyncio restores the default, not what was there before.
                         signal.signal(sig, previous[sig])

@@ -23,7 +23,6 @@ import math
 import multiprocessing
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -31,19 +30,19 @@ from collections.abc import Callable
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from greeter._addresses import check_port_is_free, split_tcp_address
+from greeter._signals import SHUTDOWN_SIGNALS, ShutdownSignals
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    pass
 
 __all__ = ["default_worker_count", "serve_in_workers", "shares_a_port"]
 
 logger = logging.getLogger("greeter.server")
 
-_SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: How often a worker checks that its parent is still there.
 _ORPHAN_CHECK_SECONDS = 1.0
 
@@ -129,30 +128,13 @@ def serve_in_workers(run_worker: Callable[[str], object], address: str, workers:
             _stop_leftovers(processes)
 
 
-class _SignalRecorder:
-    """Records SIGINT and SIGTERM while in use; ``wait_for()`` wakes on one of them.
-
-    The handler only appends to a list: it takes no lock, so a signal arriving at any
-    moment cannot deadlock the parent. The parent wakes through ``signal.set_wakeup_fd``.
-    The previous handlers are restored on exit. Main thread only.
-    """
+class _SignalRecorder(ShutdownSignals):
+    """``ShutdownSignals`` for the supervisor: ``wait_for()`` also wakes when a worker
+    process ends, and a forked worker can drop the parent's handlers."""
 
     def __init__(self) -> None:
-        self.received: list[signal.Signals] = []
+        super().__init__()
         self._seen = 0
-
-    def __enter__(self) -> Self:
-        self._reader, self._writer = socket.socketpair()
-        self._reader.setblocking(False)
-        self._writer.setblocking(False)
-        self._previous_wakeup_fd = signal.set_wakeup_fd(self._writer.fileno())
-        self._previous = {sig: signal.getsignal(sig) for sig in _SHUTDOWN_SIGNALS}
-        for sig in _SHUTDOWN_SIGNALS:
-            signal.signal(sig, self._record)
-        return self
-
-    def _record(self, signum: int, frame: FrameType | None) -> None:
-        self.received.append(signal.Signals(signum))
 
     def wait_for(self, sentinels: list[int]) -> None:
         """Block until a new signal arrives or one of ``sentinels`` (processes) is ready.
@@ -161,11 +143,8 @@ class _SignalRecorder:
         by now (at the latest on entering this method), or the wakeup byte it wrote
         ends the wait.
         """
-        if len(self.received) == self._seen:
-            wait([self._reader, *sentinels])
-            with contextlib.suppress(BlockingIOError):
-                while self._reader.recv(1024):  # drain the wakeup bytes
-                    pass
+        if len(self.received) == self._seen and self._reader in wait([self._reader, *sentinels]):
+            self._reader.recv(1024)  # drain the wakeup bytes
         self._seen = len(self.received)
 
     def forget_in_worker(self) -> None:
@@ -176,20 +155,8 @@ class _SignalRecorder:
         drain then.
         """
         signal.set_wakeup_fd(-1)
-        for sig in _SHUTDOWN_SIGNALS:
+        for sig in SHUTDOWN_SIGNALS:
             signal.signal(sig, _exit_before_serving)
-        self._reader.close()
-        self._writer.close()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        signal.set_wakeup_fd(self._previous_wakeup_fd)
         self._reader.close()
         self._writer.close()
 
@@ -210,7 +177,7 @@ def _start_workers(
     """
     context = multiprocessing.get_context("fork")
     processes: list[BaseProcess] = []
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SHUTDOWN_SIGNALS)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, SHUTDOWN_SIGNALS)
     try:
         for number in range(1, workers + 1):
             process = context.Process(
