@@ -19,6 +19,7 @@ from typing import Any
 
 from benchmarks.cases import cases
 from benchmarks.import_time import measure_import_times
+from benchmarks.instructions import has_valgrind, measure_instructions
 from benchmarks.report import case_results, draw_chart, print_table, write_json
 from benchmarks.runner import run_sides
 from benchmarks.stubs import compile_stubs
@@ -48,6 +49,14 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--chart", type=Path, help="draw the ratios here (PNG; needs matplotlib)")
     parser.add_argument("--no-import-time", action="store_true", help="skip the import-time case")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count instructions per call under valgrind (a few minutes; needs valgrind)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="counts per side of each instruction case"
+    )
     return parser.parse_args(argv)
 
 
@@ -66,10 +75,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"running: {case.name}", file=sys.stderr, flush=True)
             measured = run_sides(list(case.sides), stubs, rounds, seconds, MAX_CALLS_PER_BLOCK)
             results.append(case_results(case, measured))
-    imports = None
-    if not args.no_import_time and not args.case:
-        print("running: import time", file=sys.stderr, flush=True)
-        imports = measure_import_times(3 if args.quick else 15).summary()
+        imports = None
+        if not args.no_import_time and not args.case:
+            print("running: import time", file=sys.stderr, flush=True)
+            imports = measure_import_times(3 if args.quick else 15, stubs)
+        counted = None
+        if args.instructions:
+            if not has_valgrind():
+                print("--instructions needs valgrind (apt install valgrind)", file=sys.stderr)
+                return 2
+            print("running: instruction counts", file=sys.stderr, flush=True)
+            counted = measure_instructions(stubs, args.quick, args.repeats, args.case)
     report = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(
@@ -81,9 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         "seconds_per_block": seconds,
         "cases": results,
         "import_time": imports,
+        "instructions": counted,
         "duration_seconds": round(time.monotonic() - started, 1),
     }
-    print_table(results, imports)
+    print_table(results, imports, counted)
     print(f"\n{rounds} rounds of {seconds:g} s blocks; took {report['duration_seconds']} s")
     if args.json is not None:
         write_json(args.json, report)

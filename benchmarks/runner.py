@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["Measured", "Server", "Side", "run_sides"]
+__all__ = ["ClientProcess", "Measured", "Server", "ServerProcess", "Side", "run_sides"]
 
 SERVING = re.compile(r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)")
 #: Longest wait for a server to listen, or for a block's answer beyond its length.
@@ -90,15 +90,24 @@ except (OSError, AttributeError):
     _prctl = None
 
 
-class _ServerProcess:
-    def __init__(self, server: Server, stubs: Path) -> None:
+class ServerProcess:
+    """A server, started and listening; ``wrapper`` runs it under another command
+    (``valgrind ...``), with ``env`` added to its environment."""
+
+    def __init__(
+        self,
+        server: Server,
+        stubs: Path,
+        wrapper: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.process = subprocess.Popen(
-            server.command(stubs),
+            [*wrapper, *server.command(stubs)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
             preexec_fn=_stop_with_this_process,
         )
         assert self.process.stdout is not None
@@ -127,11 +136,12 @@ class _ServerProcess:
         """CPU time (user + system) of the server and its worker processes so far."""
         return sum(_cpu_seconds(pid) for pid in [self.process.pid, *_children(self.process.pid)])
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM, and SIGKILL if it has not exited ``timeout`` seconds later."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=15)
@@ -156,10 +166,12 @@ def _children(pid: int) -> list[int]:
     return children
 
 
-class _ClientProcess:
-    def __init__(self, driver: str, stubs: Path) -> None:
+class ClientProcess:
+    """A client driver (``benchmarks.clients``), waiting for commands."""
+
+    def __init__(self, driver: str, stubs: Path, wrapper: tuple[str, ...] = ()) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.clients", driver, str(stubs)],
+            [*wrapper, sys.executable, "-m", "benchmarks.clients", driver, str(stubs)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -181,12 +193,13 @@ class _ClientProcess:
         result: dict[str, Any] = json.loads(line)
         return result
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 15.0) -> None:
+        """Close its stdin (it exits), and SIGKILL it if it has not ``timeout`` s later."""
         if self.process.stdin is not None:
             with contextlib.suppress(OSError):
                 self.process.stdin.close()
         try:
-            self.process.wait(timeout=15)
+            self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=15)
@@ -195,14 +208,14 @@ class _ClientProcess:
 @contextlib.contextmanager
 def _started(
     sides: list[Side], stubs: Path
-) -> Iterator[tuple[dict[Server, _ServerProcess], list[list[_ClientProcess]]]]:
-    servers: dict[Server, _ServerProcess] = {}
-    clients: list[list[_ClientProcess]] = []
+) -> Iterator[tuple[dict[Server, ServerProcess], list[list[ClientProcess]]]]:
+    servers: dict[Server, ServerProcess] = {}
+    clients: list[list[ClientProcess]] = []
     try:
         for side in sides:
             if side.server not in servers:
-                servers[side.server] = _ServerProcess(side.server, stubs)
-            clients.append([_ClientProcess(side.driver, stubs) for _ in range(side.clients)])
+                servers[side.server] = ServerProcess(side.server, stubs)
+            clients.append([ClientProcess(side.driver, stubs) for _ in range(side.clients)])
         yield servers, clients
     finally:
         for processes in clients:
@@ -214,8 +227,8 @@ def _started(
 
 def _block(
     side: Side,
-    server: _ServerProcess,
-    clients: list[_ClientProcess],
+    server: ServerProcess,
+    clients: list[ClientProcess],
     seconds: float,
     max_calls: int,
 ) -> tuple[float, float, list[float], int]:

@@ -40,7 +40,12 @@ def test_quick_benchmark_run_prints_the_table_and_writes_json(tmp_path: Path) ->
         assert heading in run.stdout
     assert "ratio greeter serve (default workers) / tutorial server:" in run.stdout
     report = json.loads(results.read_text())
-    assert report["import_time"]["greeter_ms"] > 0
+    assert [pair["greeter"] for pair in report["import_time"]] == [
+        "import greeter",
+        "from greeter import GreeterClient",
+        "from greeter import GreeterService",
+    ]
+    assert all(pair["greeter_ms"] > 0 for pair in report["import_time"])
     for case in report["cases"]:
         assert case["goals"], case["case"]
         for side in case["sides"]:

@@ -534,7 +534,9 @@ PUBLIC_CLASSES_AND_FUNCTIONS = [
     and not isinstance(getattr(greeter, name), GenericAlias)
 ]
 ERROR_CLASSES = [
-    cls for cls in vars(greeter).values() if isinstance(cls, type) and issubclass(cls, Exception)
+    public
+    for public in (getattr(greeter, name) for name in greeter.__all__)
+    if isinstance(public, type) and issubclass(public, Exception)
 ]
 
 

@@ -47,3 +47,41 @@ def test_version_is_the_installed_distributions() -> None:
 
     assert greeter.__version__ == importlib.metadata.version("grpc-greeter")
     assert "__version__" in greeter.__all__
+
+
+def test_import_greeter_loads_neither_grpc_nor_protobuf() -> None:
+    """Public names load their modules when first used (PEP 562)."""
+    loaded = _modules_after("import greeter")
+    assert not {"grpc", "google.protobuf", "greeter._client", "greeter._server"} & loaded
+
+
+def test_a_client_loads_no_server_code() -> None:
+    loaded = _modules_after("from greeter import GreeterClient")
+    assert "greeter._client" in loaded
+    assert not {"greeter._server", "greeter._config", "grpc_health.v1.health", "hmac"} & loaded
+
+
+def test_every_public_name_resolves_and_dir_lists_it() -> None:
+    import greeter
+
+    for name in greeter.__all__:
+        assert getattr(greeter, name) is not None
+    assert set(greeter.__all__) <= set(dir(greeter))
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        greeter.Nope  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_an_error_from_a_lazily_loaded_client_prints_as_greeters() -> None:
+    """Nothing but ``GreeterClient`` was read from ``greeter``, yet its error is
+    ``greeter.Unavailable`` in the traceback, not ``greeter._exceptions.Unavailable``."""
+    code = (
+        "from greeter import GreeterClient\n"
+        "try:\n"
+        "    GreeterClient('127.0.0.1:1').greet('you', timeout=5)\n"
+        "except Exception as error:\n"
+        "    print(type(error).__module__, type(error).__qualname__)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert run.stdout.split() == ["greeter", "Unavailable"]

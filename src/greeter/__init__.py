@@ -18,57 +18,150 @@ Or serve one, overriding what you need::
     Mine().serve("[::]:50051")
 """
 
+import sys as _sys
+from importlib import import_module as _import_module
 from types import FunctionType as _FunctionType
 from types import GenericAlias as _GenericAlias
 
-from greeter._auth import TokenCheck, TokenSource, bearer_tokens
-from greeter._calls import AsyncReplyStream, Reply, ReplyStream
-from greeter._client import DEFAULT_TARGET, AsyncGreeterClient, GreeterClient, RetryPolicy
-from greeter._config import ChannelOption, Compression, ServerConfig, ServerInterceptor
-from greeter._context import AsyncCallContext, CallContext
-from greeter._exceptions import (
-    Aborted,
-    AlreadyExists,
-    Cancelled,
-    DataLoss,
-    DeadlineExceeded,
-    FailedPrecondition,
-    GreeterError,
-    Internal,
-    InvalidArgument,
-    NotFound,
-    OutOfRange,
-    PermissionDenied,
-    ResourceExhausted,
-    StatusCode,
-    Unauthenticated,
-    Unavailable,
-    Unimplemented,
-    Unknown,
-)
-from greeter._hooks import AccessLog, CallInfo, CallOutcome, ServerHook
-from greeter._metadata import Metadata, MetadataTuple
-from greeter._server import DEFAULT_ADDRESS, AsyncGreeterServer, ExtraService, GreeterServer
-from greeter._service import AsyncGreeterService, GreeterService
-from greeter._tls import PEM, ClientTLS, ServerTLS
+#: True for type checkers only (mypy and pyright read it by name): ``typing`` itself costs
+#: more to import than this module, and the names below load when first used.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from greeter._auth import TokenCheck, TokenSource, bearer_tokens
+    from greeter._calls import AsyncReplyStream, Reply, ReplyStream
+    from greeter._client import DEFAULT_TARGET, AsyncGreeterClient, GreeterClient, RetryPolicy
+    from greeter._config import ServerConfig, ServerInterceptor
+    from greeter._context import AsyncCallContext, CallContext
+    from greeter._exceptions import (
+        Aborted,
+        AlreadyExists,
+        Cancelled,
+        DataLoss,
+        DeadlineExceeded,
+        FailedPrecondition,
+        GreeterError,
+        Internal,
+        InvalidArgument,
+        NotFound,
+        OutOfRange,
+        PermissionDenied,
+        ResourceExhausted,
+        StatusCode,
+        Unauthenticated,
+        Unavailable,
+        Unimplemented,
+        Unknown,
+    )
+    from greeter._hooks import AccessLog, CallInfo, CallOutcome, ServerHook
+    from greeter._metadata import Metadata, MetadataTuple
+    from greeter._options import ChannelOption, Compression
+    from greeter._server import DEFAULT_ADDRESS, AsyncGreeterServer, ExtraService, GreeterServer
+    from greeter._service import AsyncGreeterService, GreeterService
+    from greeter._tls import PEM, ClientTLS, ServerTLS
 
 #: The installed distribution's version (read on first use: see ``__getattr__``).
 __version__: str
 
+#: Where each public name is defined. ``import greeter`` loads none of these modules (nor
+#: grpc or protobuf): a name's module is imported when the name is first used, so a
+#: program pays for the client, the server or the errors only when it uses them.
+_DEFINED_IN = {
+    "TokenCheck": "greeter._auth",
+    "TokenSource": "greeter._auth",
+    "bearer_tokens": "greeter._auth",
+    "AsyncReplyStream": "greeter._calls",
+    "Reply": "greeter._calls",
+    "ReplyStream": "greeter._calls",
+    "DEFAULT_TARGET": "greeter._client",
+    "AsyncGreeterClient": "greeter._client",
+    "GreeterClient": "greeter._client",
+    "RetryPolicy": "greeter._client",
+    "ChannelOption": "greeter._options",
+    "Compression": "greeter._options",
+    "ServerConfig": "greeter._config",
+    "ServerInterceptor": "greeter._config",
+    "AsyncCallContext": "greeter._context",
+    "CallContext": "greeter._context",
+    "Aborted": "greeter._exceptions",
+    "AlreadyExists": "greeter._exceptions",
+    "Cancelled": "greeter._exceptions",
+    "DataLoss": "greeter._exceptions",
+    "DeadlineExceeded": "greeter._exceptions",
+    "FailedPrecondition": "greeter._exceptions",
+    "GreeterError": "greeter._exceptions",
+    "Internal": "greeter._exceptions",
+    "InvalidArgument": "greeter._exceptions",
+    "NotFound": "greeter._exceptions",
+    "OutOfRange": "greeter._exceptions",
+    "PermissionDenied": "greeter._exceptions",
+    "ResourceExhausted": "greeter._exceptions",
+    "StatusCode": "greeter._exceptions",
+    "Unauthenticated": "greeter._exceptions",
+    "Unavailable": "greeter._exceptions",
+    "Unimplemented": "greeter._exceptions",
+    "Unknown": "greeter._exceptions",
+    "AccessLog": "greeter._hooks",
+    "CallInfo": "greeter._hooks",
+    "CallOutcome": "greeter._hooks",
+    "ServerHook": "greeter._hooks",
+    "Metadata": "greeter._metadata",
+    "MetadataTuple": "greeter._metadata",
+    "DEFAULT_ADDRESS": "greeter._server",
+    "AsyncGreeterServer": "greeter._server",
+    "ExtraService": "greeter._server",
+    "GreeterServer": "greeter._server",
+    "AsyncGreeterService": "greeter._service",
+    "GreeterService": "greeter._service",
+    "PEM": "greeter._tls",
+    "ClientTLS": "greeter._tls",
+    "ServerTLS": "greeter._tls",
+}
 
-def __getattr__(name: str) -> str:
-    """``__version__``, read from the installed distribution when first asked for.
 
-    ``importlib.metadata`` costs more to import than the rest of ``greeter`` beside
-    grpc, and most programs never read the version, so ``import greeter`` does not pay.
+def _publish_loaded() -> None:
+    """Bind every public name whose module is loaded, and mark it as greeter's.
+
+    Public classes and functions say they are greeter's, as httpx's do: tracebacks,
+    reprs and pickles show ``greeter.Unavailable``, never the private module that
+    defines it. Every name of a loaded module is bound at once, so an error raised
+    from inside the client prints as ``greeter.X`` even if ``greeter.X`` was never read.
     """
-    if name == "__version__":
-        from importlib.metadata import version
+    namespace = globals()
+    for name, module_name in _DEFINED_IN.items():
+        module = _sys.modules.get(module_name)
+        if name in namespace or module is None:
+            continue
+        public = getattr(module, name)
+        namespace[name] = public
+        # On Python 3.10 a generic alias (``Metadata``) passes isinstance(..., type) too.
+        if isinstance(public, type | _FunctionType) and not isinstance(public, _GenericAlias):
+            public.__module__ = __name__
 
-        global __version__
-        __version__ = version("grpc-greeter")
-        return __version__
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all attribute
+
+    def __getattr__(name: str) -> object:
+        """A public name, imported when first used (PEP 562); ``__version__`` likewise.
+
+        ``importlib.metadata`` costs more to import than the rest of ``greeter``, and
+        most programs never read the version.
+        """
+        if name == "__version__":
+            from importlib.metadata import version
+
+            global __version__
+            __version__ = version("grpc-greeter")
+            return __version__
+        module_name = _DEFINED_IN.get(name)
+        if module_name is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        _import_module(module_name)
+        _publish_loaded()
+        return globals()[name]
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 __all__ = [
@@ -123,12 +216,3 @@ __all__ = [
     "__version__",
     "bearer_tokens",
 ]
-
-# Public classes and functions say they are greeter's, as httpx's do: tracebacks, reprs
-# and pickles show ``greeter.Unavailable``, never the private module that defines it.
-for _name in __all__:
-    _public = globals().get(_name)
-    # On Python 3.10 a generic alias (``Metadata``) passes isinstance(..., type) too.
-    if isinstance(_public, type | _FunctionType) and not isinstance(_public, _GenericAlias):
-        _public.__module__ = __name__
-del _name, _public

@@ -8,7 +8,6 @@ already taken), not a wrapped port or a gRPC core log line.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 
 __all__ = [
@@ -41,6 +40,8 @@ def is_loopback(host: str) -> bool:
     """Whether ``host`` (or a unix socket) is reachable from this machine only."""
     if host.startswith(UNIX_SCHEMES) or host == "localhost":
         return True
+    import ipaddress  # here: only servers on a named address need it
+
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:

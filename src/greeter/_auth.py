@@ -14,15 +14,16 @@ tokens, and any gRPC server can check our clients' tokens).
 
 from __future__ import annotations
 
-import hmac
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import grpc
 
 from greeter._exceptions import Unauthenticated
-from greeter._hooks import CallInfo
+
+if TYPE_CHECKING:
+    from greeter._hooks import CallInfo
 
 __all__ = ["TokenCheck", "TokenSource", "bearer_tokens"]
 
@@ -47,13 +48,15 @@ def bearer_tokens(tokens: Iterable[str]) -> Callable[[str], str]:
     its token in ``tokens`` (so logs never show the secret itself). Tokens are
     compared in constant time.
     """
+    from hmac import compare_digest  # here: clients, the usual importers, never need it
+
     known = [token.encode() for token in tokens if token]
     if not known:
         raise ValueError("bearer_tokens() needs at least one non-empty token")
 
     def check(token: str) -> str:
         presented = token.encode()
-        matches = [hmac.compare_digest(presented, candidate) for candidate in known]
+        matches = [compare_digest(presented, candidate) for candidate in known]
         if not any(matches):
             raise Unauthenticated("invalid bearer token")
         return f"token-{matches.index(True) + 1}"

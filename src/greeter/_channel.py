@@ -8,8 +8,6 @@ credentials for tokens, and grpc's service config (``loadBalancingConfig`` and a
 
 from __future__ import annotations
 
-import ipaddress
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias, get_args
@@ -18,8 +16,8 @@ import grpc
 import grpc.aio
 
 from greeter._auth import TokenSource, call_credentials
-from greeter._config import ChannelOption, milliseconds
 from greeter._exceptions import StatusCode
+from greeter._options import ChannelOption, milliseconds
 from greeter._tls import ClientTLS
 
 __all__ = ["ChannelSettings", "ClientInterceptor", "LoadBalancing", "RetryPolicy"]
@@ -116,6 +114,8 @@ class RetryPolicy:
 
 def _ip_version(address: str) -> int:
     """4 or 6 for ``1.2.3.4:PORT`` or ``[::1]:PORT``; ValueError for anything else."""
+    import ipaddress  # here: only clients given a list of addresses need it
+
     host, _, port = address.rpartition(":")
     bracketed = host.startswith("[") and host.endswith("]")
     version: int
@@ -183,6 +183,8 @@ class ChannelSettings:
             ]
             built.append(("grpc.enable_retries", 1))
         if service_config:
+            import json  # here: only clients with retries or load balancing need it
+
             built.append(("grpc.service_config", json.dumps(service_config)))
         if keepalive_seconds is not None:
             if keepalive_seconds <= 0:

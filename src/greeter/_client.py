@@ -36,15 +36,21 @@ import grpc.aio
 from greeter._auth import TokenSource, authorization_metadata
 from greeter._calls import AsyncReplyStream, Reply, ReplyStream
 from greeter._channel import ChannelSettings, ClientInterceptor, LoadBalancing, RetryPolicy
-from greeter._config import ChannelOption, Compression, message_length_options, to_grpc_compression
 from greeter._exceptions import error_from_grpc
-from greeter._health import HEALTH_CHECK_METHOD, HealthCheckRequest, HealthCheckResponse
 from greeter._metadata import Metadata, MetadataTuple, metadata_from_grpc, normalize_metadata
+from greeter._options import (
+    ChannelOption,
+    Compression,
+    message_length_options,
+    to_grpc_compression,
+)
 from greeter._proto import helloworld_pb2, helloworld_pb2_grpc
 from greeter._tls import ClientTLS
 
 if TYPE_CHECKING:
     from typing_extensions import Self
+
+    from greeter._health import HealthCheckResponse
 
 __all__ = ["DEFAULT_TARGET", "AsyncGreeterClient", "GreeterClient", "RetryPolicy"]
 
@@ -58,10 +64,6 @@ _NO_DEADLINE_SECONDS = 1e9
 _T = TypeVar("_T")
 HelloRequest = helloworld_pb2.HelloRequest
 HelloReply = helloworld_pb2.HelloReply
-_HEALTH_CODECS: dict[str, Any] = {
-    "request_serializer": HealthCheckRequest.SerializeToString,
-    "response_deserializer": HealthCheckResponse.FromString,
-}
 
 
 class _CallOptions(TypedDict):
@@ -377,11 +379,12 @@ class GreeterClient(_BaseClient):
         ``grpc.health.v1.Health/Check``). An unknown service raises ``greeter.NotFound``;
         a server without the health service, ``greeter.Unimplemented``.
         """
+        # grpc's health package loads here, on first use: most clients never ask.
+        from greeter._health import HEALTH_CHECK_CODECS, HEALTH_CHECK_METHOD, HealthCheckRequest
+
         options = self._options(timeout, None, None, None)
-        check = self._channel.unary_unary(HEALTH_CHECK_METHOD, **_HEALTH_CODECS)
-        reply: HealthCheckResponse = _call(
-            lambda: check(HealthCheckRequest(service=service), **options)
-        )
+        check = self._channel.unary_unary(HEALTH_CHECK_METHOD, **HEALTH_CHECK_CODECS)
+        reply = _call(lambda: check(HealthCheckRequest(service=service), **options))
         return _status_name(reply)
 
     def close(self) -> None:
@@ -592,11 +595,11 @@ class AsyncGreeterClient(_BaseClient):
 
         As ``GreeterClient.check_health``: the status name, e.g. ``"SERVING"``.
         """
+        from greeter._health import HEALTH_CHECK_CODECS, HEALTH_CHECK_METHOD, HealthCheckRequest
+
         options = self._options(timeout, None, None, None)
-        check = self._channel.unary_unary(HEALTH_CHECK_METHOD, **_HEALTH_CODECS)
-        reply: HealthCheckResponse = await _await_call(
-            lambda: check(HealthCheckRequest(service=service), **options)
-        )
+        check = self._channel.unary_unary(HEALTH_CHECK_METHOD, **HEALTH_CHECK_CODECS)
+        reply = await _await_call(lambda: check(HealthCheckRequest(service=service), **options))
         return _status_name(reply)
 
     async def close(self) -> None:
@@ -618,7 +621,7 @@ class AsyncGreeterClient(_BaseClient):
 
 
 def _status_name(reply: HealthCheckResponse) -> str:
-    return HealthCheckResponse.ServingStatus.Name(reply.status)
+    return reply.ServingStatus.Name(reply.status)
 
 
 def _any_requests(

@@ -1,4 +1,4 @@
-"""Options shared by the sync and asyncio clients and servers.
+"""How a server runs: ``ServerConfig``, shared by the sync and asyncio servers.
 
 ``ServerConfig`` is the one object that carries every server setting: the servers read
 it, and the command line maps its flags onto it in one place (``greeter._cli``).
@@ -8,10 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import grpc
 import grpc.aio
+
+from greeter._options import (
+    ChannelOption,
+    Compression,
+    message_length_options,
+    milliseconds,
+    to_grpc_compression,
+)
 
 if TYPE_CHECKING:
     from greeter._auth import TokenCheck
@@ -20,48 +28,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ChannelOption", "Compression", "ServerConfig", "ServerInterceptor"]
 
-#: The message compression algorithms gRPC supports.
-Compression: TypeAlias = Literal["gzip", "deflate", "none"]
-#: A raw gRPC channel argument, e.g. ``("grpc.keepalive_time_ms", 10000)``.
-ChannelOption: TypeAlias = tuple[str, str | int]
 #: A raw grpc server interceptor: ``grpc.ServerInterceptor`` for the threaded server,
 #: ``grpc.aio.ServerInterceptor`` for the asyncio one.
 ServerInterceptor: TypeAlias = grpc.ServerInterceptor | grpc.aio.ServerInterceptor
-
-_COMPRESSION = {
-    "gzip": grpc.Compression.Gzip,
-    "deflate": grpc.Compression.Deflate,
-    "none": grpc.Compression.NoCompression,
-}
-
-
-def to_grpc_compression(compression: Compression | None) -> grpc.Compression | None:
-    """The ``grpc.Compression`` for a compression name (``None`` stays ``None``)."""
-    if compression is None:
-        return None
-    try:
-        return _COMPRESSION[compression]
-    except KeyError:
-        choices = ", ".join(sorted(_COMPRESSION))
-        raise ValueError(f"unknown compression {compression!r}; choose one of {choices}") from None
-
-
-def message_length_options(
-    max_send_message_length: int | None, max_receive_message_length: int | None
-) -> list[ChannelOption]:
-    """Channel arguments for the message size limits that are set."""
-    options: list[ChannelOption] = []
-    if max_send_message_length is not None:
-        options.append(("grpc.max_send_message_length", max_send_message_length))
-    if max_receive_message_length is not None:
-        options.append(("grpc.max_receive_message_length", max_receive_message_length))
-    return options
-
-
-def milliseconds(seconds: float) -> int:
-    """A duration in whole milliseconds, as gRPC's channel arguments take it."""
-    return round(seconds * 1000)
-
 
 #: Threads of the threaded server unless told otherwise (``ServerConfig.max_workers``).
 DEFAULT_MAX_WORKERS = 32

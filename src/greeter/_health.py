@@ -9,12 +9,14 @@ to stop, before it refuses calls, so traffic is moved away while calls still dra
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import grpc
 import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 __all__ = [
+    "HEALTH_CHECK_CODECS",
     "HEALTH_CHECK_METHOD",
     "HEALTH_SERVICE",
     "AsyncHealth",
@@ -29,6 +31,12 @@ HEALTH_SERVICE: str = health.SERVICE_NAME
 HEALTH_CHECK_METHOD = f"/{HEALTH_SERVICE}/Check"
 HealthCheckRequest = health_pb2.HealthCheckRequest
 HealthCheckResponse = health_pb2.HealthCheckResponse
+#: The health check's message codecs, as ``channel.unary_unary(HEALTH_CHECK_METHOD, ...)``
+#: takes them.
+HEALTH_CHECK_CODECS: dict[str, Any] = {
+    "request_serializer": HealthCheckRequest.SerializeToString,
+    "response_deserializer": HealthCheckResponse.FromString,
+}
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 

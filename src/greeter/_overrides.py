@@ -14,7 +14,6 @@ is not a function (``stream_reply_count = 5``, properties).
 
 from __future__ import annotations
 
-import difflib
 import enum
 import inspect
 from collections.abc import Callable
@@ -116,6 +115,8 @@ def _rpc_looked_like(name: str) -> Rpc | None:
     for rpc in RPCS:
         if squashed == _squash(rpc.method):
             return rpc  # SayHello, sayhello, Say_Hello, say_helloagain ...
+    import difflib  # here: only a subclass with a method of its own needs it
+
     lowered = name.lower()
     cutoff = 0.0 if lowered.startswith(_RPC_PREFIX) else _MISSPELLING_CUTOFF
     closest = difflib.get_close_matches(lowered, _BY_METHOD, n=1, cutoff=cutoff)

@@ -27,11 +27,12 @@ import grpc.aio
 
 from greeter._addresses import check_port_is_free, is_loopback, split_address, why_not_bound
 from greeter._auth import TokenIdentifier
-from greeter._config import ServerConfig, ServerInterceptor, to_grpc_compression
+from greeter._config import ServerConfig, ServerInterceptor
 from greeter._drain import InFlight, TrackedHandler, track
 from greeter._executor import HandlerThreads
 from greeter._health import HEALTH_SERVICE, AsyncHealth, Health
 from greeter._hooks import AccessLog, AsyncHookInterceptor, CallPipeline, HookInterceptor
+from greeter._options import to_grpc_compression
 from greeter._proto import helloworld_pb2_grpc
 from greeter._servicer import AsyncServicer, Servicer, lenient_parsing
 from greeter._signals import SHUTDOWN_SIGNALS, ShutdownSignals

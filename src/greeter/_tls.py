@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeAlias
 
 import grpc
 
-from greeter._config import ChannelOption
+from greeter._options import ChannelOption
 
 __all__ = ["PEM", "ClientTLS", "ServerTLS"]
 
@@ -26,7 +25,8 @@ def read_pem(source: PEM, what: str) -> bytes:
     if isinstance(source, bytes):
         return source
     try:
-        return Path(source).read_bytes()
+        with open(source, "rb") as file:
+            return file.read()
     except OSError as exc:
         raise OSError(
             f"cannot read the {what} from {os.fspath(source)!r}: {exc.strerror}"
