@@ -16,6 +16,9 @@ Modules, one per concern:
   long-lived process that runs one bounded block of calls per command.
 - ``runner``: starts the processes, interleaves the blocks, measures server CPU.
 - ``cases``: what is compared, and the goals.
-- ``import_time``: ``import greeter`` against ``import grpc``, in fresh processes.
+- ``import_time``: ``import greeter`` against ``import grpc``, and greeter's client and
+  service against the tutorial's imports, in fresh processes.
+- ``instructions``: instructions per call under valgrind, server and client, where
+  timings are too noisy to settle a 1 % difference (``--instructions``).
 - ``report``: the table, the JSON and the chart.
 """

@@ -1,7 +1,9 @@
-"""``python -m benchmarks [--quick] [--json FILE] [--chart FILE] [--case TEXT]``.
+"""``python -m benchmarks [--quick] [--instructions] [--json FILE] [--chart FILE] [--case TEXT]``.
 
 A full run (10 rounds of 1.2-second blocks per side) takes about 5-8 minutes on 2 cores;
 ``--quick`` (2 rounds of 0.2 s) well under a minute: a smoke run, not a measurement.
+``--instructions`` adds the instruction counts under valgrind (about 10 more minutes;
+``benchmarks/instructions.py``).
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         write_json(args.json, report)
         print(f"wrote {args.json}")
     if args.chart is not None:
-        if draw_chart(args.chart, results):
+        if draw_chart(args.chart, results, counted):
             print(f"drew {args.chart}")
         else:
             print("no chart: matplotlib is not installed (pip install 'grpc-greeter[bench]')")

@@ -14,7 +14,9 @@ the block. A block stops after ``seconds`` or ``max_calls`` calls, whichever is 
 DRIVER is one of:
 
 - ``raw-sync`` / ``raw-async``: grpc's generated stubs (``greeter._proto``'s, so the
-  process can import greeter too), as a user of plain grpcio would call them;
+  process can import greeter too), as a user of plain grpcio would call them: a
+  ``HelloRequest`` made from the name for each call, and each reply's ``message`` read
+  (what greeter's clients do for their callers);
   ``raw-sync-single-thread`` with grpcio's ``SingleThreadedUnaryStream`` channel option.
 - ``greeter-sync`` / ``greeter-async``: ``GreeterClient`` / ``AsyncGreeterClient``.
 - ``grpclib``: grpclib's client and generated stub (never imports greeter).
@@ -120,7 +122,7 @@ def raw_sync(command: Command, single_threaded_streams: bool = False) -> Block:
 
     from greeter._proto import helloworld_pb2, helloworld_pb2_grpc
 
-    request = helloworld_pb2.HelloRequest(name=NAME)
+    hello = helloworld_pb2.HelloRequest
     # grpcio's experimental option: a server stream is read on the calling thread
     # (no hand-off to the channel's thread per reply).
     single = grpc.experimental.ChannelOptions.SingleThreadedUnaryStream
@@ -129,25 +131,29 @@ def raw_sync(command: Command, single_threaded_streams: bool = False) -> Block:
         stub = helloworld_pb2_grpc.GreeterStub(channel)
         if command.shape == "unary":
             return _run_sync(
-                lambda: bool(stub.SayHello(request, timeout=CALL_TIMEOUT_SECONDS)), command
+                lambda: bool(stub.SayHello(hello(name=NAME), timeout=CALL_TIMEOUT_SECONDS).message),
+                command,
             )
         if command.shape == "stream":
             return _run_sync(
                 lambda: sum(
-                    1 for _ in stub.SayHelloStreamReply(request, timeout=CALL_TIMEOUT_SECONDS)
+                    1
+                    for reply in stub.SayHelloStreamReply(
+                        hello(name=NAME), timeout=CALL_TIMEOUT_SECONDS
+                    )
+                    if reply.message
                 ),
                 command,
             )
         feeder = _PingPong()
         replies = stub.SayHelloBidiStream(
-            (helloworld_pb2.HelloRequest(name=name) for name in feeder.names()),
+            (hello(name=name) for name in feeder.names()),
             timeout=CALL_TIMEOUT_SECONDS + command.seconds,
         )
 
         def ping() -> int:
             feeder.send(NAME)
-            next(replies)
-            return 1
+            return int(bool(next(replies).message))
 
         try:
             return _run_sync(ping, command)
@@ -167,7 +173,7 @@ def greeter_sync(command: Command) -> Block:
 
             def stream() -> int:
                 with client.greet_stream(NAME) as replies:
-                    return sum(1 for _ in replies)
+                    return sum(1 for message in replies if message)
 
             return _run_sync(stream, command)
         feeder = _PingPong()
@@ -176,8 +182,7 @@ def greeter_sync(command: Command) -> Block:
 
             def ping() -> int:
                 feeder.send(NAME)
-                next(replies)
-                return 1
+                return int(bool(next(replies)))
 
             try:
                 return _run_sync(ping, command)
@@ -240,7 +245,7 @@ async def raw_async(command: Command) -> Block:
 
     from greeter._proto import helloworld_pb2, helloworld_pb2_grpc
 
-    request = helloworld_pb2.HelloRequest(name=NAME)
+    hello = helloworld_pb2.HelloRequest
     channels = [
         grpc.aio.insecure_channel(command.target, options=_separate_connections(number))
         for number in range(command.channels)
@@ -248,12 +253,12 @@ async def raw_async(command: Command) -> Block:
     stubs = [helloworld_pb2_grpc.GreeterStub(channel) for channel in channels]
 
     async def unary(channel: int) -> int:
-        await stubs[channel].SayHello(request, timeout=CALL_TIMEOUT_SECONDS)
-        return 1
+        reply = await stubs[channel].SayHello(hello(name=NAME), timeout=CALL_TIMEOUT_SECONDS)
+        return int(bool(reply.message))
 
     async def stream(channel: int) -> int:
-        call = stubs[channel].SayHelloStreamReply(request, timeout=CALL_TIMEOUT_SECONDS)
-        return sum([1 async for _ in call])
+        call = stubs[channel].SayHelloStreamReply(hello(name=NAME), timeout=CALL_TIMEOUT_SECONDS)
+        return sum([1 async for reply in call if reply.message])
 
     try:
         return await _run_async(unary if command.shape == "unary" else stream, command)
@@ -273,11 +278,10 @@ async def greeter_async(command: Command) -> Block:
     ]
 
     async def unary(channel: int) -> int:
-        await clients[channel].greet(NAME)
-        return 1
+        return int(bool(await clients[channel].greet(NAME)))
 
     async def stream(channel: int) -> int:
-        return sum([1 async for _ in clients[channel].greet_stream(NAME)])
+        return sum([1 async for message in clients[channel].greet_stream(NAME) if message])
 
     try:
         return await _run_async(unary if command.shape == "unary" else stream, command)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = pytest.mark.timeout(660)
 
 
 def test_quick_benchmark_run_prints_the_table_and_writes_json(tmp_path: Path) -> None:
@@ -50,3 +51,35 @@ def test_quick_benchmark_run_prints_the_table_and_writes_json(tmp_path: Path) ->
         assert case["goals"], case["case"]
         for side in case["sides"]:
             assert side["rate_median"] > 0, (case["case"], side["side"])
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind (.ci/install-tools)")
+def test_instruction_counts_run_under_valgrind_and_print_their_ratios(tmp_path: Path) -> None:
+    """One counted case, with few calls: both processes of a call run under valgrind."""
+    results = tmp_path / "results.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            "--instructions",
+            "--case",
+            "server: unary, instructions",
+            "--json",
+            str(results),
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "## instructions per message" in run.stdout
+    assert "ratios greeter serve --workers 1 / tutorial server: server" in run.stdout
+    (case,) = json.loads(results.read_text())["instructions"]
+    for side in ("greeter", "other"):
+        assert case[f"{side}_server"] > 0, case
+        assert case[f"{side}_client"] > 0, case

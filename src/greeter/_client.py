@@ -149,6 +149,14 @@ class _BaseClient:
         if self._closed:
             raise RuntimeError(f"{self!r} is closed")
         defaults = self._defaults
+        if (
+            timeout is None
+            and metadata is None
+            and wait_for_ready is None
+            and compression is None
+            and self._channel_settings.plaintext_token is None
+        ):
+            return defaults  # the usual call: nothing to merge (grpc never changes it)
         return _CallOptions(
             timeout=defaults["timeout"] if timeout is None else _grpc_timeout(timeout),
             metadata=defaults["metadata"] + normalize_metadata(metadata) + self._token_metadata(),
@@ -255,7 +263,7 @@ class GreeterClient(_BaseClient):
     ) -> str:
         """SayHello: the greeting for ``name`` (``"Hello, you!"`` from a stock server)."""
         options = self._options(timeout, metadata, wait_for_ready, compression)
-        return _call(lambda: self._stub.SayHello(HelloRequest(name=name), **options)).message
+        return _call(self._stub.SayHello, HelloRequest(name=name), options).message
 
     def greet_with_call(
         self,
@@ -268,9 +276,7 @@ class GreeterClient(_BaseClient):
     ) -> Reply:
         """SayHello, returning the reply with the server's initial and trailing metadata."""
         options = self._options(timeout, metadata, wait_for_ready, compression)
-        return _reply(
-            _call(lambda: self._stub.SayHello.with_call(HelloRequest(name=name), **options))
-        )
+        return _reply(_call(self._stub.SayHello.with_call, HelloRequest(name=name), options))
 
     def greet_again(
         self,
@@ -283,7 +289,7 @@ class GreeterClient(_BaseClient):
     ) -> str:
         """SayHelloAgain: the second greeting for ``name`` (``"Hello again, you!"``)."""
         options = self._options(timeout, metadata, wait_for_ready, compression)
-        return _call(lambda: self._stub.SayHelloAgain(HelloRequest(name=name), **options)).message
+        return _call(self._stub.SayHelloAgain, HelloRequest(name=name), options).message
 
     def greet_again_with_call(
         self,
@@ -296,9 +302,7 @@ class GreeterClient(_BaseClient):
     ) -> Reply:
         """SayHelloAgain, returning the reply with the server's metadata."""
         options = self._options(timeout, metadata, wait_for_ready, compression)
-        return _reply(
-            _call(lambda: self._stub.SayHelloAgain.with_call(HelloRequest(name=name), **options))
-        )
+        return _reply(_call(self._stub.SayHelloAgain.with_call, HelloRequest(name=name), options))
 
     def greet_many(
         self,
@@ -314,7 +318,7 @@ class GreeterClient(_BaseClient):
         ``names`` may be any iterable, including a generator producing names over time.
         """
         options = self._options(timeout, metadata, wait_for_ready, compression)
-        return _call(lambda: self._stub.SayHelloStreamRequest(_requests(names), **options)).message
+        return _call(self._stub.SayHelloStreamRequest, _requests(names), options).message
 
     def greet_many_with_call(
         self,
@@ -327,9 +331,7 @@ class GreeterClient(_BaseClient):
     ) -> Reply:
         """SayHelloStreamRequest, returning the reply with the server's metadata."""
         options = self._options(timeout, metadata, wait_for_ready, compression)
-        return _reply(
-            _call(lambda: self._stub.SayHelloStreamRequest.with_call(_requests(names), **options))
-        )
+        return _reply(_call(self._stub.SayHelloStreamRequest.with_call, _requests(names), options))
 
     def greet_stream(
         self,
@@ -384,7 +386,7 @@ class GreeterClient(_BaseClient):
 
         options = self._options(timeout, None, None, None)
         check = self._channel.unary_unary(HEALTH_CHECK_METHOD, **HEALTH_CHECK_CODECS)
-        reply = _call(lambda: check(HealthCheckRequest(service=service), **options))
+        reply = _call(check, HealthCheckRequest(service=service), options)
         return _status_name(reply)
 
     def close(self) -> None:
@@ -405,9 +407,10 @@ class GreeterClient(_BaseClient):
         self.close()
 
 
-def _call(invoke: Callable[[], _T]) -> _T:
+def _call(method: Callable[..., _T], request: object, options: _CallOptions) -> _T:
+    """``method(request, **options)``; a failed call raises the greeter error for its status."""
     try:
-        return invoke()
+        return method(request, **options)
     except grpc.RpcError as exc:
         raise error_from_grpc(exc) from exc
 
@@ -485,7 +488,7 @@ class AsyncGreeterClient(_BaseClient):
     ) -> str:
         """SayHello: the greeting for ``name`` (``"Hello, you!"`` from a stock server)."""
         options = self._options(timeout, metadata, wait_for_ready, compression)
-        reply = await _await_call(lambda: self._stub.SayHello(HelloRequest(name=name), **options))
+        reply = await _await_call(self._stub.SayHello(HelloRequest(name=name), **options))
         return reply.message
 
     async def greet_with_call(
@@ -512,9 +515,7 @@ class AsyncGreeterClient(_BaseClient):
     ) -> str:
         """SayHelloAgain: the second greeting for ``name`` (``"Hello again, you!"``)."""
         options = self._options(timeout, metadata, wait_for_ready, compression)
-        reply = await _await_call(
-            lambda: self._stub.SayHelloAgain(HelloRequest(name=name), **options)
-        )
+        reply = await _await_call(self._stub.SayHelloAgain(HelloRequest(name=name), **options))
         return reply.message
 
     async def greet_again_with_call(
@@ -545,7 +546,7 @@ class AsyncGreeterClient(_BaseClient):
         """
         options = self._options(timeout, metadata, wait_for_ready, compression)
         requests = _any_requests(names)
-        reply = await _await_call(lambda: self._stub.SayHelloStreamRequest(requests, **options))
+        reply = await _await_call(self._stub.SayHelloStreamRequest(requests, **options))
         return reply.message
 
     async def greet_many_with_call(
@@ -599,7 +600,7 @@ class AsyncGreeterClient(_BaseClient):
 
         options = self._options(timeout, None, None, None)
         check = self._channel.unary_unary(HEALTH_CHECK_METHOD, **HEALTH_CHECK_CODECS)
-        reply = await _await_call(lambda: check(HealthCheckRequest(service=service), **options))
+        reply = await _await_call(check(HealthCheckRequest(service=service), **options))
         return _status_name(reply)
 
     async def close(self) -> None:
@@ -632,9 +633,10 @@ def _any_requests(
     return _requests(names)
 
 
-async def _await_call(invoke: Callable[[], Awaitable[_T]]) -> _T:
+async def _await_call(call: Awaitable[_T]) -> _T:
+    """The result of ``call``; a failed call raises the greeter error for its status."""
     try:
-        return await invoke()
+        return await call
     except grpc.aio.AioRpcError as exc:
         raise error_from_grpc(exc) from exc
 
@@ -650,4 +652,4 @@ async def _await_reply(
             trailing_metadata=metadata_from_grpc(await call.trailing_metadata()),
         )
 
-    return await _await_call(complete)
+    return await _await_call(complete())

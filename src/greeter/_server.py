@@ -29,7 +29,7 @@ from greeter._addresses import check_port_is_free, is_loopback, split_address, w
 from greeter._auth import TokenIdentifier
 from greeter._config import ServerConfig, ServerInterceptor
 from greeter._drain import InFlight, TrackedHandler, track
-from greeter._executor import HandlerThreads
+from greeter._executor import CallThreads
 from greeter._health import HEALTH_SERVICE, AsyncHealth, Health
 from greeter._hooks import AccessLog, AsyncHookInterceptor, CallPipeline, HookInterceptor
 from greeter._options import to_grpc_compression
@@ -369,7 +369,7 @@ class GreeterServer(_Bound):
         if assembly.pipeline is not None:
             assembly.pipeline.check_threaded()
         self._assembly = assembly
-        self._executor = HandlerThreads(self.config.max_workers, "greeter-server")
+        self._executor = CallThreads(self.config.max_workers, "greeter-server")
         self._server = grpc.server(
             self._executor,  # type: ignore[arg-type]  # any Executor works; stubs say ThreadPoolExecutor
             interceptors=assembly.interceptors(HookInterceptor),  # type: ignore[arg-type]
