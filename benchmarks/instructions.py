@@ -68,6 +68,18 @@ _GREETER = Server("greeter", workers=1)
 _SERVE = Server("greeter serve", workers=1)
 _TUTORIAL = Server("tutorial")
 
+
+def _client_case(name: str, mode: str, **counts: Any) -> CountedCase:
+    """greeter's client against the raw stub (drivers ``greeter-MODE``, ``raw-MODE``)."""
+    return CountedCase(
+        name,
+        "call",
+        ("greeter client", _GREETER, f"greeter-{mode}"),
+        ("raw grpc stub", _GREETER, f"raw-{mode}"),
+        **counts,
+    )
+
+
 COUNTED_CASES = (
     CountedCase(
         "server: unary, instructions per call",
@@ -76,38 +88,23 @@ COUNTED_CASES = (
         ("tutorial server", _TUTORIAL, "raw-sync"),
         maximum=1.0,
     ),
-    CountedCase(
-        "client: sync unary, instructions per call",
-        "call",
-        ("greeter client", _GREETER, "greeter-sync"),
-        ("raw grpc stub", _GREETER, "raw-sync"),
-    ),
-    CountedCase(
+    _client_case("client: sync unary, instructions per call", "sync"),
+    _client_case(
         "client: async unary (16 in flight), instructions per call",
-        "call",
-        ("greeter client", _GREETER, "greeter-async"),
-        ("raw grpc stub", _GREETER, "raw-async"),
+        "async",
         in_flight=16,
         calls=(400, 2000),
         quick_calls=(32, 160),
     ),
-    CountedCase(
+    _client_case(
         "client: server stream, instructions per reply",
-        "call",
-        ("greeter client", _GREETER, "greeter-sync"),
-        ("raw grpc stub", _GREETER, "raw-sync"),
+        "sync",
         shape="stream",
         per_call_messages=1000,
         calls=(3, 13),
         quick_calls=(1, 3),
     ),
-    CountedCase(
-        "client: bidi ping-pong, instructions per round trip",
-        "call",
-        ("greeter client", _GREETER, "greeter-sync"),
-        ("raw grpc stub", _GREETER, "raw-sync"),
-        shape="bidi",
-    ),
+    _client_case("client: bidi ping-pong, instructions per round trip", "sync", shape="bidi"),
 )
 
 

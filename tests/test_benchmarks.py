@@ -20,18 +20,24 @@ from tests.conftest import REPO_ROOT
 pytestmark = pytest.mark.timeout(660)
 
 
-def test_quick_benchmark_run_prints_the_table_and_writes_json(tmp_path: Path) -> None:
-    results = tmp_path / "results.json"
+def _benchmarks(*flags: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``python -m benchmarks FLAGS``, from the repository; fails the test if it fails."""
     run = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--json", str(results)],
+        [sys.executable, "-m", "benchmarks", *flags],
         cwd=REPO_ROOT,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         capture_output=True,
         text=True,
-        timeout=200,
+        timeout=timeout,
         check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
+    return run
+
+
+def test_quick_benchmark_run_prints_the_table_and_writes_json(tmp_path: Path) -> None:
+    results = tmp_path / "results.json"
+    run = _benchmarks("--quick", "--json", str(results), timeout=200)
     for heading in [
         "## client: sync unary",
         "## server: unary, 64 in flight",
@@ -57,26 +63,10 @@ def test_quick_benchmark_run_prints_the_table_and_writes_json(tmp_path: Path) ->
 def test_instruction_counts_run_under_valgrind_and_print_their_ratios(tmp_path: Path) -> None:
     """One counted case, with few calls: both processes of a call run under valgrind."""
     results = tmp_path / "results.json"
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks",
-            "--quick",
-            "--instructions",
-            "--case",
-            "server: unary, instructions",
-            "--json",
-            str(results),
-        ],
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    only = "server: unary, instructions"
+    run = _benchmarks(
+        "--quick", "--instructions", "--case", only, "--json", str(results), timeout=600
     )
-    assert run.returncode == 0, run.stdout + run.stderr
     assert "## instructions per message" in run.stdout
     assert "ratios greeter serve --workers 1 / tutorial server: server" in run.stdout
     (case,) = json.loads(results.read_text())["instructions"]

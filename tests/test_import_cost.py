@@ -85,3 +85,27 @@ def test_an_error_from_a_lazily_loaded_client_prints_as_greeters() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert run.stdout.split() == ["greeter", "Unavailable"]
+
+
+def test_the_lazy_names_are_the_ones_type_checkers_see() -> None:
+    """``_DEFINED_IN`` (run time) and the ``TYPE_CHECKING`` imports (type checkers)
+    name the same modules for the same names, and together make up ``__all__``."""
+    import ast
+    from pathlib import Path
+
+    import greeter
+
+    tree = ast.parse(Path(greeter.__file__).read_text())
+    (block,) = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+    ]
+    seen_by_type_checkers = {
+        alias.name: node.module
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert seen_by_type_checkers == greeter._DEFINED_IN
+    assert {*greeter._DEFINED_IN, "__version__"} == set(greeter.__all__)
