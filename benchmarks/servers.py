@@ -85,28 +85,28 @@ def _tutorial_servicer() -> Any:
     return Greeter()
 
 
-def serve_tutorial() -> None:
-    import grpc
+def _serve_tutorial_servicer(make_server: Any) -> None:
+    """The tutorial's servicer on ``make_server(ThreadPoolExecutor(10))``, until SIGTERM."""
     import helloworld_pb2_grpc
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=10))
+    server = make_server(futures.ThreadPoolExecutor(max_workers=10))
     helloworld_pb2_grpc.add_GreeterServicer_to_server(_tutorial_servicer(), server)
     port = server.add_insecure_port(LOOPBACK)
     server.start()
     _announce(port)
     server.wait_for_termination()
+
+
+def serve_tutorial() -> None:
+    import grpc
+
+    _serve_tutorial_servicer(grpc.server)
 
 
 def serve_pygrpc_native() -> None:
-    import helloworld_pb2_grpc
     import pygrpc_native  # type: ignore[import-not-found, unused-ignore]  # optional
 
-    server = pygrpc_native.server(futures.ThreadPoolExecutor(max_workers=10))
-    helloworld_pb2_grpc.add_GreeterServicer_to_server(_tutorial_servicer(), server)
-    port = server.add_insecure_port(LOOPBACK)
-    server.start()
-    _announce(port)
-    server.wait_for_termination()
+    _serve_tutorial_servicer(pygrpc_native.server)
 
 
 def serve_grpclib() -> None:

@@ -38,6 +38,8 @@ pytest_plugins = ["tests.certs", "pytester"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1:0"
+#: ``python -m greeter serve``, for a test to add its flags to (``[*GREETER_SERVE, "-h"]``).
+GREETER_SERVE = (sys.executable, "-m", "greeter", "serve")
 
 #: What any client gets from a server with the default greetings, keyed by RPC, when it
 #: sends "you" to the single-name RPCs and Ann, Bob and Cy to the streaming ones.
@@ -197,7 +199,7 @@ class ServerProcess:
 def greeter_serve() -> Iterator[ServerProcess]:
     """``greeter serve`` running in a child process on 127.0.0.1."""
     process = ServerProcess(
-        [sys.executable, "-m", "greeter", "serve", "--address", LOOPBACK, "--workers", "1"],
+        [*GREETER_SERVE, "--address", LOOPBACK, "--workers", "1"],
         r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)",
     )
     try:

@@ -13,7 +13,7 @@ import pytest
 
 import greeter
 from greeter import GreeterClient, GreeterServer, GreeterService
-from tests.conftest import LOOPBACK, ServerProcess, SlowService, run_cli
+from tests.conftest import GREETER_SERVE, LOOPBACK, ServerProcess, SlowService, run_cli
 
 
 def test_greet_prints_the_servers_greeting(greeter_serve: ServerProcess) -> None:
@@ -79,7 +79,7 @@ def test_several_names_without_a_streaming_mode_is_a_usage_error() -> None:
 
 def test_serve_async_serves_every_shape_and_stops_on_sigterm() -> None:
     process = ServerProcess(
-        [sys.executable, "-m", "greeter", "serve", "--async", "--address", LOOPBACK],
+        [*GREETER_SERVE, "--async", "--address", LOOPBACK],
         r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)",
     )
     try:
@@ -131,10 +131,7 @@ def test_serve_stops_gracefully_on_sigterm_and_sigint(
 def test_a_second_signal_during_the_graceful_stop_is_ignored() -> None:
     process = ServerProcess(
         [
-            sys.executable,
-            "-m",
-            "greeter",
-            "serve",
+            *GREETER_SERVE,
             "--address",
             LOOPBACK,
             "--grace",
@@ -203,10 +200,7 @@ def test_log_level_sets_how_much_greeter_serve_logs(level: str, shows_info: bool
     port = _free_port()
     process = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "greeter",
-            "serve",
+            *GREETER_SERVE,
             "--address",
             f"127.0.0.1:{port}",
             "--log-level",

@@ -37,7 +37,7 @@ from greeter import (
     GreeterService,
     ServerConfig,
 )
-from tests.conftest import LOOPBACK, ServerProcess
+from tests.conftest import GREETER_SERVE, LOOPBACK, ServerProcess
 
 #: Upper bound of every wait in this file; a healthy run needs a fraction of it.
 TIMEOUT = 10.0
@@ -287,10 +287,7 @@ def test_greeter_serve_drains_streaming_calls_on_sigterm_and_exits_0(flags: list
     """
     process = ServerProcess(
         [
-            sys.executable,
-            "-m",
-            "greeter",
-            "serve",
+            *GREETER_SERVE,
             "--address",
             LOOPBACK,
             "--grace",

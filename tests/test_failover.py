@@ -36,7 +36,7 @@ import pytest
 
 import greeter
 from greeter import AsyncGreeterClient, GreeterClient, RetryPolicy
-from tests.conftest import LOOPBACK, ServerProcess
+from tests.conftest import GREETER_SERVE, LOOPBACK, ServerProcess
 
 #: Upper bound of every wait in this file; a healthy run needs a fraction of it.
 TIMEOUT = 10.0
@@ -316,7 +316,7 @@ def _processes(commands: list[list[str]]) -> Iterator[list[ServerProcess]]:
 def _greeter_serve(*flags: str) -> list[str]:
     # One process each: a kill -9 here must take a whole server down at once (with
     # workers, it would kill only their supervisor; the workers then drain).
-    command = [sys.executable, "-m", "greeter", "serve", "--address", LOOPBACK]
+    command = [*GREETER_SERVE, "--address", LOOPBACK]
     return [*command, "--workers", "1", *flags]
 
 

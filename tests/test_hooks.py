@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import sys
 import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
@@ -37,7 +36,7 @@ from greeter import (
     ServerHook,
     StatusCode,
 )
-from tests.conftest import LOOPBACK, ServerProcess
+from tests.conftest import GREETER_SERVE, LOOPBACK, ServerProcess
 from tests.echo_service import (
     ECHO_METHOD,
     AsyncEchoServicer,
@@ -543,10 +542,7 @@ def test_no_access_log_lines_are_written_unless_asked_for(
 def test_greeter_serve_access_log_prints_a_line_per_call(flags: list[str]) -> None:
     process = ServerProcess(
         [
-            sys.executable,
-            "-m",
-            "greeter",
-            "serve",
+            *GREETER_SERVE,
             "--address",
             LOOPBACK,
             "--access-log",

@@ -16,14 +16,13 @@ depends on the machine and on whatever else runs on it.
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import time
 from collections.abc import Callable
 
 import greeter
 from greeter import AsyncGreeterClient, ChannelOption, GreeterClient
-from tests.conftest import LOOPBACK, ServerProcess
+from tests.conftest import GREETER_SERVE, LOOPBACK, ServerProcess
 
 CLIENTS = 64
 #: Calls per client, cycling through the four shapes: 40 of each.
@@ -79,9 +78,7 @@ class Tally:
 
 
 def _serve(*flags: str) -> ServerProcess:
-    return ServerProcess(
-        [sys.executable, "-m", "greeter", "serve", "--address", LOOPBACK, *flags], SERVING_LINE
-    )
+    return ServerProcess([*GREETER_SERVE, "--address", LOOPBACK, *flags], SERVING_LINE)
 
 
 def _report(

@@ -55,7 +55,7 @@ from greeter import (
     StatusCode,
 )
 from greeter.metrics import MetricsServer, PrometheusMetrics, serve_metrics
-from tests.conftest import LOOPBACK, ServerProcess, serving
+from tests.conftest import GREETER_SERVE, LOOPBACK, ServerProcess, serving
 
 GREETER = "helloworld.Greeter"
 
@@ -342,10 +342,7 @@ def test_importing_greeter_does_not_import_prometheus_client() -> None:
 def test_cli_serve_with_metrics_exposes_the_calls_it_served() -> None:
     process = ServerProcess(
         [
-            sys.executable,
-            "-m",
-            "greeter",
-            "serve",
+            *GREETER_SERVE,
             "--address",
             LOOPBACK,
             "--metrics",

@@ -26,7 +26,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 
 from greeter import ServerConfig
 from tests.certs import Certificates
-from tests.conftest import EXPECTED_BY_RPC, LOOPBACK, ServerProcess, serving
+from tests.conftest import EXPECTED_BY_RPC, GREETER_SERVE, LOOPBACK, ServerProcess, serving
 
 GREETER = "helloworld.Greeter"
 HEALTH = "grpc.health.v1.Health"
@@ -241,7 +241,7 @@ def test_buf_curl_calls_the_streaming_rpcs(
 
 def test_buf_curl_gets_unimplemented_without_reflection(buf: str, tmp_path: Path) -> None:
     process = ServerProcess(
-        [sys.executable, "-m", "greeter", "serve", "--no-reflection", "--address", LOOPBACK],
+        [*GREETER_SERVE, "--no-reflection", "--address", LOOPBACK],
         SERVING_LINE,
     )
     try:

@@ -17,7 +17,7 @@ import pytest
 
 from greeter import GreeterClient, _workers
 from greeter._workers import _cgroup_cpu_limit, default_worker_count
-from tests.conftest import LOOPBACK, ServerProcess, run_cli
+from tests.conftest import GREETER_SERVE, LOOPBACK, ServerProcess, run_cli
 
 SERVING = r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)"
 
@@ -66,9 +66,7 @@ def test_a_cgroup_v1_cpu_quota_caps_the_default_workers(
 @pytest.mark.skipif(default_worker_count() < 2, reason="one CPU: one process")
 def test_greeter_serve_by_default_serves_from_one_process_per_cpu_on_one_port() -> None:
     workers = default_worker_count()
-    process = ServerProcess(
-        [sys.executable, "-m", "greeter", "serve", "--address", LOOPBACK], SERVING
-    )
+    process = ServerProcess([*GREETER_SERVE, "--address", LOOPBACK], SERVING)
     try:
         process.wait_for_log("Serving helloworld.Greeter on", count=workers)
         with GreeterClient(process.target, timeout=10) as client:

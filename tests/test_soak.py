@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import threading
 import time
 from collections import Counter
@@ -40,7 +39,7 @@ from pathlib import Path
 import pytest
 
 from greeter import ChannelOption, GreeterClient
-from tests.conftest import LOOPBACK, ServerProcess
+from tests.conftest import GREETER_SERVE, LOOPBACK, ServerProcess
 
 MiB = 1024 * 1024
 #: How far the server's resident memory may grow over the run (and stay grown after it).
@@ -237,7 +236,7 @@ def test_a_long_run_of_calls_and_streams_leaves_server_memory_threads_and_fds_fl
 ) -> None:
     server = "asyncio" if "--async" in flags else "threaded"
     process = ServerProcess(
-        [sys.executable, "-m", "greeter", "serve", "--address", LOOPBACK, "--workers", "1", *flags],
+        [*GREETER_SERVE, "--address", LOOPBACK, "--workers", "1", *flags],
         SERVING_LINE,
     )
     pid = process.process.pid

@@ -31,7 +31,7 @@ from tests.certs import (
     KeyPair,
     greet_once,
 )
-from tests.conftest import LOOPBACK, ServerProcess, run_cli, serving
+from tests.conftest import GREETER_SERVE, LOOPBACK, ServerProcess, run_cli, serving
 
 SERVING_LINE = r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)"
 
@@ -432,7 +432,7 @@ def test_cli_plaintext_server_on_a_public_address_warns_once_naming_the_tls_flag
 ) -> None:
     # One process: each worker process (the default) would warn for its own server.
     process = ServerProcess(
-        [sys.executable, "-m", "greeter", "serve", "--address", address, "--workers", "1"],
+        [*GREETER_SERVE, "--address", address, "--workers", "1"],
         serving_line,
     )
     try:
@@ -444,9 +444,7 @@ def test_cli_plaintext_server_on_a_public_address_warns_once_naming_the_tls_flag
 
 
 def test_cli_plaintext_server_on_loopback_does_not_warn() -> None:
-    process = ServerProcess(
-        [sys.executable, "-m", "greeter", "serve", "--address", LOOPBACK], SERVING_LINE
-    )
+    process = ServerProcess([*GREETER_SERVE, "--address", LOOPBACK], SERVING_LINE)
     try:
         assert process.stop() == 0
     finally:

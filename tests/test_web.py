@@ -54,19 +54,22 @@ SAY_HELLO = "/helloworld.Greeter/SayHello"
 STREAM_REPLY = "/helloworld.Greeter/SayHelloStreamReply"
 
 
+def _no_name_error() -> greeter.InvalidArgument:
+    """What both showcases raise for "nobody": trailing metadata and a rich detail."""
+    violation = error_details_pb2.BadRequest.FieldViolation(field="name", description="say who")
+    return greeter.InvalidArgument(
+        "no name given",
+        trailing_metadata=[("x-reason", "empty")],
+        error_details=[error_details_pb2.BadRequest(field_violations=[violation])],
+    )
+
+
 class Showcase(GreeterService):
     """Everything a web call can see and do, on the threaded server."""
 
     def say_hello(self, name: str) -> str:
         if name == "nobody":
-            violation = error_details_pb2.BadRequest.FieldViolation(
-                field="name", description="say who"
-            )
-            raise greeter.InvalidArgument(
-                "no name given",
-                trailing_metadata=[("x-reason", "empty")],
-                error_details=[error_details_pb2.BadRequest(field_violations=[violation])],
-            )
+            raise _no_name_error()
         if name == "crash":
             raise RuntimeError("a bug")
         if name == "slow":  # until the call ends (its deadline), as a handler should
@@ -86,14 +89,7 @@ class AsyncShowcase(AsyncGreeterService):
 
     async def say_hello(self, name: str) -> str:
         if name == "nobody":
-            violation = error_details_pb2.BadRequest.FieldViolation(
-                field="name", description="say who"
-            )
-            raise greeter.InvalidArgument(
-                "no name given",
-                trailing_metadata=[("x-reason", "empty")],
-                error_details=[error_details_pb2.BadRequest(field_violations=[violation])],
-            )
+            raise _no_name_error()
         if name == "crash":
             raise RuntimeError("a bug")
         if name == "slow":
