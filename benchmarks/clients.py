@@ -51,7 +51,7 @@ class Block:
 
     calls: int = 0
     messages: int = 0
-    rejected: int = 0  # RESOURCE_EXHAUSTED: the server shed the call; tried again
+    failed: int = 0  # refused (RESOURCE_EXHAUSTED, UNAVAILABLE): on the clock, no message
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
 
@@ -68,7 +68,7 @@ class Block:
         return {
             "calls": self.calls,
             "messages": self.messages,
-            "rejected": self.rejected,
+            "failed": self.failed,
             "seconds": self.seconds,
             "latencies_ms": [round(latency * 1000, 4) for latency in self.latencies],
         }
@@ -211,9 +211,11 @@ async def _run_async(step: AsyncStep, command: Command) -> Block:
             try:
                 messages = await step(channel)
             except Exception as error:
-                if not _is_shed(error) or block.rejected >= command.max_calls:
+                if not _is_refused(error) or block.failed >= command.max_calls:
                     raise
-                block.rejected += 1  # counted, not timed; the next call goes at once
+                # A refused call counts against its side: its time stays on the clock,
+                # it serves no message, and it is not tried again.
+                block.failed += 1
                 continue
             block.record(call_started, messages)
 
@@ -224,13 +226,13 @@ async def _run_async(step: AsyncStep, command: Command) -> Block:
     return block
 
 
-def _is_shed(error: Exception) -> bool:
-    """A call the server refused for want of capacity (RESOURCE_EXHAUSTED)."""
+def _is_refused(error: Exception) -> bool:
+    """A call the server refused (RESOURCE_EXHAUSTED) or could not take (UNAVAILABLE)."""
     code = getattr(error, "code", None)
     if code is None:
         return False
     status = code() if callable(code) else code  # grpcio's method; greeter's attribute
-    return getattr(status, "name", "") == "RESOURCE_EXHAUSTED"
+    return getattr(status, "name", "") in {"RESOURCE_EXHAUSTED", "UNAVAILABLE"}
 
 
 def _separate_connections(number: int) -> list[tuple[str, int]]:

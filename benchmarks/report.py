@@ -32,7 +32,7 @@ def case_results(case: Case, measured: list[Measured]) -> dict[str, Any]:
             "p50_ms": _percentile(each.latencies_ms, 0.50),
             "p99_ms": _percentile(each.latencies_ms, 0.99),
             "server_cpu_s_per_1000": statistics.median(each.cpu_per_1000),
-            "rejected": each.rejected,
+            "failed": each.failed,
             "rates": each.rates,
         }
         for each in measured
@@ -40,6 +40,7 @@ def case_results(case: Case, measured: list[Measured]) -> dict[str, Any]:
     goals = []
     for goal in case.goals:
         top, bottom = by_label[goal.numerator].rates, by_label[goal.denominator].rates
+        failed = by_label[goal.numerator].failed
         ratios = [a / b for a, b in zip(top, bottom, strict=True)]
         median = statistics.median(ratios)
         goals.append(
@@ -49,7 +50,9 @@ def case_results(case: Case, measured: list[Measured]) -> dict[str, Any]:
                 "min": min(ratios),
                 "max": max(ratios),
                 "goal": goal.minimum,
-                "met": median >= goal.minimum,
+                # A side whose calls failed has not served the load it was given.
+                "failed": failed,
+                "met": median >= goal.minimum and not failed,
             }
         )
     if case.cpu_bar is not None:
@@ -66,7 +69,7 @@ def print_table(
 ) -> None:
     header = (
         f"{'side':<46} {'rate/s median':>14} {'(min-max)':>19} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'srv CPU s/1k msg':>17} {'shed':>6}"
+        f"{'srv CPU s/1k msg':>17} {'failed':>6}"
     )
     for result in results:
         print(f"\n## {result['case']} ({result['unit']}/s)")
@@ -76,7 +79,7 @@ def print_table(
             print(
                 f"{side['side']:<46} {side['rate_median']:>14,.0f} {spread:>19} "
                 f"{side['p50_ms']:>8.2f} {side['p99_ms']:>8.2f} "
-                f"{side['server_cpu_s_per_1000']:>17.3f} {side['rejected']:>6}"
+                f"{side['server_cpu_s_per_1000']:>17.3f} {side['failed']:>6}"
             )
         bar = [side for side in result["sides"] if "cpu_vs_bar" in side]
         if bar:

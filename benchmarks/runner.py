@@ -70,7 +70,7 @@ class Measured:
     rates: list[float] = field(default_factory=list)  # calls (or messages) per second
     cpu_per_1000: list[float] = field(default_factory=list)  # server CPU s per 1,000 msgs
     latencies_ms: list[float] = field(default_factory=list)
-    rejected: int = 0  # calls the server shed (RESOURCE_EXHAUSTED), over all blocks
+    failed: int = 0  # calls refused or failed (they count against the side), all blocks
 
 
 def _stop_with_this_process() -> None:
@@ -232,7 +232,7 @@ def _block(
     seconds: float,
     max_calls: int,
 ) -> tuple[float, float, list[float], int]:
-    """Run one block: its rate, server CPU per 1,000 messages, latencies, calls shed."""
+    """Run one block: its rate, server CPU per 1,000 messages, latencies, calls failed."""
     command = {
         "target": server.target,
         "shape": side.shape,
@@ -249,8 +249,8 @@ def _block(
     elapsed = max(result["seconds"] for result in results)
     messages = sum(result["messages"] for result in results)
     latencies = [latency for result in results for latency in result["latencies_ms"]]
-    rejected = sum(result["rejected"] for result in results)
-    return messages / elapsed, 1000 * cpu / max(messages, 1), latencies, rejected
+    failed = sum(result["failed"] for result in results)
+    return messages / elapsed, 1000 * cpu / max(messages, 1), latencies, failed
 
 
 def run_sides(
@@ -263,10 +263,10 @@ def run_sides(
             _block(side, servers[side.server], processes, min(seconds / 2, 0.5), max_calls)
         for _ in range(rounds):
             for side, processes, results in zip(sides, clients, measured, strict=True):
-                rate, cpu, latencies, rejected = _block(
+                rate, cpu, latencies, failed = _block(
                     side, servers[side.server], processes, seconds, max_calls
                 )
-                results.rejected += rejected
+                results.failed += failed
                 results.rates.append(rate)
                 results.cpu_per_1000.append(cpu)
                 results.latencies_ms.extend(latencies)

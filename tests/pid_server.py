@@ -11,7 +11,8 @@ this one process by default, in N forked processes sharing the port with
 
 The name ``"hold DIR"`` makes SayHello create ``DIR/started``, then wait (at most 20 s)
 until ``DIR/release`` exists before answering: a call that stays in flight for as long
-as a test needs.
+as a test needs. The name ``"sleep S"`` makes it take S seconds, whatever happens to
+the call (a slow database, say).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class PidService(GreeterService):
     def say_hello(self, name: str) -> str:
         if name.startswith("hold "):
             _hold(Path(name.removeprefix("hold ")))
+        if name.startswith("sleep "):
+            time.sleep(float(name.removeprefix("sleep ")))
         return str(os.getpid())
 
 
@@ -44,6 +47,8 @@ class AsyncPidService(AsyncGreeterService):
     async def say_hello(self, name: str) -> str:
         if name.startswith("hold "):
             await asyncio.to_thread(_hold, Path(name.removeprefix("hold ")))
+        if name.startswith("sleep "):
+            await asyncio.sleep(float(name.removeprefix("sleep ")))
         return str(os.getpid())
 
 

@@ -23,6 +23,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -882,3 +883,67 @@ def test_greeter_serve_web_flags_that_cannot_work_are_usage_errors(
 
     assert result.returncode == 2
     assert message in result.stderr
+
+
+# ----------------------------------------------------------------- admission
+
+
+class HeldWeb(GreeterService):
+    """SayHello waits for ``release``; ``started`` counts the calls that began."""
+
+    def __init__(self) -> None:
+        self.started = threading.Semaphore(0)
+        self.release = threading.Event()
+
+    def say_hello(self, name: str) -> str:
+        self.started.release()
+        self.release.wait(10)
+        return f"Hello, {name}!"
+
+
+def test_the_web_port_queues_a_call_while_its_threads_are_busy_and_serves_it() -> None:
+    service = HeldWeb()
+    config = ServerConfig(web=LOOPBACK, max_workers=1)
+    with testing.serving(service, config=config) as server, ThreadPoolExecutor(2) as pool:
+        assert server.web_address is not None
+        running = pool.submit(post_json, server.web_address, SAY_HELLO, {"name": "running"})
+        assert service.started.acquire(timeout=10)
+        queued = pool.submit(post_json, server.web_address, SAY_HELLO, {"name": "queued"})
+        service.release.set()
+        assert running.result(10).json() == {"message": "Hello, running!"}
+        assert queued.result(10).json() == {"message": "Hello, queued!"}
+
+
+def test_the_web_port_refuses_a_call_beyond_a_full_queue_at_once() -> None:
+    service = HeldWeb()
+    config = ServerConfig(web=LOOPBACK, max_workers=1, max_queued_calls=0)
+    with testing.serving(service, config=config) as server, ThreadPoolExecutor(1) as pool:
+        assert server.web_address is not None
+        running = pool.submit(post_json, server.web_address, SAY_HELLO, {"name": "running"})
+        try:
+            assert service.started.acquire(timeout=10)
+            started = time.monotonic()
+            refused = post_json(server.web_address, SAY_HELLO, {"name": "one too many"})
+            took = time.monotonic() - started
+        finally:
+            service.release.set()
+        assert (refused.status, refused.json()["code"], took < 1) == (
+            429,
+            "resource_exhausted",
+            True,
+        )
+        assert running.result(10).json() == {"message": "Hello, running!"}
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_the_web_port_refuses_a_message_over_max_receive_message_length(kind: str) -> None:
+    service: GreeterService | AsyncGreeterService = (
+        GreeterService() if kind == "sync" else AsyncGreeterService()
+    )
+    config = ServerConfig(web=LOOPBACK, max_receive_message_length=1000)
+    with testing.serving(service, config=config) as server:
+        assert server.web_address is not None
+        small = post_json(server.web_address, SAY_HELLO, {"name": "x" * 500})
+        large = post_json(server.web_address, SAY_HELLO, {"name": "x" * 2000})
+    assert small.json() == {"message": f"Hello, {'x' * 500}!"}
+    assert (large.status, large.json()["code"]) == (429, "resource_exhausted")

@@ -79,6 +79,26 @@ def _at_least_one(text: str) -> int:
     return value
 
 
+def _not_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, not {text}")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 1, not {text}")
+    return value
+
+
 def _split_tokens(text: str) -> list[str]:
     return [token.strip() for token in text.split(",") if token.strip()]
 
@@ -164,8 +184,32 @@ def _parser() -> argparse.ArgumentParser:
         "--max-concurrent-rpcs",
         type=_at_least_one,
         metavar="N",
-        help="calls in progress at once; more are rejected with RESOURCE_EXHAUSTED "
-        "(default: --max-workers on the threaded server, unlimited with --async)",
+        help="a hard cap on calls in progress at once, per process; more are refused with "
+        "RESOURCE_EXHAUSTED (default: no cap)",
+    )
+    serve.add_argument(
+        "--max-queued-calls",
+        type=_not_negative,
+        default=ServerConfig.max_queued_calls,
+        metavar="N",
+        help="calls that may wait for a thread when all are busy; more are refused with "
+        f"RESOURCE_EXHAUSTED (threaded server and web port; default: "
+        f"{ServerConfig.max_queued_calls})",
+    )
+    serve.add_argument(
+        "--max-queue-wait-share",
+        type=_share,
+        default=ServerConfig.max_queue_wait_share,
+        metavar="SHARE",
+        help="the share of its deadline a call may wait for a thread before it is refused "
+        f"with RESOURCE_EXHAUSTED (default: {ServerConfig.max_queue_wait_share})",
+    )
+    serve.add_argument(
+        "--max-concurrent-streams",
+        type=_at_least_one,
+        metavar="N",
+        help="calls one connection may have open at once (HTTP/2 MAX_CONCURRENT_STREAMS; "
+        "default: no limit)",
     )
     serve.add_argument(
         "--compression",
@@ -327,6 +371,9 @@ def _server_config(args: argparse.Namespace) -> ServerConfig:
     return ServerConfig(
         max_workers=args.max_workers,
         maximum_concurrent_rpcs=args.max_concurrent_rpcs,
+        max_queued_calls=args.max_queued_calls,
+        max_queue_wait_share=args.max_queue_wait_share,
+        max_concurrent_streams=args.max_concurrent_streams,
         grace_seconds=args.grace,
         compression=args.compression,
         health=args.health,

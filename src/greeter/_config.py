@@ -34,6 +34,8 @@ ServerInterceptor: TypeAlias = grpc.ServerInterceptor | grpc.aio.ServerIntercept
 
 #: Threads of the threaded server unless told otherwise (``ServerConfig.max_workers``).
 DEFAULT_MAX_WORKERS = 32
+#: Calls that may wait for a thread (``ServerConfig.max_queued_calls``).
+DEFAULT_MAX_QUEUED_CALLS = 1024
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,24 @@ class ServerConfig:
     Attributes:
         max_workers: threads serving calls at once (threaded server only). Each
             unary call holds a thread while it runs, each stream for its whole life.
-        maximum_concurrent_rpcs: calls in progress at once; a call beyond it is
-            rejected at once with ``RESOURCE_EXHAUSTED`` rather than queued. ``None``
-            means ``max_workers`` on the threaded server (so no call ever waits for a
-            thread, unseen, until its deadline) and no limit on the asyncio server
-            (where calls are tasks, not threads).
+        maximum_concurrent_rpcs: a hard cap on calls in progress at once (running or
+            queued); a call beyond it is refused at once with ``RESOURCE_EXHAUSTED``.
+            ``None`` (the default): no cap beyond the ones below, as on grpc's own
+            server.
+        max_queued_calls: calls that may wait for a handler thread when all
+            ``max_workers`` are busy (threaded server and the web port); a call beyond
+            it is refused at once with ``RESOURCE_EXHAUSTED``. The queue is first come,
+            first served.
+        max_queue_wait_share: the share (0 to 1) of the time its deadline left it that
+            a call may spend waiting for a handler thread; past it the call is refused
+            with ``RESOURCE_EXHAUSTED``, so its client has the rest of its time to
+            retry elsewhere, and never waits out its deadline unseen in the queue. A
+            call without a deadline waits its turn, however long.
+        max_concurrent_streams: calls one connection may have open at once (HTTP/2
+            ``MAX_CONCURRENT_STREAMS``). ``None`` (the default): no limit, as on grpc's
+            own server. grpc core refuses (``REFUSED_STREAM``, seen by clients as
+            ``UNAVAILABLE``) the streams a client opens beyond it before it has heard
+            of the limit, so set it only above what a client opens in one go.
         grace_seconds: on stop, how long in-flight calls may take to finish before
             they are cancelled. New calls are refused from the moment stop begins, and
             the health service reports ``NOT_SERVING``.
@@ -96,6 +111,9 @@ class ServerConfig:
 
     max_workers: int = DEFAULT_MAX_WORKERS
     maximum_concurrent_rpcs: int | None = None
+    max_queued_calls: int = DEFAULT_MAX_QUEUED_CALLS
+    max_queue_wait_share: float = 0.15
+    max_concurrent_streams: int | None = None
     grace_seconds: float = 5.0
     compression: Compression | None = None
     max_send_message_length: int | None = None
@@ -122,6 +140,12 @@ class ServerConfig:
             raise ValueError("max_workers must be at least 1")
         if self.maximum_concurrent_rpcs is not None and self.maximum_concurrent_rpcs < 1:
             raise ValueError("maximum_concurrent_rpcs must be at least 1 (or None)")
+        if self.max_queued_calls < 0:
+            raise ValueError("max_queued_calls must not be negative")
+        if not 0 < self.max_queue_wait_share <= 1:
+            raise ValueError("max_queue_wait_share must be more than 0 and at most 1")
+        if self.max_concurrent_streams is not None and self.max_concurrent_streams < 1:
+            raise ValueError("max_concurrent_streams must be at least 1 (or None)")
         if self.grace_seconds < 0:
             raise ValueError("grace_seconds must not be negative")
         if self.handshake_timeout_seconds <= 0:
@@ -136,15 +160,11 @@ class ServerConfig:
                 raise ValueError(f"{name} must be positive (or None)")
         to_grpc_compression(self.compression)  # rejects an unknown name now, not at start
 
-    def concurrency_limit(self, *, threaded: bool) -> int | None:
-        """The ``maximum_concurrent_rpcs`` in force on the threaded or asyncio server."""
-        if self.maximum_concurrent_rpcs is not None:
-            return self.maximum_concurrent_rpcs
-        return self.max_workers if threaded else None
-
     def channel_options(self) -> list[ChannelOption]:
         """All gRPC channel arguments this configuration implies."""
         options: list[ChannelOption] = [("grpc.so_reuseport", int(self.reuse_port))]
+        if self.max_concurrent_streams is not None:
+            options.append(("grpc.max_concurrent_streams", self.max_concurrent_streams))
         options += message_length_options(
             self.max_send_message_length, self.max_receive_message_length
         )

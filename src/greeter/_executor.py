@@ -11,21 +11,39 @@ to what ``submit`` returns (to count the calls in progress for
 ``maximum_concurrent_rpcs``). ``CallThreads`` gives it a ``CallHandle`` with just that,
 at a fraction of a ``Future``'s cost per call (which builds a ``threading.Condition``
 and notifies it); ``HandlerThreads`` returns real futures, for ``asyncio.wrap_future``.
+
+Work that finds every thread busy waits in a queue, which admission bounds
+(``greeter._admission``): a thread that finishes takes the oldest waiting work, and an
+admission thread refuses the calls that have waited too long or find the queue full.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import math
 import queue
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from concurrent import futures
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-__all__ = ["CallHandle", "CallThreads", "HandlerThreads"]
+from greeter._admission import call_deadline, refusing
+from greeter._exceptions import ResourceExhausted
+from greeter._logging import REPEAT_WINDOW_SECONDS
+
+if TYPE_CHECKING:
+    from greeter._config import ServerConfig
+
+__all__ = ["CallHandle", "CallThreads", "HandlerThreads", "handler_threads"]
+
+logger = logging.getLogger("greeter.server")
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
+_Threads = TypeVar("_Threads", bound="HandlerThreads")
 
 
 class CallHandle:
@@ -81,17 +99,53 @@ class CallHandle:
 _Work = tuple["futures.Future[Any] | CallHandle", Callable[[], Any]]
 
 
-class HandlerThreads(futures.Executor):
-    """A pool of up to ``max_workers`` daemon threads, started as work arrives."""
+class _Waiting:
+    """A call (or a step of one) waiting for a thread: since when, and until when."""
 
-    def __init__(self, max_workers: int, name: str) -> None:
+    __slots__ = ("expires", "handle", "since", "work")
+
+    def __init__(
+        self, handle: futures.Future[Any] | CallHandle, work: Callable[[], Any], expires: float
+    ) -> None:
+        self.handle = handle
+        self.work = work
+        self.since = time.monotonic()
+        self.expires = expires
+
+
+class HandlerThreads(futures.Executor):
+    """A pool of up to ``max_workers`` daemon threads, started as work arrives.
+
+    Work that finds every thread busy waits, first come first served. ``submit`` is for
+    a step of a call already admitted, and always waits its turn; ``submit_call`` is for
+    a new call, which admission may refuse (``greeter._admission`` says when): then its
+    future fails with ``ResourceExhausted`` and its work never runs.
+    """
+
+    def __init__(
+        self,
+        max_workers: int,
+        name: str,
+        *,
+        max_queued_calls: int | None = None,
+        max_queue_wait_share: float = 1.0,
+    ) -> None:
         self._max_workers = max_workers
         self._name = name
+        self._max_queued_calls = max_queued_calls
+        self._max_queue_wait_share = max_queue_wait_share
         self._work: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._idle = 0
         self._shut_down = False
+        self._waiting: deque[_Waiting] = deque()
+        self._refused: list[tuple[_Waiting, str]] = []
+        self._watchdog: threading.Thread | None = None
+        self._watchdog_wakes_at = math.inf
+        self._wake_watchdog = threading.Event()
+        self._refusals_unreported = 0
+        self._reported_at = -math.inf
 
     def submit(
         self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
@@ -100,14 +154,31 @@ class HandlerThreads(futures.Executor):
         self._put(future, functools.partial(fn, *args, **kwargs))
         return future
 
-    def _put(self, handle: futures.Future[Any] | CallHandle, work: Callable[[], Any]) -> None:
+    def submit_call(
+        self, deadline: float | None, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> futures.Future[_T]:
+        """Submit a new call's first step; ``deadline`` is ``time.monotonic()``-based."""
+        future: futures.Future[_T] = futures.Future()
+        self._put(future, functools.partial(fn, *args, **kwargs), lambda: deadline)
+        return future
+
+    def _put(
+        self,
+        handle: futures.Future[Any] | CallHandle,
+        work: Callable[[], Any],
+        deadline: Callable[[], float | None] | None = None,
+    ) -> None:
+        """Run ``work`` on a thread; ``deadline`` (for a new call) makes it subject to
+        admission, and is asked only if the call has to wait."""
         with self._lock:
             if self._shut_down:
                 raise RuntimeError("cannot schedule new work after shutdown")
-            self._work.put((handle, work))
             if self._idle:
                 self._idle -= 1
-            elif len(self._threads) < self._max_workers:
+                self._work.put((handle, work))
+                return
+            if len(self._threads) < self._max_workers:
+                self._work.put((handle, work))
                 thread = threading.Thread(
                     target=self._run,
                     name=f"{self._name}-{len(self._threads)}",
@@ -115,12 +186,95 @@ class HandlerThreads(futures.Executor):
                 )
                 self._threads.append(thread)
                 thread.start()
+                return
+            self._wait(handle, work, deadline)
+
+    def _wait(
+        self,
+        handle: futures.Future[Any] | CallHandle,
+        work: Callable[[], Any],
+        deadline: Callable[[], float | None] | None,
+    ) -> None:
+        """Queue work that found every thread busy, or refuse it (holding ``_lock``)."""
+        expires = math.inf
+        if deadline is not None:
+            if self._max_queued_calls is not None and len(self._waiting) >= self._max_queued_calls:
+                waiting = _Waiting(handle, work, expires)
+                self._refused.append((waiting, _queue_full(len(self._waiting))))
+                self._wake_watchdog_now()
+                return
+            ends = deadline()
+            if ends is not None:
+                now = time.monotonic()
+                expires = now + max(0.0, ends - now) * self._max_queue_wait_share
+        self._waiting.append(_Waiting(handle, work, expires))
+        if expires < self._watchdog_wakes_at:
+            self._wake_watchdog_now()
+
+    def _wake_watchdog_now(self) -> None:
+        if self._watchdog is None:
+            self._watchdog = threading.Thread(
+                target=self._watch, name=f"{self._name}-admission", daemon=True
+            )
+            self._watchdog.start()
+        self._watchdog_wakes_at = -math.inf
+        self._wake_watchdog.set()
+
+    def _watch(self) -> None:
+        """Refuse the calls that waited their share of their deadline, or found it full."""
+        while True:
+            self._wake_watchdog.clear()
+            with self._lock:
+                if self._shut_down:
+                    return
+                now = time.monotonic()
+                refused, self._refused = self._refused, []
+                if any(waiting.expires <= now for waiting in self._waiting):
+                    still = deque[_Waiting]()
+                    for waiting in self._waiting:
+                        if waiting.expires <= now:
+                            refused.append((waiting, self._too_long(waiting, now)))
+                        else:
+                            still.append(waiting)
+                    self._waiting = still
+                self._watchdog_wakes_at = min(
+                    (waiting.expires for waiting in self._waiting), default=math.inf
+                )
+                wakes_at = self._watchdog_wakes_at
+            for waiting, details in refused:
+                self._refuse(waiting, details)
+            self._report_refusals(len(refused), now)
+            del refused
+            self._wake_watchdog.wait(None if wakes_at == math.inf else wakes_at - now)
+
+    def _report_refusals(self, count: int, now: float) -> None:
+        """Log how many calls were refused: once per window, however many there were."""
+        self._refusals_unreported += count
+        if not self._refusals_unreported or now - self._reported_at < REPEAT_WINDOW_SECONDS:
+            return
+        logger.warning(
+            "Refused %d call(s) with RESOURCE_EXHAUSTED: all %d handler threads were busy "
+            "and the calls could not wait (the queue was full, or the calls waited their "
+            "share of their deadline)",
+            self._refusals_unreported,
+            self._max_workers,
+        )
+        self._refusals_unreported, self._reported_at = 0, now
+
+    def _too_long(self, waiting: _Waiting, now: float) -> str:
+        return (
+            f"server busy: no handler thread was free within {now - waiting.since:.2f} s "
+            f"({self._max_queue_wait_share:.0%} of the time the call's deadline left it)"
+        )
+
+    def _refuse(self, waiting: _Waiting, details: str) -> None:
+        """End a refused call without running its work (here: fail its future)."""
+        if waiting.handle.set_running_or_notify_cancel():
+            waiting.handle.set_exception(ResourceExhausted(details))
 
     def _run(self) -> None:
-        while True:
-            work = self._work.get()
-            if work is None:
-                return
+        work = self._work.get()
+        while work is not None:
             future, run = work
             if future.set_running_or_notify_cancel():
                 try:
@@ -129,13 +283,21 @@ class HandlerThreads(futures.Executor):
                     future.set_exception(exc)
             del work, future, run  # drop references before waiting for more
             with self._lock:
+                if self._waiting:
+                    waiting = self._waiting.popleft()
+                    work = (waiting.handle, waiting.work)
+                    continue
                 self._idle += 1
+            work = self._work.get()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop taking work; with ``wait``, join the threads (handlers may be stuck)."""
         with self._lock:
             self._shut_down = True
             if cancel_futures:
+                for waiting in self._waiting:
+                    waiting.handle.cancel()
+                self._waiting.clear()
                 while True:
                     try:
                         work = self._work.get_nowait()
@@ -145,17 +307,47 @@ class HandlerThreads(futures.Executor):
                         work[0].cancel()
             for _ in self._threads:
                 self._work.put(None)
+            self._wake_watchdog.set()
         if wait:
             for thread in self._threads:
                 thread.join()
 
 
+def _queue_full(waiting: int) -> str:
+    return f"server busy: {waiting} calls already wait for a handler thread"
+
+
 class CallThreads(HandlerThreads):
-    """``HandlerThreads`` for grpc's threaded server: ``submit`` returns a ``CallHandle``."""
+    """``HandlerThreads`` for grpc's threaded server: ``submit`` returns a ``CallHandle``.
+
+    grpc submits each new call once, so every ``submit`` here is subject to admission.
+    A refused call still runs, on the admission thread, under ``refusing()``: grpc's own
+    code around the handler then answers ``RESOURCE_EXHAUSTED`` through
+    ``AdmissionInterceptor`` before the handler (or a hook) runs.
+    """
 
     def submit(  # type: ignore[override]  # grpc needs only CallHandle's part of a Future
         self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
     ) -> CallHandle:
         handle = CallHandle()
-        self._put(handle, functools.partial(fn, *args, **kwargs))
+        self._put(handle, functools.partial(fn, *args, **kwargs), lambda: call_deadline(args))
         return handle
+
+    def _refuse(self, waiting: _Waiting, details: str) -> None:
+        handle = waiting.handle
+        if handle.set_running_or_notify_cancel():
+            with refusing(details):
+                try:
+                    waiting.work()
+                finally:
+                    handle.set_result(None)
+
+
+def handler_threads(config: ServerConfig, name: str, kind: type[_Threads]) -> _Threads:
+    """``max_workers`` threads of ``kind``, admitting calls as ``config`` says."""
+    return kind(
+        config.max_workers,
+        name,
+        max_queued_calls=config.max_queued_calls,
+        max_queue_wait_share=config.max_queue_wait_share,
+    )

@@ -26,10 +26,11 @@ import grpc
 import grpc.aio
 
 from greeter._addresses import check_port_is_free, is_loopback, split_address, why_not_bound
+from greeter._admission import AdmissionInterceptor
 from greeter._auth import TokenIdentifier
 from greeter._config import ServerConfig, ServerInterceptor
 from greeter._drain import InFlight, TrackedHandler, track
-from greeter._executor import CallThreads
+from greeter._executor import CallThreads, handler_threads
 from greeter._health import HEALTH_SERVICE, AsyncHealth, Health
 from greeter._hooks import AccessLog, AsyncHookInterceptor, CallPipeline, HookInterceptor
 from greeter._options import to_grpc_compression
@@ -369,12 +370,13 @@ class GreeterServer(_Bound):
         if assembly.pipeline is not None:
             assembly.pipeline.check_threaded()
         self._assembly = assembly
-        self._executor = CallThreads(self.config.max_workers, "greeter-server")
+        self._executor = handler_threads(self.config, "greeter-server", CallThreads)
         self._server = grpc.server(
             self._executor,  # type: ignore[arg-type]  # any Executor works; stubs say ThreadPoolExecutor
-            interceptors=assembly.interceptors(HookInterceptor),  # type: ignore[arg-type]
+            # Admission first: a call its queue refuses is ended before any hook sees it.
+            interceptors=[AdmissionInterceptor(), *assembly.interceptors(HookInterceptor)],  # type: ignore[list-item]
             options=self.config.channel_options(),
-            maximum_concurrent_rpcs=self.config.concurrency_limit(threaded=True),
+            maximum_concurrent_rpcs=self.config.maximum_concurrent_rpcs,
             compression=to_grpc_compression(self.config.compression),
         )
         self._health = Health(self._server) if self.config.health else None
@@ -557,7 +559,7 @@ class AsyncGreeterServer(_Bound):
         server = grpc.aio.server(
             interceptors=self._assembly.interceptors(AsyncHookInterceptor),  # type: ignore[arg-type]
             options=self.config.channel_options(),
-            maximum_concurrent_rpcs=self.config.concurrency_limit(threaded=False),
+            maximum_concurrent_rpcs=self.config.maximum_concurrent_rpcs,
             compression=to_grpc_compression(self.config.compression),
         )
         health = AsyncHealth(server) if self.config.health else None

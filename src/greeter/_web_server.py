@@ -30,7 +30,6 @@ import uvicorn
 
 from greeter._addresses import _socket_addresses, is_loopback, split_tcp_address
 from greeter._config import ServerConfig
-from greeter._executor import HandlerThreads
 from greeter._hooks import CallPipeline
 from greeter._servicer import AsyncServicer, Servicer
 from greeter._tls import ServerTLS, read_pem
@@ -218,13 +217,8 @@ def web_port(
     from greeter.web import _asgi_app
 
     assert config.web is not None
-    threads = None
-    if isinstance(servicer, Servicer):
-        # Its own threads, as many as the native port's: a busy web port cannot starve
-        # native calls of the threads grpc counts on (maximum_concurrent_rpcs).
-        threads = HandlerThreads(config.max_workers, "greeter-web")
     app = _asgi_app(
-        service, origins=config.web_origins, pipeline=pipeline, servicer=servicer, threads=threads
+        service, origins=config.web_origins, pipeline=pipeline, config=config, servicer=servicer
     )
     if (
         config.tls is None

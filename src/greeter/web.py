@@ -46,9 +46,9 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from concurrent import futures
-from typing import Any, TypeAlias, TypeVar, cast
+from typing import Any, ParamSpec, TypeAlias, TypeVar, cast
 
 import grpc
 import grpc.aio
@@ -60,11 +60,12 @@ from connectrpc.request import RequestContext
 from connectrpc.server import ConnectASGIApplication, Endpoint
 from google.protobuf.message import Message
 
-from greeter._config import DEFAULT_MAX_WORKERS, ServerConfig
-from greeter._exceptions import StatusCode
-from greeter._executor import HandlerThreads
+from greeter._config import ServerConfig
+from greeter._exceptions import ResourceExhausted, StatusCode
+from greeter._executor import HandlerThreads, handler_threads
 from greeter._hooks import ActiveCall, CallPipeline, current_call
 from greeter._metadata import MetadataTuple
+from greeter._options import DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH
 from greeter._proto import helloworld_pb2
 from greeter._server import call_pipeline
 from greeter._service import AsyncGreeterService, GreeterService
@@ -79,6 +80,7 @@ HelloRequest = helloworld_pb2.HelloRequest
 HelloReply = helloworld_pb2.HelloReply
 _Context = RequestContext[HelloRequest, HelloReply]
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
 _M = TypeVar("_M", bound=Message)
 #: Endpoints by URL path. connectrpc types them with classes it keeps private.
 _Endpoints: TypeAlias = Mapping[str, Any]
@@ -117,16 +119,13 @@ def asgi_app(
     """
     config = config or ServerConfig()
     pipeline = call_pipeline(config)
-    threads = None
-    if not isinstance(service, AsyncGreeterService):
-        if pipeline is not None:
-            pipeline.check_threaded()
-        threads = HandlerThreads(config.max_workers, "greeter-web")
+    if pipeline is not None and not isinstance(service, AsyncGreeterService):
+        pipeline.check_threaded()
     return _asgi_app(
         service,
         origins=config.web_origins if origins is None else origins,
         pipeline=pipeline,
-        threads=threads,
+        config=config,
     )
 
 
@@ -135,12 +134,12 @@ def _asgi_app(
     *,
     origins: Sequence[str],
     pipeline: CallPipeline | None,
+    config: ServerConfig,
     servicer: Servicer | AsyncServicer | None = None,
-    threads: futures.Executor | None = None,
 ) -> ASGIApp:
     """``asgi_app``, or the web side of a server: sharing its servicer (so a graceful
     stop waits for web calls too), its call pipeline (auth, hooks, access log) and its
-    worker-thread limit."""
+    settings (threads, admission, message size)."""
     endpoints: _Endpoints
     if isinstance(service, AsyncGreeterService):
         if not isinstance(servicer, AsyncServicer):
@@ -149,13 +148,15 @@ def _asgi_app(
     else:
         if not isinstance(servicer, Servicer):
             servicer = Servicer(service)
-        endpoints = _threaded_endpoints(
-            servicer, threads or HandlerThreads(DEFAULT_MAX_WORKERS, "greeter-web"), pipeline
-        )
+        # Threads of its own, as many as the native port's: a busy web port cannot
+        # starve native calls of theirs.
+        threads = handler_threads(config, "greeter-web", HandlerThreads)
+        endpoints = _threaded_endpoints(servicer, threads, pipeline)
     connect = _GreeterApplication(
         service=endpoints,
         endpoints=lambda served: served,
         codecs=[_ProtoBinaryCodec(), google_protobuf_json_codec()],
+        read_max_bytes=config.max_receive_message_length or DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH,
     )
     return CORS(connect, origins)
 
@@ -375,10 +376,27 @@ def _endpoints(
 
 
 def _threaded_endpoints(
-    servicer: Servicer, threads: futures.Executor, pipeline: CallPipeline | None
+    servicer: Servicer, threads: HandlerThreads, pipeline: CallPipeline | None
 ) -> _Endpoints:
     async def on_thread(work: Callable[[], _T], admitted: ActiveCall | None) -> _T:
         return await asyncio.wrap_future(threads.submit(_run_as, admitted, work))
+
+    async def first_on_thread(
+        call: _Context, work: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T:
+        """A new call's first step, which admission may refuse (RESOURCE_EXHAUSTED)."""
+        remaining_ms = call.timeout_ms
+        deadline = None if remaining_ms is None else time.monotonic() + remaining_ms / 1000
+        try:
+            return await asyncio.wrap_future(threads.submit_call(deadline, work, *args, **kwargs))
+        except ResourceExhausted as refused:  # by admission: the work never ran
+            raise ConnectError(Code.RESOURCE_EXHAUSTED, refused.details) from None
+
+    async def run(call: _Context, admitted: ActiveCall | None, work: Callable[[], _T]) -> _T:
+        """A call's handler: its first step, unless the hooks' step came first."""
+        if pipeline is None:
+            return await first_on_thread(call, _run_as, admitted, work)
+        return await on_thread(work, admitted)
 
     async def admit(method: str, context: WebServicerContext, call: _Context) -> ActiveCall | None:
         """Run the auth check and the before-hooks on a worker thread (they may block)."""
@@ -387,7 +405,9 @@ def _threaded_endpoints(
         # The web context answers what the pipeline asks of grpc's: peer, metadata, abort.
         grpc_context = cast("grpc.ServicerContext", context)
         details = _CallDetails(method, context.invocation_metadata())
-        admitting = asyncio.wrap_future(threads.submit(pipeline.begin, details, grpc_context))
+        admitting = asyncio.ensure_future(
+            first_on_thread(call, pipeline.begin, details, grpc_context)
+        )
         try:
             admitted = await _within_deadline(call, asyncio.shield(admitting))
         except BaseException as exc:
@@ -408,7 +428,7 @@ def _threaded_endpoints(
                 admitted = await admit(method, context, call)
                 with _finishing(pipeline, admitted, call):
                     return await _within_deadline(
-                        call, on_thread(lambda: handler(arguments, context), admitted)
+                        call, run(call, admitted, lambda: handler(arguments, context))
                     )
             finally:
                 context.end()
@@ -428,7 +448,7 @@ def _threaded_endpoints(
             try:
                 admitted = await admit(method, context, call)
                 with _finishing(pipeline, admitted, call):
-                    replies = await on_thread(lambda: handler(arguments, context), admitted)
+                    replies = await run(call, admitted, lambda: handler(arguments, context))
                     while (
                         reply := await _within_deadline(
                             call, on_thread(functools.partial(next, replies, _END), admitted)

@@ -1,0 +1,128 @@
+"""Admission: which calls a threaded server runs now, queues, or refuses.
+
+grpc's tutorial server queues every call it cannot run at once, without bound, so a call
+can wait out its whole deadline unseen behind stuck handlers. Capping calls in progress
+at the thread count (grpc's ``maximum_concurrent_rpcs``) refuses ordinary bursts that
+the server would have served within milliseconds. The rules here sit between the two,
+as tower's load-shed layer and HAProxy's ``timeout queue`` do:
+
+* A call runs at once on a free thread.
+* Otherwise it queues, first come first served, while fewer than
+  ``ServerConfig.max_queued_calls`` wait; beyond that it is refused at once.
+* A queued call with a deadline waits for a thread at most
+  ``ServerConfig.max_queue_wait_share`` of the time its deadline left it; then it is
+  refused, with the rest of its time left to the client to retry elsewhere. A call
+  without a deadline waits as long as it takes, as on grpc's own server.
+
+A refused call ends with ``RESOURCE_EXHAUSTED`` before any of the service's code runs.
+The queue (``greeter._executor``) cannot end a call by itself: it runs the call's first
+step under ``refusing()``, and ``AdmissionInterceptor`` (the outermost interceptor of
+every threaded server) ends it there. Each handler thread, the port and the client see
+the same refusal, logged by the access log and counted by the metrics like any status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+
+from greeter._hooks import rewrap_handler
+
+__all__ = [
+    "AdmissionInterceptor",
+    "call_deadline",
+    "refusal",
+    "refusing",
+]
+
+#: grpc's "no deadline": an infinite future, seen as a time far away.
+_NO_DEADLINE_AFTER_SECONDS = 1e8
+
+
+class _Refusal(threading.local):
+    details: str | None = None
+
+
+_refusal = _Refusal()
+
+
+@contextlib.contextmanager
+def refusing(details: str) -> Iterator[None]:
+    """Within the block, a call starting on this thread is refused with ``details``."""
+    _refusal.details = details
+    try:
+        yield
+    finally:
+        _refusal.details = None
+
+
+def refusal() -> str | None:
+    """Why a call starting now on this thread is refused; ``None`` if it is not."""
+    return _refusal.details
+
+
+def call_deadline(work_arguments: tuple[Any, ...]) -> float | None:
+    """The deadline (``time.monotonic()``) of the call grpc submits to its thread pool.
+
+    grpc's threaded server submits each call with the event that announced it, whose
+    ``call_details.deadline`` (wall-clock time) is what ``ServicerContext.time_remaining``
+    reads. ``None`` for a call without a deadline, or if grpc passes no such event.
+    """
+    for argument in work_arguments:
+        deadline = getattr(getattr(argument, "call_details", None), "deadline", None)
+        if isinstance(deadline, float):
+            remaining = deadline - time.time()
+            if remaining > _NO_DEADLINE_AFTER_SECONDS:
+                return None
+            return time.monotonic() + remaining
+    return None
+
+
+def _refuse_if_told(context: grpc.ServicerContext) -> None:
+    details = _refusal.details
+    if details is not None:
+        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, details)
+
+
+def _admitted(inner: Callable[..., Any]) -> Callable[..., Any]:
+    def behavior(request: Any, context: grpc.ServicerContext) -> Any:
+        _refuse_if_told(context)
+        return inner(request, context)  # a stream's iterator is handed on, not re-yielded
+
+    return behavior
+
+
+class AdmissionInterceptor(grpc.ServerInterceptor):
+    """Ends a call that the queue refused, before any handler or hook sees it."""
+
+    #: How many distinct handlers to remember wrapped (a generic handler may make a new
+    #: one per call: those are wrapped per call instead).
+    _REMEMBERED = 1024
+
+    def __init__(self) -> None:
+        # Wrapping per call would cost every call a handler and a closure: registered
+        # handlers are the same objects call after call, so each is wrapped once.
+        self._wrapped: dict[
+            int, tuple[grpc.RpcMethodHandler[Any, Any], grpc.RpcMethodHandler[Any, Any]]
+        ] = {}
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        remembered = self._wrapped.get(id(handler))
+        if remembered is not None and remembered[0] is handler:
+            return remembered[1]
+        wrapped = rewrap_handler(handler, _admitted, _admitted)
+        if len(self._wrapped) < self._REMEMBERED:
+            self._wrapped[id(handler)] = (handler, wrapped)
+        return wrapped
