@@ -7,17 +7,21 @@ that never checks costs its worker thread, not a queue of waiting calls.
 
 from __future__ import annotations
 
+import contextlib
+import resource
 import socket
 import sys
 import threading
 import time
 from collections.abc import Iterator
 
+import h2.config
+import h2.connection
 import pytest
 
 import greeter
 from greeter import GreeterClient, GreeterService, ServerConfig
-from tests.conftest import LOOPBACK, ServerProcess, serving
+from tests.conftest import LOOPBACK, ServerProcess, serving, wait_for
 
 #: Idle connections held at once: more than the 1,024 file descriptors a default soft
 #: limit allows.
@@ -75,6 +79,81 @@ def test_a_real_call_is_answered_within_a_second_while_1100_idle_connections_are
     finally:
         for each in idle:
             each.close()
+
+
+_SERVE_WITH_HARD_LIMIT = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+from greeter._cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.fixture(params=["sync", "async"])
+def hard_limit_server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    """``greeter serve`` that cannot have more than 1,024 open files (soft and hard)."""
+    flags = ["--async"] if request.param == "async" else []
+    process = ServerProcess(
+        [
+            *(sys.executable, "-c", _SERVE_WITH_HARD_LIMIT, "serve"),
+            *("--address", LOOPBACK, "--workers", "1", *flags),
+        ],
+        r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)",
+    )
+    try:
+        yield process
+    finally:
+        process.kill()
+
+
+def _open_http2(port: int, count: int) -> list[socket.socket]:
+    """``count`` connections that finish the HTTP/2 handshake, then say nothing more."""
+    sockets = []
+    for _ in range(count):
+        connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        connection.initiate_connection()
+        idle = socket.create_connection(("127.0.0.1", port), timeout=5)
+        idle.sendall(connection.data_to_send())
+        sockets.append(idle)
+    return sockets
+
+
+def test_a_real_call_is_served_or_refused_at_once_while_1100_idle_http2_connections_are_held(
+    hard_limit_server: ServerProcess,
+) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    idle = _open_http2(hard_limit_server.port, IDLE_CONNECTIONS)
+    try:
+        for _ in range(3):  # a real caller keeps being answered at once
+            started = time.monotonic()
+            with (
+                GreeterClient(hard_limit_server.target, timeout=5) as client,
+                contextlib.suppress(greeter.Unavailable),  # refused: no more connections
+            ):
+                assert client.greet("real") == "Hello, real!"
+            assert time.monotonic() - started < 1.0
+        # The server closed the connections beyond its limit (3/4 of 1,024).
+        closed: set[socket.socket] = set()
+
+        def count_closed() -> int:
+            for each in idle:
+                each.setblocking(False)
+                try:
+                    while each not in closed:
+                        if not each.recv(65536):
+                            closed.add(each)
+                except BlockingIOError:
+                    pass  # still open: the server said all it had to say
+                except ConnectionResetError:
+                    closed.add(each)
+            return len(closed)
+
+        wait_for(lambda: count_closed() >= IDLE_CONNECTIONS - 1024 * 3 // 4, "the excess closed")
+    finally:
+        for each in idle:
+            each.close()
+    assert hard_limit_server.stop() == 0
 
 
 def test_a_connection_that_never_finishes_its_handshake_is_dropped(

@@ -14,6 +14,9 @@ as tower's load-shed layer and HAProxy's ``timeout queue`` do:
   refused, with the rest of its time left to the client to retry elsewhere. A call
   without a deadline waits as long as it takes, as on grpc's own server.
 
+A call whose metadata is over grpc's limit (16 KiB) is refused the same way on both
+servers: grpc core skips that limit on a connection's first request.
+
 A refused call ends with ``RESOURCE_EXHAUSTED`` before any of the service's code runs.
 The queue (``greeter._executor``) cannot end a call by itself: it runs the call's first
 step under ``refusing()``, and ``AdmissionInterceptor`` (the outermost interceptor of
@@ -26,15 +29,18 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import grpc
+import grpc.aio
 
 from greeter._hooks import rewrap_handler
 
 __all__ = [
+    "MAX_METADATA_BYTES",
     "AdmissionInterceptor",
+    "AsyncAdmissionInterceptor",
     "call_deadline",
     "refusal",
     "refusing",
@@ -42,6 +48,10 @@ __all__ = [
 
 #: grpc's "no deadline": an infinite future, seen as a time far away.
 _NO_DEADLINE_AFTER_SECONDS = 1e8
+#: The most request metadata a call may carry, counted as HPACK does (name, value and 32
+#: bytes per entry): grpc core's own hard limit, unless the server's options set one.
+MAX_METADATA_BYTES = 16 * 1024
+_METADATA_LIMIT_OPTIONS = ("grpc.absolute_max_metadata_size", "grpc.max_metadata_size")
 
 
 class _Refusal(threading.local):
@@ -83,6 +93,43 @@ def call_deadline(work_arguments: tuple[Any, ...]) -> float | None:
     return None
 
 
+def metadata_limit(options: Sequence[tuple[str, object]]) -> int:
+    """The metadata limit the server's raw channel ``options`` set, or grpc's default."""
+    for name, value in options:
+        if name in _METADATA_LIMIT_OPTIONS and isinstance(value, int):
+            return value
+    return MAX_METADATA_BYTES
+
+
+def _oversized(metadata: Sequence[tuple[str, str | bytes]], limit: int) -> str | None:
+    size = 0
+    for key, value in metadata:
+        size += len(key) + len(value) + 32
+    if size <= limit:
+        return None
+    return f"request metadata of {size} bytes is over the server's limit of {limit}"
+
+
+def _refusing_with(details: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def wrap(inner: Callable[..., Any]) -> Callable[..., Any]:
+        def behavior(request: Any, context: grpc.ServicerContext) -> Any:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, details)
+
+        return behavior
+
+    return wrap
+
+
+def _refusing_with_async(details: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def wrap(inner: Callable[..., Any]) -> Callable[..., Any]:
+        async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, details)
+
+        return behavior
+
+    return wrap
+
+
 def _refuse_if_told(context: grpc.ServicerContext) -> None:
     details = _refusal.details
     if details is not None:
@@ -104,7 +151,8 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
     #: one per call: those are wrapped per call instead).
     _REMEMBERED = 1024
 
-    def __init__(self) -> None:
+    def __init__(self, max_metadata_bytes: int = MAX_METADATA_BYTES) -> None:
+        self._max_metadata_bytes = max_metadata_bytes
         # Wrapping per call would cost every call a handler and a closure: registered
         # handlers are the same objects call after call, so each is wrapped once.
         self._wrapped: dict[
@@ -119,6 +167,10 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
+        oversized = _oversized(handler_call_details.invocation_metadata, self._max_metadata_bytes)
+        if oversized is not None:
+            refuse = _refusing_with(oversized)
+            return rewrap_handler(handler, refuse, refuse)
         remembered = self._wrapped.get(id(handler))
         if remembered is not None and remembered[0] is handler:
             return remembered[1]
@@ -126,3 +178,26 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
         if len(self._wrapped) < self._REMEMBERED:
             self._wrapped[id(handler)] = (handler, wrapped)
         return wrapped
+
+
+class AsyncAdmissionInterceptor(grpc.aio.ServerInterceptor):
+    """Refuses, on the asyncio server, a call whose metadata is over the limit."""
+
+    def __init__(self, max_metadata_bytes: int = MAX_METADATA_BYTES) -> None:
+        self._max_metadata_bytes = max_metadata_bytes
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        oversized = _oversized(handler_call_details.invocation_metadata, self._max_metadata_bytes)
+        if oversized is None:
+            return handler
+        refuse = _refusing_with_async(oversized)
+        return rewrap_handler(handler, refuse, refuse)

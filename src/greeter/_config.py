@@ -99,6 +99,12 @@ class ServerConfig:
             speak cannot pile up and exhaust the server's file descriptors.
         max_connection_idle_seconds: close connections that had no call for this long
             (``None``: keep them).
+        max_connections: connections the native port keeps at once; one more is closed
+            as soon as it is accepted (its client sees ``UNAVAILABLE`` at once), so idle
+            connections cannot take every file descriptor the calls of the others
+            need. ``None`` (the default): three quarters of the process's open-file
+            limit when the server is built (``serve()`` first raises that limit as far
+            as the system allows).
         options: any other gRPC channel arguments, passed through unchanged.
         web: also serve browsers and plain HTTP on this address (host:port): Connect,
             gRPC-Web and HTTP/JSON, from the same service (see ``greeter.web``; needs
@@ -131,6 +137,7 @@ class ServerConfig:
     client_keepalive_min_seconds: float = 10.0
     handshake_timeout_seconds: float = 5.0
     max_connection_idle_seconds: float | None = 300.0
+    max_connections: int | None = None
     options: Sequence[ChannelOption] = ()
     web: str | None = None
     web_origins: Sequence[str] = ()
@@ -144,6 +151,8 @@ class ServerConfig:
             raise ValueError("max_queued_calls must not be negative")
         if not 0 < self.max_queue_wait_share <= 1:
             raise ValueError("max_queue_wait_share must be more than 0 and at most 1")
+        if self.max_connections is not None and self.max_connections < 1:
+            raise ValueError("max_connections must be at least 1 (or None)")
         if self.max_concurrent_streams is not None and self.max_concurrent_streams < 1:
             raise ValueError("max_concurrent_streams must be at least 1 (or None)")
         if self.grace_seconds < 0:
@@ -160,11 +169,27 @@ class ServerConfig:
                 raise ValueError(f"{name} must be positive (or None)")
         to_grpc_compression(self.compression)  # rejects an unknown name now, not at start
 
+    def connection_limit(self) -> int | None:
+        """The ``max_connections`` in force now (``None``: no limit can be told)."""
+        if self.max_connections is not None:
+            return self.max_connections
+        try:
+            import resource  # not on Windows
+        except ImportError:
+            return None
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft == resource.RLIM_INFINITY:
+            return None
+        return max(1, soft * 3 // 4)
+
     def channel_options(self) -> list[ChannelOption]:
         """All gRPC channel arguments this configuration implies."""
         options: list[ChannelOption] = [("grpc.so_reuseport", int(self.reuse_port))]
         if self.max_concurrent_streams is not None:
             options.append(("grpc.max_concurrent_streams", self.max_concurrent_streams))
+        connections = self.connection_limit()
+        if connections is not None:
+            options.append(("grpc.max_allowed_incoming_connections", connections))
         options += message_length_options(
             self.max_send_message_length, self.max_receive_message_length
         )

@@ -26,7 +26,7 @@ import grpc
 import grpc.aio
 
 from greeter._addresses import check_port_is_free, is_loopback, split_address, why_not_bound
-from greeter._admission import AdmissionInterceptor
+from greeter._admission import AdmissionInterceptor, AsyncAdmissionInterceptor, metadata_limit
 from greeter._auth import TokenIdentifier
 from greeter._config import ServerConfig, ServerInterceptor
 from greeter._drain import InFlight, TrackedHandler, track
@@ -246,7 +246,7 @@ class _Assembly:
     def interceptors(
         self, hook_interceptor_type: type[HookInterceptor | AsyncHookInterceptor]
     ) -> list[ServerInterceptor]:
-        """The hook interceptor (if any hook is configured) before the user's own."""
+        """Admission, the hook interceptor (if any hook is configured), the user's own."""
         threaded = hook_interceptor_type is HookInterceptor
         expected = grpc.ServerInterceptor if threaded else grpc.aio.ServerInterceptor
         kind = "grpc.ServerInterceptor" if threaded else "grpc.aio.ServerInterceptor"
@@ -257,8 +257,11 @@ class _Assembly:
                     f"{'threaded' if threaded else 'asyncio'} server takes interceptors of "
                     "that kind"
                 )
+        # Admission first: a call it refuses is ended before any hook sees it.
+        limit = metadata_limit(self.config.options)
+        admission = AdmissionInterceptor(limit) if threaded else AsyncAdmissionInterceptor(limit)
         hooks = [] if self.pipeline is None else [hook_interceptor_type(self.pipeline)]
-        return [*hooks, *self.config.interceptors]
+        return [admission, *hooks, *self.config.interceptors]
 
     def register(self, server: grpc.Server | grpc.aio.Server) -> None:
         """Install every service; reflection lists them all (and health, when served)."""
@@ -373,8 +376,7 @@ class GreeterServer(_Bound):
         self._executor = handler_threads(self.config, "greeter-server", CallThreads)
         self._server = grpc.server(
             self._executor,  # type: ignore[arg-type]  # any Executor works; stubs say ThreadPoolExecutor
-            # Admission first: a call its queue refuses is ended before any hook sees it.
-            interceptors=[AdmissionInterceptor(), *assembly.interceptors(HookInterceptor)],  # type: ignore[list-item]
+            interceptors=assembly.interceptors(HookInterceptor),  # type: ignore[arg-type]
             options=self.config.channel_options(),
             maximum_concurrent_rpcs=self.config.maximum_concurrent_rpcs,
             compression=to_grpc_compression(self.config.compression),

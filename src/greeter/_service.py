@@ -25,7 +25,13 @@ from dataclasses import replace
 from greeter._config import ServerConfig
 from greeter._context import AsyncCallContext, CallContext, current_context_of
 from greeter._overrides import check_overrides
-from greeter._server import DEFAULT_ADDRESS, AsyncGreeterServer, ExtraService, GreeterServer
+from greeter._server import (
+    DEFAULT_ADDRESS,
+    AsyncGreeterServer,
+    ExtraService,
+    GreeterServer,
+    raise_open_file_limit,
+)
 
 __all__ = ["AsyncGreeterService", "GreeterService"]
 
@@ -279,6 +285,8 @@ def _serve(
     workers: int,
 ) -> None:
     """Serve in this process, or in ``workers`` processes on one port (exit with their status)."""
+    # Before the server is built: its connection limit follows the open-file limit.
+    raise_open_file_limit()
     if workers == 1:
         serve_one(address, config)
         return

@@ -1,0 +1,93 @@
+"""A bare HTTP/2 gRPC client (h2): sends what no well-behaved client would.
+
+``grpc`` clients obey the server's SETTINGS and frame their messages correctly; a
+hostile client need not. ``raw_call`` opens a fresh connection, sends one request with
+the given headers and body exactly as given, and returns how the server ended it.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+
+import h2.config
+import h2.connection
+import h2.events
+
+__all__ = ["Ending", "frame", "raw_call"]
+
+
+def frame(message: bytes) -> bytes:
+    """A gRPC length-prefixed message (uncompressed)."""
+    return struct.pack(">BI", 0, len(message)) + message
+
+
+@dataclass
+class Ending:
+    """How the server ended a raw call: its status, or a reset, or nothing in time."""
+
+    status: int | None = None
+    message: str = ""
+    reset: int | None = None
+    seconds: float = 0.0
+    replies: list[bytes] = field(default_factory=list)
+
+
+def raw_call(
+    target: str,
+    path: str,
+    body: bytes,
+    *,
+    headers: list[tuple[bytes, bytes]] = (),  # type: ignore[assignment]
+    timeout: float = 5.0,
+) -> Ending:
+    """One request on a new connection; ``status`` stays ``None`` if nothing came in time."""
+    host, _, port = target.rpartition(":")
+    started = time.monotonic()
+    ending = Ending()
+    connection = h2.connection.H2Connection(
+        h2.config.H2Configuration(client_side=True, header_encoding=None)
+    )
+    with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as sock:
+        connection.initiate_connection()
+        stream = connection.get_next_available_stream_id()
+        connection.send_headers(
+            stream,
+            [
+                (b":method", b"POST"),
+                (b":scheme", b"http"),
+                (b":path", path.encode()),
+                (b":authority", target.encode()),
+                (b"content-type", b"application/grpc"),
+                (b"te", b"trailers"),
+                *headers,
+            ],
+        )
+        connection.send_data(stream, body, end_stream=True)
+        sock.sendall(connection.data_to_send())
+        try:
+            while ending.status is None and ending.reset is None:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                for event in connection.receive_data(data):
+                    _read(event, ending)
+                sock.sendall(connection.data_to_send())
+        except (TimeoutError, ConnectionResetError):
+            pass
+    ending.seconds = time.monotonic() - started
+    return ending
+
+
+def _read(event: h2.events.Event, ending: Ending) -> None:
+    if isinstance(event, h2.events.DataReceived):
+        ending.replies.append(event.data[5:])
+    elif isinstance(event, h2.events.StreamReset):
+        ending.reset = event.error_code
+    elif isinstance(event, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
+        found = dict(event.headers)
+        if b"grpc-status" in found:
+            ending.status = int(found[b"grpc-status"])
+            ending.message = found.get(b"grpc-message", b"").decode()
