@@ -30,7 +30,7 @@ from greeter import (
 )
 from greeter._health import AsyncHealth, Health
 from greeter._proto.health_pb2 import HealthListRequest, HealthListResponse
-from tests.conftest import LOOPBACK, serving
+from tests.conftest import LOOPBACK, serving, wait_for
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -317,10 +317,14 @@ def test_a_malformed_health_request_is_invalid_argument_and_logs_no_traceback(
     assert [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info] == []
 
 
-def test_open_health_watches_hold_no_worker_thread_on_the_threaded_server() -> None:
+@pytest.mark.parametrize("hooks", [False, True], ids=["plain", "with-hooks"])
+def test_open_health_watches_hold_no_worker_thread_on_the_threaded_server(
+    hooks: bool, caplog: pytest.LogCaptureFixture
+) -> None:
     # Two worker threads (and so at most two calls at once): four open watches, and the
-    # Greeter still answers.
-    config = ServerConfig(max_workers=2)
+    # Greeter still answers; also when hooks (here the access log) wrap every call.
+    caplog.set_level(logging.INFO, logger="greeter.access")
+    config = ServerConfig(max_workers=2, access_log=hooks)
     with GreeterService().start(LOOPBACK, config=config) as server:
         with grpc.insecure_channel(server.target) as channel:
             health = health_stub(channel)
@@ -333,6 +337,14 @@ def test_open_health_watches_hold_no_worker_thread_on_the_threaded_server() -> N
                 assert client.greet("you") == "Hello, you!"
             for watch in watches:
                 watch.cancel()
+    if hooks:  # and the hooks still see each watch end, as cancelled by the client
+
+        def watch_lines() -> list[str]:
+            lines = [r.getMessage() for r in caplog.records if r.name == "greeter.access"]
+            return [line for line in lines if "/grpc.health.v1.Health/Watch" in line]
+
+        wait_for(lambda: len(watch_lines()) == 4, "an access log line for each watch")
+        assert all("CANCELLED" in line for line in watch_lines()), watch_lines()
 
 
 @contextlib.contextmanager
