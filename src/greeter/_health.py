@@ -19,7 +19,6 @@ the watch then falls back to a reply iterator, which does hold a thread.
 from __future__ import annotations
 
 import asyncio
-import logging
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -45,8 +44,6 @@ __all__ = [
     "HealthCheckRequest",
     "HealthCheckResponse",
 ]
-
-logger = logging.getLogger("greeter.server")
 
 #: The full name of the health service.
 HEALTH_SERVICE = "grpc.health.v1.Health"
@@ -204,7 +201,8 @@ class _Watch:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, _MALFORMED.format("HealthCheckRequest"))
         if send is not None:
             watcher = self._statuses.watch(request.service, send)
-            context.add_callback(lambda: self._statuses.forget(watcher))
+            if not context.add_callback(lambda: self._statuses.forget(watcher)):
+                self._statuses.forget(watcher)  # the call has already ended
             return None
         replies: queue.SimpleQueue[HealthCheckResponse | None] = queue.SimpleQueue()
         watcher = self._statuses.watch(request.service, replies.put)
@@ -213,7 +211,8 @@ class _Watch:
             self._statuses.forget(watcher)
             replies.put(None)
 
-        context.add_callback(on_done)
+        if not context.add_callback(on_done):
+            on_done()  # the call has already ended
         return iter(replies.get, None)
 
 

@@ -15,7 +15,7 @@ protocol names them (``grpc/health/v1/health.proto``, ...), from a pool of this 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -28,6 +28,7 @@ from greeter._proto import health_pb2, reflection_pb2
 from greeter._proto.reflection_pb2 import (
     ErrorResponse,
     ExtensionNumberResponse,
+    ExtensionRequest,
     FileDescriptorResponse,
     ListServiceResponse,
     ServerReflectionRequest,
@@ -113,14 +114,7 @@ class _Reflection:
             elif kind == "file_containing_extension":
                 wanted = request.file_containing_extension
                 response.file_descriptor_response.CopyFrom(
-                    self._files(
-                        lambda pool: (
-                            pool.FindExtensionByNumber(
-                                pool.FindMessageTypeByName(wanted.containing_type),
-                                wanted.extension_number,
-                            ).file
-                        )
-                    )
+                    self._files(lambda pool: _file_of_extension(pool, wanted))
                 )
             elif kind == "all_extension_numbers_of_type":
                 response.all_extension_numbers_response.CopyFrom(
@@ -136,7 +130,9 @@ class _Reflection:
             )
         return response
 
-    def _files(self, find: Any) -> FileDescriptorResponse:
+    def _files(
+        self, find: Callable[[descriptor_pool.DescriptorPool], FileDescriptor]
+    ) -> FileDescriptorResponse:
         """The file the first pool that has it finds, then every file it imports."""
         for pool in self._pools:
             try:
@@ -155,6 +151,14 @@ class _Reflection:
             numbers = sorted(field.number for field in pool.FindAllExtensions(message))
             return ExtensionNumberResponse(base_type_name=message_name, extension_number=numbers)
         raise KeyError(message_name)
+
+
+def _file_of_extension(
+    pool: descriptor_pool.DescriptorPool, wanted: ExtensionRequest
+) -> FileDescriptor:
+    message = pool.FindMessageTypeByName(wanted.containing_type)
+    extension = pool.FindExtensionByNumber(message, wanted.extension_number)
+    return pool.FindFileContainingSymbol(extension.full_name)
 
 
 def _with_imports(file: FileDescriptor) -> list[bytes]:
