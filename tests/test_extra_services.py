@@ -51,6 +51,7 @@ from tests.echo_service import (
 GREETER = "helloworld.Greeter"
 HEALTH = "grpc.health.v1.Health"
 REFLECTION = "grpc.reflection.v1alpha.ServerReflection"
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 STOCK_HELLOWORLD_PROTO = Path(__file__).resolve().parent / "stock" / "helloworld.proto"
 
 #: A client made only of grpcio and the stubs protoc generates: it never imports greeter.
@@ -214,7 +215,9 @@ def test_reflection_lists_the_extra_services_beside_the_greeter(
 ) -> None:
     with serving_with(server_kind, extra_services) as server:
         services = reflected_services(server.target)
-    assert sorted(services) == sorted([GREETER, ECHO_SERVICE, DEMO_SERVICE, HEALTH, REFLECTION])
+    assert sorted(services) == sorted(
+        [GREETER, ECHO_SERVICE, DEMO_SERVICE, HEALTH, REFLECTION, REFLECTION_V1]
+    )
 
 
 def test_reflection_describes_a_generated_extra_service_from_its_proto(

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Iterator
+from concurrent import futures
 from typing import Protocol, cast
 
 import grpc
@@ -26,11 +28,14 @@ from greeter import (
     GreeterService,
     ServerConfig,
 )
-from tests.conftest import LOOPBACK, serving
+from greeter._health import AsyncHealth, Health
+from greeter._proto.health_pb2 import HealthListRequest, HealthListResponse
+from tests.conftest import LOOPBACK, serving, wait_for
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 GREETER = "helloworld.Greeter"
+HEALTH = "grpc.health.v1.Health"
 TIMEOUT = 10.0
 #: Long enough that a stop cannot end before the test has seen NOT_SERVING.
 GRACE_SECONDS = 5.0
@@ -267,3 +272,134 @@ def test_an_open_health_watch_does_not_hold_a_graceful_stop(server_kind: str) ->
 
         elapsed = asyncio.run(scenario())
     assert elapsed < GRACE_SECONDS / 2
+
+
+# -- List, malformed requests, worker threads, ending the watches -------------------------
+
+HEALTH_LIST = "/grpc.health.v1.Health/List"
+
+
+def test_health_list_reports_every_service_it_checks(server_kind: str) -> None:
+    # Parsed with greeter's own message, the protocol's HealthListResponse (grpc's stubs
+    # have it only from 1.70 on); test_reflection asks it with a reflected message too.
+    with serving(server_kind) as target, grpc.insecure_channel(target) as channel:
+        listed = channel.unary_unary(
+            HEALTH_LIST,
+            request_serializer=HealthListRequest.SerializeToString,
+            response_deserializer=HealthListResponse.FromString,
+        )(HealthListRequest(), timeout=TIMEOUT)
+    assert {name: reply.status for name, reply in listed.statuses.items()} == {
+        "": SERVING,
+        GREETER: SERVING,
+    }
+
+
+def _call_with_bytes(channel: grpc.Channel, method: str, request: bytes) -> list[bytes]:
+    """Call a health method with ``request`` as its message's bytes; the replies' bytes."""
+    if method == "Watch":
+        watch: grpc.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(
+            f"/{HEALTH}/Watch"
+        )
+        return list(watch(request, timeout=TIMEOUT))
+    call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(f"/{HEALTH}/{method}")
+    return [call(request, timeout=TIMEOUT)]
+
+
+@pytest.mark.parametrize("method", ["Check", "Watch", "List"])
+def test_a_malformed_health_request_is_invalid_argument_and_logs_no_traceback(
+    server_kind: str, method: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    not_a_message = b"\xff\xff"
+    with serving(server_kind) as target, grpc.insecure_channel(target) as channel:
+        with pytest.raises(grpc.RpcError) as raised:
+            _call_with_bytes(channel, method, not_a_message)
+    assert cast(grpc.Call, raised.value).code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info] == []
+
+
+@pytest.mark.parametrize("hooks", [False, True], ids=["plain", "with-hooks"])
+def test_open_health_watches_hold_no_worker_thread_on_the_threaded_server(
+    hooks: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Two worker threads (and so at most two calls at once): four open watches, and the
+    # Greeter still answers; also when hooks (here the access log) wrap every call.
+    caplog.set_level(logging.INFO, logger="greeter.access")
+    config = ServerConfig(max_workers=2, access_log=hooks)
+    with GreeterService().start(LOOPBACK, config=config) as server:
+        with grpc.insecure_channel(server.target) as channel:
+            health = health_stub(channel)
+            watches = []
+            for _ in range(4):
+                watch = health.Watch(HealthCheckRequest(service=""), timeout=30)
+                assert next(watch).status == SERVING
+                watches.append(watch)
+            with GreeterClient(server.target, timeout=TIMEOUT) as client:
+                assert client.greet("you") == "Hello, you!"
+            for watch in watches:
+                watch.cancel()
+    if hooks:  # and the hooks still see each watch end, as cancelled by the client
+
+        def watch_lines() -> list[str]:
+            lines = [r.getMessage() for r in caplog.records if r.name == "greeter.access"]
+            return [line for line in lines if "/grpc.health.v1.Health/Watch" in line]
+
+        wait_for(lambda: len(watch_lines()) == 4, "an access log line for each watch")
+        assert all("CANCELLED" in line for line in watch_lines()), watch_lines()
+
+
+@contextlib.contextmanager
+def bare_health_server() -> Iterator[tuple[Health, str]]:
+    """A plain grpc server with greeter's health service alone, reporting "x" SERVING."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    health = Health(server)
+    port = server.add_insecure_port(f"{LOOPBACK.rsplit(':', 1)[0]}:0")
+    server.start()
+    try:
+        health.serving(["x"])
+        yield health, f"127.0.0.1:{port}"
+    finally:
+        server.stop(None)
+
+
+def test_end_watches_ends_every_watch_stream_with_ok() -> None:
+    with bare_health_server() as (health, target), grpc.insecure_channel(target) as channel:
+        stub = health_stub(channel)
+        watches = [stub.Watch(HealthCheckRequest(service=name), timeout=30) for name in ("", "x")]
+        assert [next(watch).status for watch in watches] == [SERVING, SERVING]
+        health.stopping()
+        assert [next(watch).status for watch in watches] == [NOT_SERVING, NOT_SERVING]
+
+        health.end_watches()
+
+        for watch in watches:
+            assert list(watch) == []  # ends cleanly: no error raised
+            assert cast(grpc.Call, watch).code() == grpc.StatusCode.OK
+        # A watch that starts after that hears the status once, and ends.
+        late = stub.Watch(HealthCheckRequest(service="x"), timeout=30)
+        assert [reply.status for reply in late] == [NOT_SERVING]
+
+
+def test_end_watches_ends_every_watch_stream_on_the_asyncio_server() -> None:
+    async def scenario() -> None:
+        server = grpc.aio.server()
+        health = AsyncHealth(server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            await health.serving(["x"])
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                watch = async_health_stub(channel).Watch(
+                    HealthCheckRequest(service="x"), timeout=30
+                )
+                replies = [await asyncio.wait_for(watch.read(), TIMEOUT)]
+                await health.stopping()
+                replies.append(await asyncio.wait_for(watch.read(), TIMEOUT))
+                await health.end_watches()
+                assert await asyncio.wait_for(watch.read(), TIMEOUT) is grpc.aio.EOF
+                assert await watch.code() == grpc.StatusCode.OK
+            statuses = [r.status for r in replies if isinstance(r, HealthCheckResponse)]
+            assert statuses == [SERVING, NOT_SERVING]
+        finally:
+            await server.stop(None)
+
+    asyncio.run(scenario())

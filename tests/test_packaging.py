@@ -30,7 +30,14 @@ from tests.builds import (
 # Real builds in fresh environments take a while on a loaded machine.
 pytestmark = pytest.mark.timeout(600)
 
-GENERATED = ("helloworld_pb2.py", "helloworld_pb2.pyi", "helloworld_pb2_grpc.py")
+#: Every proto the build compiles: the Greeter's, and the protocols greeter serves itself.
+PROTOS = ("health", "helloworld", "reflection", "status")
+#: What the build writes for each, beside a copy of the proto.
+GENERATED = tuple(
+    f"{proto}{suffix}"
+    for proto in PROTOS
+    for suffix in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi", ".proto")
+)
 
 
 @pytest.fixture
@@ -45,7 +52,7 @@ def test_pip_install_dot_generates_the_code_and_works(clean_tree: Path, tmp_path
     assert run(python, "-c", SMOKE_TEST, cwd=tmp_path) == "Hello, you!\n"
     site_packages = Path(run(python, "-c", "import greeter, pathlib; print(greeter.__file__)"))
     installed = site_packages.parent
-    for name in (*GENERATED, "helloworld_pb2_grpc.pyi", "helloworld.proto"):
+    for name in GENERATED:
         assert (installed / "_proto" / name).is_file(), name
     # Nothing generated leaks to the top level of site-packages.
     assert not list(installed.parent.glob("helloworld_pb2*"))
@@ -92,13 +99,13 @@ def test_sdist_has_no_generated_code_and_the_wheel_built_from_it_does(
     with tarfile.open(sdist) as archive:
         sdist_files = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     assert "build_protos.py" in sdist_files
-    assert "protos/greeter/_proto/helloworld.proto" in sdist_files
+    for proto in PROTOS:
+        assert f"protos/greeter/_proto/{proto}.proto" in sdist_files
     assert not [name for name in sdist_files if "_pb2" in name]
 
     with zipfile.ZipFile(wheel) as archive:
         wheel_files = set(archive.namelist())
     expected = {f"greeter/_proto/{name}" for name in GENERATED}
-    expected |= {"greeter/_proto/helloworld_pb2_grpc.pyi", "greeter/_proto/helloworld.proto"}
     expected |= {"greeter/py.typed", "greeter/_proto/__init__.py"}
     assert expected <= wheel_files
     assert not [name for name in wheel_files if name.startswith("helloworld")]
@@ -113,9 +120,16 @@ def test_build_protos_script_regenerates_and_removes_stale_modules(clean_tree: P
     output.mkdir()
     (output / "removed_pb2.py").write_text("# from a proto that no longer exists\n")
     run(sys.executable, clean_tree / "build_protos.py", cwd=clean_tree)
-    assert sorted(p.name for p in output.iterdir()) == sorted(
-        [*GENERATED, "helloworld_pb2_grpc.pyi", "helloworld.proto", "__init__.py"]
-    )
+    assert sorted(p.name for p in output.iterdir()) == sorted([*GENERATED, "__init__.py"])
+
+
+def test_the_package_requires_only_grpcio_and_protobuf() -> None:
+    # grpc's companions (grpcio-health-checking, grpcio-reflection, grpcio-status) each
+    # require a grpcio as new as themselves, and googleapis-common-protos a recent
+    # protobuf: any of them would make pip upgrade an existing project's grpc stack.
+    requirements = [Requirement(r) for r in metadata.requires("grpc-greeter") or []]
+    runtime = {r.name for r in requirements if "extra" not in str(r.marker)}
+    assert runtime == {"grpcio", "protobuf"}
 
 
 def _generated_source(module: str) -> str:

@@ -9,15 +9,17 @@ client that shares no code with grpcio (npm ``@bufbuild/buf``, installed by
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import grpc
 import pytest
+from google.protobuf import message_factory
 from google.protobuf.descriptor_pool import DescriptorPool
 from grpc_reflection.v1alpha import reflection_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
@@ -31,6 +33,7 @@ from tests.conftest import EXPECTED_BY_RPC, GREETER_SERVE, LOOPBACK, ServerProce
 GREETER = "helloworld.Greeter"
 HEALTH = "grpc.health.v1.Health"
 REFLECTION_V1ALPHA = "grpc.reflection.v1alpha.ServerReflection"
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 REFLECTION_V1_METHOD = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
 RPCS = [
     "SayHello",
@@ -51,10 +54,12 @@ def listed_services(target: str) -> list[str]:
         return ProtoReflectionDescriptorDatabase(channel).get_services()
 
 
-def test_reflection_lists_the_greeter_health_and_reflection_services(server_kind: str) -> None:
+def test_reflection_lists_the_greeter_health_and_both_reflection_services(
+    server_kind: str,
+) -> None:
     with serving(server_kind) as target:
         services = listed_services(target)
-    assert {GREETER, HEALTH, REFLECTION_V1ALPHA} <= set(services)
+    assert sorted(services) == sorted([GREETER, HEALTH, REFLECTION_V1, REFLECTION_V1ALPHA])
 
 
 def test_reflection_lists_no_health_service_when_health_is_off(server_kind: str) -> None:
@@ -79,11 +84,60 @@ def test_reflection_resolves_the_file_of_the_greeter_with_every_rpc(server_kind:
         assert say_hello.output_type.full_name == "helloworld.HelloReply"
 
 
-def test_reflection_resolves_the_health_service(server_kind: str) -> None:
+def test_every_health_method_reflection_describes_answers(server_kind: str) -> None:
+    # Asked as a generic tool asks: with message classes built from what reflection says.
     with serving(server_kind) as target, grpc.insecure_channel(target) as channel:
         pool = DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
         health = pool.FindServiceByName(HEALTH)
-        assert {"Check", "Watch"} <= set(health.methods_by_name)
+        assert health.file.name == "grpc/health/v1/health.proto"
+        assert set(health.methods_by_name) == {"Check", "List", "Watch"}
+        replies: dict[str, Any] = {}
+        for method in health.methods:
+            request = message_factory.GetMessageClass(method.input_type)().SerializeToString()
+            reply_type = message_factory.GetMessageClass(method.output_type)
+            path = f"/{HEALTH}/{method.name}"
+            if method.server_streaming:
+                watch: grpc.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(path)
+                replies_of_watch = watch(request, timeout=10)
+                replies[method.name] = reply_type.FromString(next(replies_of_watch))
+                replies_of_watch.cancel()
+            else:
+                call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(path)
+                replies[method.name] = reply_type.FromString(call(request, timeout=10))
+    serving_status = health.methods_by_name["Check"].output_type.enum_types_by_name["ServingStatus"]
+    serving_number = serving_status.values_by_name["SERVING"].number
+    assert replies["Check"].status == serving_number
+    assert replies["Watch"].status == serving_number
+    statuses = replies["List"].statuses
+    assert {name: statuses[name].status for name in statuses} == {
+        "": serving_number,
+        GREETER: serving_number,
+    }
+
+
+@pytest.mark.parametrize("service", [REFLECTION_V1, REFLECTION_V1ALPHA])
+def test_reflection_describes_itself_under_both_names(server_kind: str, service: str) -> None:
+    with serving(server_kind) as target, grpc.insecure_channel(target) as channel:
+        pool = DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
+        info = pool.FindServiceByName(service).methods_by_name["ServerReflectionInfo"]
+    package = service.rsplit(".", 1)[0]
+    assert info.input_type.full_name == f"{package}.ServerReflectionRequest"
+    assert info.output_type.full_name == f"{package}.ServerReflectionResponse"
+    assert info.client_streaming
+    assert info.server_streaming
+
+
+def test_a_malformed_reflection_request_is_invalid_argument_and_logs_no_traceback(
+    server_kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with serving(server_kind) as target, grpc.insecure_channel(target) as channel:
+        info: grpc.StreamStreamMultiCallable[bytes, bytes] = channel.stream_stream(
+            REFLECTION_V1_METHOD
+        )
+        with pytest.raises(grpc.RpcError) as raised:
+            list(info(iter([b"\xff\xff"]), timeout=10))
+    assert cast(grpc.Call, raised.value).code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info] == []
 
 
 def _ask(
@@ -111,7 +165,7 @@ def test_reflection_answers_under_both_protocol_names(server_kind: str, method: 
         listing = _ask(channel, method, ServerReflectionRequest(list_services=""))
         file = _ask(channel, method, ServerReflectionRequest(file_containing_symbol=GREETER))
     names = [service.name for service in listing.list_services_response.service]
-    assert {GREETER, HEALTH, REFLECTION_V1ALPHA} <= set(names)
+    assert {GREETER, HEALTH, REFLECTION_V1, REFLECTION_V1ALPHA} <= set(names)
     assert len(file.file_descriptor_response.file_descriptor_proto) >= 1
 
 
@@ -186,7 +240,24 @@ def test_buf_curl_lists_the_services_of_greeter_serve(
         *("--list-services", f"http://{greeter_serve.target}"),
     )
     assert result.returncode == 0, result.stderr
-    assert {GREETER, HEALTH} <= set(result.stdout.split())
+    assert sorted(result.stdout.split()) == sorted(
+        [GREETER, HEALTH, REFLECTION_V1, REFLECTION_V1ALPHA]
+    )
+
+
+def test_buf_curl_calls_health_list_through_reflection(
+    buf: str, greeter_serve: ServerProcess, tmp_path: Path
+) -> None:
+    result = buf_curl(
+        buf,
+        tmp_path,
+        *("--http2-prior-knowledge", "-d", "{}"),
+        f"http://{greeter_serve.target}/{HEALTH}/List",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "statuses": {"": {"status": "SERVING"}, GREETER: {"status": "SERVING"}}
+    }
 
 
 def test_buf_curl_lists_the_greeters_methods(

@@ -76,7 +76,7 @@ class ServerConfig:
             kernel spreading connections among them (``SO_REUSEPORT``). Off by default,
             so a port that is already taken is an error instead of silently shared.
             ``serve(workers=N)`` turns it on for its own workers.
-        health: serve ``grpc.health.v1.Health`` (grpc's own implementation):
+        health: serve the standard health service, ``grpc.health.v1.Health``:
             ``SERVING`` for every service once started, ``NOT_SERVING`` once stopping.
         reflection: serve gRPC server reflection (``v1alpha`` and ``v1``), so generic
             tools (``grpcurl``, ``buf curl``, Postman) can list and call the services.

@@ -37,9 +37,11 @@ if TYPE_CHECKING:
     from google.protobuf import any_pb2
     from google.protobuf.message import Message
 
-# The rich-status modules (``google.rpc``, ``grpc_status``, ``google.protobuf.any_pb2``)
-# are imported where an error carries rich details, not by ``import greeter``: most
-# programs never send or receive one, and they cost more to import than the rest.
+# The rich-status modules (greeter's ``status_pb2``, ``google.protobuf.any_pb2``) are
+# imported where an error carries rich details, not by ``import greeter``: most programs
+# never send or receive one, and they cost more to import than the rest. The status is
+# greeter's own ``greeter.rpc.Status``, the same fields as ``google.rpc.Status``, so
+# neither googleapis-common-protos nor grpcio-status is needed (see status.proto).
 
 __all__ = [
     "Aborted",
@@ -128,8 +130,9 @@ class GreeterError(Exception):
 
         raise greeter.NotFound("no greeting for that name")
 
-    Rich error details (the ``google.rpc.Status`` model, sent by grpc's status package)
-    travel too: pass protobuf messages, such as those of ``google.rpc.error_details_pb2``,
+    Rich error details (the ``google.rpc.Status`` model, as grpc's status packages send
+    it) travel too: pass protobuf messages, such as those of ``google.rpc.error_details_pb2``
+    (from googleapis-common-protos, which greeter does not need itself),
     as ``error_details``; the receiving side reads them with ``details_of_type``::
 
         raise greeter.InvalidArgument(
@@ -173,15 +176,10 @@ class GreeterError(Exception):
         """The trailing metadata to send: the user's, plus the rich status if any."""
         if not self.error_details:
             return self.trailing_metadata
-        from google.rpc import status_pb2
-        from grpc_status import rpc_status
+        from greeter._proto.status_pb2 import Status
 
-        status = status_pb2.Status(
-            code=self.code, message=self.details, details=list(self.error_details)
-        )
-        return self.trailing_metadata + metadata_from_grpc(
-            rpc_status.to_status(status).trailing_metadata
-        )
+        status = Status(code=self.code, message=self.details, details=self.error_details)
+        return (*self.trailing_metadata, (RICH_STATUS_KEY, status.SerializeToString()))
 
     def __str__(self) -> str:
         return f"{self.code.name}: {self.details}" if self.details else self.code.name
@@ -320,17 +318,33 @@ def error_from_grpc(exc: grpc.RpcError) -> GreeterError:
     if not isinstance(exc, grpc.aio.AioRpcError | grpc.Call):
         return Unknown(str(exc))  # grpcio raises call objects; anything else carries no status
     trailing = metadata_from_grpc(exc.trailing_metadata())
-    rich = None
-    if any(key == RICH_STATUS_KEY for key, _ in trailing):
-        from grpc_status import rpc_status
+    code, details = StatusCode.from_grpc(exc.code()), exc.details() or ""
+    return error_for_status(
+        code,
+        details,
+        tuple(item for item in trailing if item[0] != RICH_STATUS_KEY),
+        _rich_details(code, details, trailing),
+    )
+
+
+def _rich_details(code: StatusCode, details: str, trailing_metadata: Metadata) -> list[any_pb2.Any]:
+    """The rich error details in ``trailing_metadata`` (a serialized ``google.rpc.Status``).
+
+    A rich status that does not parse, or that contradicts the call's own code or
+    message, is ignored, as grpc's status package refuses it.
+    """
+    for key, value in trailing_metadata:
+        if key != RICH_STATUS_KEY or not isinstance(value, bytes):
+            continue
+        from google.protobuf.message import DecodeError
+
+        from greeter._proto.status_pb2 import Status
 
         try:
-            rich = rpc_status.from_call(exc)  # type: ignore[arg-type]  # AioRpcError quacks alike
-        except ValueError:  # a rich status that contradicts the call's own status is ignored
-            rich = None
-    return error_for_status(
-        StatusCode.from_grpc(exc.code()),
-        exc.details() or "",
-        tuple(item for item in trailing if item[0] != RICH_STATUS_KEY),
-        rich.details if rich is not None else (),
-    )
+            status = Status.FromString(value)
+        except DecodeError:
+            return []
+        if status.code != code or status.message != details:
+            return []
+        return list(status.details)
+    return []

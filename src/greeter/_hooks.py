@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
@@ -328,11 +329,61 @@ class HookInterceptor(grpc.ServerInterceptor):
         if handler is None:
             return None
         pipeline, details = self._pipeline, handler_call_details
+        stream = handler.unary_stream
+        if stream is not None and getattr(stream, "experimental_non_blocking", False):
+            wrapped = _NonBlockingStream(pipeline, details, stream)
+            return handler._replace(unary_stream=wrapped)  # type: ignore[attr-defined, no-any-return]
         return rewrap_handler(
             handler,
             lambda inner: _threaded_unary(pipeline, details, inner),
             lambda inner: _threaded_stream(pipeline, details, inner),
         )
+
+
+class _NonBlockingStream:
+    """A reply stream that grpc's threaded server feeds through a ``send`` callback
+    (``experimental_non_blocking``: the health ``Watch``), wrapped in ``pipeline`` and
+    still holding no worker thread. The call finishes when the stream is ended with
+    ``send(None)``, or when grpc ends the call otherwise (the client left, the server
+    stopped)."""
+
+    experimental_non_blocking = True
+
+    def __init__(
+        self, pipeline: CallPipeline, details: grpc.HandlerCallDetails, inner: Callable[..., Any]
+    ) -> None:
+        self._pipeline = pipeline
+        self._details = details
+        self._inner = inner
+
+    def __call__(
+        self, request: Any, context: grpc.ServicerContext, send: Callable[[Any], object]
+    ) -> None:
+        context = _with_status(context)
+        call = self._pipeline.begin(self._details, context)
+        if call is None:
+            return
+        finished = threading.Lock()
+
+        def finish(raised: BaseException | None) -> None:
+            if finished.acquire(blocking=False):  # once, whichever way the call ends
+                self._pipeline.finish(call, context, raised)
+
+        def send_then_finish(reply: Any) -> None:
+            send(reply)
+            if reply is None:
+                finish(None)
+
+        # Ended by grpc, not by the stream: reported as the client leaving.
+        context.add_callback(lambda: finish(GeneratorExit()))
+        token = current_call.set(call)
+        try:
+            self._inner(request, context, send_then_finish)
+        except BaseException as exc:
+            finish(exc)
+            raise
+        finally:
+            current_call.reset(token)
 
 
 class _StatusRecordingContext:

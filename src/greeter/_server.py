@@ -268,7 +268,7 @@ class _Assembly:
         self.greeter.install(server)
         self.extras.install(server, self.in_flight)
         if self.config.reflection:
-            # Imported here: grpc_reflection is a cost only servers that serve it pay.
+            # Imported here: reflection is a cost only servers that serve it pay.
             from greeter._reflection import add_reflection
 
             listed = [*self.service_names, *([HEALTH_SERVICE] if self.config.health else [])]

@@ -192,9 +192,9 @@ def _header_value(value: str | bytes) -> str:
 
 def _rich_details(status_bytes: bytes) -> list[ErrorDetail]:
     """The details of a serialized ``google.rpc.Status``, as Connect error details."""
-    from google.rpc import status_pb2
+    from greeter._proto.status_pb2 import Status  # google.rpc.Status's fields, see status.proto
 
-    status = status_pb2.Status.FromString(status_bytes)
+    status = Status.FromString(status_bytes)
     return [
         ErrorDetail(AnyDetail(type_url=detail.type_url, value=detail.value))
         for detail in status.details
