@@ -126,10 +126,10 @@ def serve_in_workers(run_worker: Callable[[str], object], address: str, workers:
     Raises ``OSError`` (one line: ``cannot listen on ADDRESS: address already in use``)
     if anything already listens on the port, even servers that allow sharing it: an
     unrelated second server never joins the first one's workers silently. Raises
-    ``CannotFork`` off Linux (fork is unsafe on macOS and absent on Windows, and only
-    Linux spreads connections over a shared port) and if gRPC already runs in this
-    process. Each worker's log records carry its pid (``%(process)d``), and its
-    ``%(processName)s`` is ``greeter-worker-N``.
+    ``CannotFork`` (a ``RuntimeError``) off Linux (fork is unsafe on macOS and absent
+    on Windows, and only Linux spreads connections over a shared port) and if gRPC
+    already runs in this process. Each worker's log records carry its pid
+    (``%(process)d``), and its ``%(processName)s`` is ``greeter-worker-N``.
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
