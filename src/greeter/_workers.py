@@ -175,8 +175,12 @@ def _check_fork_is_safe() -> None:
 
 def _grpc_threads() -> list[str]:
     """The names of gRPC core's threads running in this process."""
-    names = []
-    for task in Path("/proc/self/task").iterdir():
+    names: list[str] = []
+    try:
+        tasks = list(Path("/proc/self/task").iterdir())
+    except OSError:  # no /proc mounted: nothing to go by
+        return names
+    for task in tasks:
         try:
             name = (task / "comm").read_text().strip()
         except OSError:  # the thread ended meanwhile
