@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from greeter import GreeterClient, GreeterError, GreeterServer
+from greeter import GreeterClient, GreeterError, GreeterService, testing
 from greeter._workers import CannotFork, serve_in_workers
 from tests.conftest import (
     GREETER_SERVE,
@@ -338,9 +339,19 @@ def test_greeter_serve_with_workers_prefixes_each_log_line_with_the_workers_pid(
     assert f"[{workers.process.pid}] greeter.server: All workers stopped" in log
 
 
-def test_serving_in_workers_once_grpc_runs_in_this_process_is_refused(
-    server: GreeterServer,
-) -> None:
+@pytest.fixture(params=["a server", "a client"])
+def grpc_in_use(request: pytest.FixtureRequest) -> Iterator[None]:
+    """gRPC running in this process: a server, or only a client's channel."""
+    if request.param == "a server":
+        with testing.serving(GreeterService()):
+            yield
+    else:
+        with GreeterClient("127.0.0.1:1"):  # its channel starts gRPC's threads
+            yield
+
+
+@pytest.mark.usefixtures("grpc_in_use")
+def test_serving_in_workers_once_grpc_runs_in_this_process_is_refused() -> None:
     with pytest.raises(CannotFork, match=r"gRPC already runs in this process .*: fork the workers"):
         serve_in_workers(_never_called, LOOPBACK, workers=2)
 
@@ -349,6 +360,22 @@ def test_serving_in_workers_off_linux_is_refused(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(sys, "platform", "darwin")
     with pytest.raises(CannotFork, match="needs Linux, not darwin"):
         serve_in_workers(_never_called, LOOPBACK, workers=2)
+
+
+def test_greeter_serve_with_workers_off_linux_is_a_one_line_error() -> None:
+    as_if_on_macos = "import sys; sys.platform = 'darwin'; from greeter._cli import main; "
+    command = f"{as_if_on_macos}sys.exit(main(sys.argv[1:]))"
+    result = subprocess.run(
+        [sys.executable, "-c", command, "serve", "--address", LOOPBACK, "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("greeter: serving in worker processes needs Linux, not darwin")
+    assert result.stderr.count("\n") == 1
 
 
 def test_workers_drain_and_exit_by_themselves_if_the_parent_is_killed(
