@@ -8,6 +8,8 @@ It serves as ``greeter serve`` does, with ``PidService().serve(..., workers=N)``
 this one process by default, in N forked processes sharing the port with
 ``--workers N``. It logs to stderr and prints a failure to start as one line,
 ``greeter: ...``, with exit status 1. ``--async`` serves ``AsyncPidService`` instead.
+``--fail-at-start`` runs workers that fail as they start, every time, as a worker
+does that cannot bind its port.
 
 The name ``"hold DIR"`` makes SayHello create ``DIR/started``, then wait (at most 20 s)
 until ``DIR/release`` exists before answering: a call that stays in flight for as long
@@ -26,6 +28,7 @@ import time
 from pathlib import Path
 
 from greeter import AsyncGreeterService, GreeterService, ServerConfig
+from greeter._workers import serve_in_workers
 
 HOLD_SECONDS = 20
 
@@ -59,15 +62,22 @@ def _hold(directory: Path) -> None:
         time.sleep(0.02)
 
 
+def _fail_to_start(address: str) -> None:
+    raise OSError(f"cannot listen on {address}: failing at start, as asked")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--address", required=True)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--grace", type=float, default=ServerConfig().grace_seconds)
     parser.add_argument("--async", dest="use_asyncio", action="store_true")
+    parser.add_argument("--fail-at-start", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(process)d %(name)s: %(message)s")
     try:
+        if args.fail_at_start:
+            return serve_in_workers(_fail_to_start, args.address, args.workers)
         config = ServerConfig(grace_seconds=args.grace)
         service = AsyncPidService() if args.use_asyncio else PidService()
         service.serve(args.address, config=config, workers=args.workers)

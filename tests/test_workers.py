@@ -13,17 +13,27 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from greeter import GreeterClient
-from greeter._workers import serve_in_workers
-from tests.conftest import LOOPBACK, REPO_ROOT, ServerProcess, greet, refused, run_cli, wait_for
+from greeter import GreeterClient, GreeterError, GreeterService, testing
+from greeter._workers import CannotFork, serve_in_workers
+from tests.conftest import (
+    GREETER_SERVE,
+    LOOPBACK,
+    REPO_ROOT,
+    ServerProcess,
+    greet,
+    refused,
+    run_cli,
+    wait_for,
+)
 
 PID_SERVER = str(REPO_ROOT / "tests" / "pid_server.py")
 STARTED = r"Started \d+ workers on 127\.0\.0\.1:(\d+)"
@@ -35,10 +45,19 @@ NEW_SESSION_THEN_EXEC = (
 
 
 class Workers(ServerProcess):
-    """``tests/pid_server.py --workers N`` in a child process; knows its workers' pids."""
+    """``tests/pid_server.py --workers N`` in a child process; knows its workers' pids.
 
-    def __init__(self, workers: int, *extra: str, own_session: bool = False) -> None:
-        command = [sys.executable, PID_SERVER, "--address", LOOPBACK, "--workers", str(workers)]
+    ``server`` runs another command instead (``GREETER_SERVE``: ``greeter serve``).
+    """
+
+    def __init__(
+        self,
+        workers: int,
+        *extra: str,
+        own_session: bool = False,
+        server: Sequence[str] = (sys.executable, PID_SERVER),
+    ) -> None:
+        command = [*server, "--address", LOOPBACK, "--workers", str(workers)]
         if own_session:  # as a terminal's foreground job: its own process group
             command[1:1] = ["-c", NEW_SESSION_THEN_EXEC]
         self.pids: set[int] = set()
@@ -49,10 +68,19 @@ class Workers(ServerProcess):
             pytest.fail(f"no worker pids in: {self.log()}")
         self.pids = {int(pid) for pid in pids.group(1).split(", ")}
 
+    def replacement(self, killed: int) -> int | None:
+        """The pid of the worker started in place of ``killed``, once it is logged."""
+        started = re.search(
+            rf"Started worker \d+ \(pid (\d+)\) in place of pid {killed}\b", self.log()
+        )
+        return None if started is None else int(started.group(1))
+
     def kill(self) -> None:
-        """SIGKILL the workers (grandchildren this test started, by pid), then the parent."""
+        """SIGKILL the workers, first and restarted (grandchildren this test started, by
+        pid), then the parent."""
         if self.process.poll() is None:
-            for pid in self.pids:
+            restarted = re.findall(r"Started worker \d+ \(pid (\d+)\)", self.log())
+            for pid in self.pids | {int(pid) for pid in restarted}:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         super().kill()
@@ -202,18 +230,152 @@ def test_a_busy_port_raises_before_any_worker_starts() -> None:
             serve_in_workers(_never_called, address, workers=2)
 
 
-def test_a_worker_that_dies_stops_the_others_and_the_exit_status_is_1(
-    two_workers: Workers,
-) -> None:
+def test_a_killed_worker_is_replaced_and_the_port_keeps_serving(two_workers: Workers) -> None:
     assert pids_serving(two_workers.target, two_workers.pids) == two_workers.pids
-    killed, other = sorted(two_workers.pids)
+    killed, survivor = sorted(two_workers.pids)
     os.kill(killed, signal.SIGKILL)  # a worker: a grandchild this test started
+    two_workers.wait_for_log(f"(pid {killed}) was killed by SIGKILL unexpectedly; restarting it")
 
-    assert two_workers.process.wait(timeout=15) == 1
-    assert two_workers.output_ended(timeout=10)
+    # Reaped, so its listening socket is closed: every new connection is served, by the
+    # survivor until the new worker listens, then by either of them.
+    answered: set[int] = set()
+    deadline = time.monotonic() + 20
+    for _ in range(500):
+        answered.add(served_by(two_workers.target))
+        new = two_workers.replacement(killed)
+        if (new is not None and new in answered) or time.monotonic() > deadline:
+            break
+    assert new is not None, two_workers.log()
+    assert new in answered
+    assert answered <= {survivor, new}
+    assert pids_serving(two_workers.target, {survivor, new}) == {survivor, new}
+
+    assert two_workers.stop() == 0, two_workers.log()
     log = two_workers.log()
-    assert f"Worker (pid {killed}) was killed by SIGKILL unexpectedly" in log
-    assert f"{other} greeter.server: Stopped serving on" in log
+    assert log.count("Stopped serving on") == 2  # the survivor and the new worker
+    assert "Traceback" not in log
+
+
+def test_a_worker_that_fails_at_every_start_makes_the_supervisor_give_up_with_status_1() -> None:
+    workers = Workers(2, "--fail-at-start")
+    try:
+        assert workers.process.wait(timeout=60) == 1
+        assert workers.output_ended(timeout=10)
+    finally:
+        workers.kill()
+    log = workers.log()
+    # Restarted after a growing back-off, then given up on, with one clear line.
+    assert "exited with status 1 unexpectedly; restarting it in 0.25 s" in log
+    assert "exited with status 1 unexpectedly; restarting it in 2 s" in log
+    assert re.search(
+        r"Worker \d \(pid \d+\) exited with status 1: it failed to start 5 times in a row; "
+        r"giving up and stopping the other workers",
+        log,
+    ), log
+    assert "All workers stopped" in log
+
+
+def test_sigterm_during_a_restart_back_off_stops_everything_at_once() -> None:
+    workers = Workers(2, "--fail-at-start")
+    try:
+        workers.wait_for_log("restarting it in 2 s", timeout=30)
+        signalled = time.monotonic()
+        workers.process.send_signal(signal.SIGTERM)
+        workers.process.wait(timeout=10)
+        stopped_after = time.monotonic() - signalled
+        assert workers.output_ended(timeout=10)
+    finally:
+        workers.kill()
+    log = workers.log()
+    # Well before the 2 s back-off is over, and nothing restarted after the signal.
+    assert stopped_after < 1.5, log
+    assert "giving up" not in log
+    after_the_signal = log[log.index("Received SIGTERM") :]
+    assert "Started worker" not in after_the_signal, log
+    assert log.rstrip().endswith("All workers stopped"), log
+
+
+def test_a_worker_that_dies_during_a_graceful_stop_is_not_restarted(tmp_path: Path) -> None:
+    workers = Workers(2, "--grace", "15")
+    calls = ThreadPoolExecutor(max_workers=1)
+    try:
+        assert pids_serving(workers.target, workers.pids) == workers.pids
+        held = calls.submit(greet, workers.target, f"hold {tmp_path}", wait_for_ready=True)
+        wait_for(lambda: (tmp_path / "started").exists(), "the held call to start")
+        workers.process.send_signal(signal.SIGTERM)
+        # The idle worker stops; the one holding the call drains it: kill that one.
+        workers.wait_for_log("greeter.server: Stopped serving on")
+        stopped = re.search(r"(\d+) greeter\.server: Stopped serving on", workers.log())
+        assert stopped is not None
+        (draining,) = workers.pids - {int(stopped.group(1))}
+        os.kill(draining, signal.SIGKILL)
+
+        assert workers.process.wait(timeout=15) == 1
+        assert workers.output_ended(timeout=10)
+        with pytest.raises(GreeterError):  # its call in flight is lost with it
+            held.result(timeout=10)
+    finally:
+        (tmp_path / "release").touch()
+        workers.kill()
+        calls.shutdown(wait=False)
+    log = workers.log()
+    assert f"(pid {draining}) was killed by SIGKILL" in log
+    assert "restarting" not in log
+    assert "Started worker" not in log
+
+
+def test_greeter_serve_with_workers_prefixes_each_log_line_with_the_workers_pid() -> None:
+    workers = Workers(2, server=GREETER_SERVE)
+    try:
+        workers.wait_for_log("Serving helloworld.Greeter on", count=2)
+        assert workers.stop() == 0, workers.log()
+    finally:
+        workers.kill()
+    log = workers.log()
+    serving = re.findall(r"\[(\d+)\] greeter\.server: Serving helloworld\.Greeter on", log)
+    stopped = re.findall(r"\[(\d+)\] greeter\.server: Stopped serving on", log)
+    assert {int(pid) for pid in serving} == workers.pids, log
+    assert {int(pid) for pid in stopped} == workers.pids, log
+    assert f"[{workers.process.pid}] greeter.server: All workers stopped" in log
+
+
+@pytest.fixture(params=["a server", "a client"])
+def grpc_in_use(request: pytest.FixtureRequest) -> Iterator[None]:
+    """gRPC running in this process: a server, or only a client's channel."""
+    if request.param == "a server":
+        with testing.serving(GreeterService()):
+            yield
+    else:
+        with GreeterClient("127.0.0.1:1"):  # its channel starts gRPC's threads
+            yield
+
+
+@pytest.mark.usefixtures("grpc_in_use")
+def test_serving_in_workers_once_grpc_runs_in_this_process_is_refused() -> None:
+    with pytest.raises(CannotFork, match=r"gRPC already runs in this process .*: fork the workers"):
+        serve_in_workers(_never_called, LOOPBACK, workers=2)
+
+
+def test_serving_in_workers_off_linux_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "platform", "darwin")
+    with pytest.raises(CannotFork, match="needs Linux, not darwin"):
+        serve_in_workers(_never_called, LOOPBACK, workers=2)
+
+
+def test_greeter_serve_with_workers_off_linux_is_a_one_line_error() -> None:
+    as_if_on_macos = "import sys; sys.platform = 'darwin'; from greeter._cli import main; "
+    command = f"{as_if_on_macos}sys.exit(main(sys.argv[1:]))"
+    result = subprocess.run(
+        [sys.executable, "-c", command, "serve", "--address", LOOPBACK, "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("greeter: serving in worker processes needs Linux, not darwin")
+    assert result.stderr.count("\n") == 1
 
 
 def test_workers_drain_and_exit_by_themselves_if_the_parent_is_killed(

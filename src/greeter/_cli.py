@@ -21,7 +21,7 @@ from greeter._metadata import check_metadata
 from greeter._server import DEFAULT_ADDRESS
 from greeter._service import AsyncGreeterService, GreeterService
 from greeter._tls import ClientTLS, ServerTLS
-from greeter._workers import default_worker_count, shares_a_port
+from greeter._workers import CannotFork, default_worker_count, shares_a_port
 
 __all__ = ["main"]
 
@@ -423,7 +423,6 @@ def _start_metrics(address: str) -> ServerHook:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s: %(message)s")
     addresses: list[str] = args.address or [DEFAULT_ADDRESS]
     if args.workers is None:
         # The CLI's service holds no state, so it can serve from every core.
@@ -431,6 +430,11 @@ def _serve(args: argparse.Namespace) -> int:
             args.metrics is not None or args.web is not None or not shares_a_port(addresses)
         )
         args.workers = 1 if one_process else default_worker_count()
+    # Every worker logs the same lines: its pid tells them apart (as in gunicorn's log).
+    by_process = " [%(process)d]" if args.workers > 1 else ""
+    logging.basicConfig(
+        level=args.log_level, format=f"%(asctime)s{by_process} %(name)s: %(message)s"
+    )
     if args.metrics is not None and args.workers > 1:
         raise _UsageError("--metrics serves one process: use it with --workers 1")
     if args.web is not None and args.workers > 1:
@@ -442,7 +446,7 @@ def _serve(args: argparse.Namespace) -> int:
         config = _server_config(args)
         service = AsyncGreeterService() if args.use_asyncio else GreeterService()
         service.serve(address, config=config, workers=args.workers)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, CannotFork) as error:
         return _failed(error)
     except KeyboardInterrupt:  # Ctrl-C while the server was still starting
         return EXIT_FAILURE

@@ -10,9 +10,12 @@ stays with one worker: the spreading shows with many clients, or behind a load b
 that opens several connections. Linux only in practice: elsewhere ``SO_REUSEPORT``
 either does not exist or does not balance.
 
-The parent process serves nothing. It forwards SIGINT and SIGTERM to every worker,
-waits for them all to drain, and stops the others if one of them dies; a worker whose
-parent died stops by itself.
+The parent process serves nothing: it supervises. It forwards SIGINT and SIGTERM to
+every worker and waits for them all to drain. A worker that dies is replaced, as
+gunicorn and systemd do, while the others keep serving; one that keeps dying as it
+starts is restarted after a growing back-off, and after a few such failures in a row
+the supervisor gives up: it stops the others and exits 1. A worker whose parent died
+stops by itself.
 """
 
 from __future__ import annotations
@@ -27,24 +30,35 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
 
 from greeter._addresses import check_port_is_free, split_tcp_address
 from greeter._signals import SHUTDOWN_SIGNALS, ShutdownSignals
 
-if TYPE_CHECKING:
-    pass
-
-__all__ = ["default_worker_count", "serve_in_workers", "shares_a_port"]
+__all__ = ["CannotFork", "default_worker_count", "serve_in_workers", "shares_a_port"]
 
 logger = logging.getLogger("greeter.server")
 
 #: How often a worker checks that its parent is still there.
 _ORPHAN_CHECK_SECONDS = 1.0
+#: A worker that ends sooner than this after it was started failed to start (as
+#: supervisord's ``startsecs``); one that ran longer is replaced at once.
+_START_SECONDS = 1.0
+#: The wait before restarting a worker that failed to start, doubled at each failure.
+_FIRST_BACKOFF_SECONDS = 0.25
+#: Failed starts in a row after which the supervisor gives up (systemd's default burst).
+_MAX_FAILED_STARTS = 5
+#: The names (``/proc/self/task/*/comm``) of gRPC core's threads, which exist while any
+#: channel or server does: a forked child would inherit their locks but not them.
+_GRPC_THREAD_NAMES = ("grpc", "event_engine", "lifeguard", "default-execu", "resolver-exec")
+
+
+class CannotFork(RuntimeError):
+    """Worker processes cannot be forked safely here: not Linux, or gRPC already runs."""
 
 
 def default_worker_count() -> int:
@@ -98,10 +112,11 @@ def serve_in_workers(run_worker: Callable[[str], object], address: str, workers:
     ``address`` is ``host:port``; with port 0 the OS picks one free port, shared by all
     workers (each gets the real ``host:port``). ``run_worker`` must bind with
     ``SO_REUSEPORT`` (``ServerConfig(reuse_port=True)``), serve until SIGINT or SIGTERM
-    and stop gracefully. Blocks until every worker has exited; returns 0 if all exited
-    cleanly after a shutdown signal, else 1 (a worker that exits on its own, or dies,
-    makes the others stop too). Call it from the main thread, before creating any gRPC
-    object (client or server) in this process::
+    and stop gracefully. A worker that dies or exits on its own is replaced (see the
+    module's docstring). Blocks until every worker has exited; returns 0 if all exited
+    cleanly after a shutdown signal, else 1 (a worker failed while stopping, or kept
+    failing to start). Call it from the main thread, before creating any gRPC object
+    (client or server) in this process::
 
         def run_worker(address: str) -> None:
             GreeterService().serve(address, config=ServerConfig(reuse_port=True))
@@ -110,7 +125,11 @@ def serve_in_workers(run_worker: Callable[[str], object], address: str, workers:
 
     Raises ``OSError`` (one line: ``cannot listen on ADDRESS: address already in use``)
     if anything already listens on the port, even servers that allow sharing it: an
-    unrelated second server never joins the first one's workers silently.
+    unrelated second server never joins the first one's workers silently. Raises
+    ``CannotFork`` (a ``RuntimeError``) off Linux (fork is unsafe on macOS and absent
+    on Windows, and only Linux spreads connections over a shared port) and if gRPC
+    already runs in this process. Each worker's log records carry its pid
+    (``%(process)d``), and its ``%(processName)s`` is ``greeter-worker-N``.
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
@@ -118,14 +137,57 @@ def serve_in_workers(run_worker: Callable[[str], object], address: str, workers:
         raise RuntimeError("serving in worker processes needs the main thread (for signals)")
     host, _ = split_tcp_address(address)
     address = f"{host}:{check_port_is_free(address)}"
+    _check_fork_is_safe()
     with _SignalRecorder() as signals:
-        processes = _start_workers(run_worker, address, workers, signals)
-        pids = ", ".join(str(process.pid) for process in processes)
-        logger.info("Started %d workers on %s (pids %s)", workers, address, pids)
+        supervisor = _Supervisor(run_worker, address, signals)
+        slots = [_Slot(number) for number in range(1, workers + 1)]
         try:
-            return _supervise(processes, signals)
+            for slot in slots:
+                supervisor.start(slot)
+            pids = ", ".join(str(slot.pid) for slot in slots)
+            logger.info("Started %d workers on %s (pids %s)", workers, address, pids)
+            return supervisor.run(slots)
         finally:
-            _stop_leftovers(processes)
+            _stop_leftovers(slots)
+
+
+def _check_fork_is_safe() -> None:
+    """Raise ``CannotFork`` unless this process may fork workers that will serve gRPC.
+
+    gRPC documents that a process must fork its servers before creating any gRPC
+    object: gRPC core's threads (and the locks they hold) do not survive a fork. Those
+    threads exist from the first channel or server until the last one is gone, so
+    finding them by name is the sign that gRPC runs here.
+    """
+    if not sys.platform.startswith("linux"):
+        raise CannotFork(
+            f"serving in worker processes needs Linux, not {sys.platform} "
+            "(fork, and a port shared with SO_REUSEPORT): serve with one worker"
+        )
+    threads = _grpc_threads()
+    if threads:
+        raise CannotFork(
+            "gRPC already runs in this process (its threads: "
+            f"{', '.join(sorted(set(threads)))}): fork the workers before creating "
+            "any gRPC client or server, and create those in each worker"
+        )
+
+
+def _grpc_threads() -> list[str]:
+    """The names of gRPC core's threads running in this process."""
+    names: list[str] = []
+    try:
+        tasks = list(Path("/proc/self/task").iterdir())
+    except OSError:  # no /proc mounted: nothing to go by
+        return names
+    for task in tasks:
+        try:
+            name = (task / "comm").read_text().strip()
+        except OSError:  # the thread ended meanwhile
+            continue
+        if name.startswith(_GRPC_THREAD_NAMES):
+            names.append(name)
+    return names
 
 
 class _SignalRecorder(ShutdownSignals):
@@ -136,14 +198,17 @@ class _SignalRecorder(ShutdownSignals):
         super().__init__()
         self._seen = 0
 
-    def wait_for(self, sentinels: list[int]) -> None:
-        """Block until a new signal arrives or one of ``sentinels`` (processes) is ready.
+    def wait_for(self, sentinels: list[int], timeout: float | None) -> None:
+        """Block until a new signal arrives, one of ``sentinels`` (processes) is ready,
+        or ``timeout`` seconds (None: no limit) have passed.
 
         A signal that arrived since the last call returns at once: its handler has run
         by now (at the latest on entering this method), or the wakeup byte it wrote
         ends the wait.
         """
-        if len(self.received) == self._seen and self._reader in wait([self._reader, *sentinels]):
+        if len(self.received) == self._seen and self._reader in wait(
+            [self._reader, *sentinels], timeout
+        ):
             self._reader.recv(1024)  # drain the wakeup bytes
         self._seen = len(self.received)
 
@@ -167,29 +232,129 @@ def _exit_before_serving(signum: int, frame: FrameType | None) -> None:
     os._exit(0)
 
 
-def _start_workers(
-    run_worker: Callable[[str], object], address: str, workers: int, signals: _SignalRecorder
-) -> list[BaseProcess]:
-    """Fork the workers with shutdown signals blocked, so none is lost or misrouted.
+@dataclass
+class _Slot:
+    """Worker number ``number``: its process now, and how its last starts went."""
 
-    A signal that arrives meanwhile waits until the parent has recorded handlers for it
-    in place (and is then forwarded), or until the worker has its own.
-    """
-    context = multiprocessing.get_context("fork")
-    processes: list[BaseProcess] = []
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, SHUTDOWN_SIGNALS)
-    try:
-        for number in range(1, workers + 1):
-            process = context.Process(
+    number: int
+    process: BaseProcess | None = None
+    pid: int = 0
+    started_at: float = 0.0
+    failed_starts: int = 0
+    #: When to start it again (``time.monotonic()``); None: not waiting to restart.
+    restart_at: float | None = None
+
+
+class _Supervisor:
+    """Starts workers into slots, restarts those that end, stops them all on a signal."""
+
+    def __init__(
+        self, run_worker: Callable[[str], object], address: str, signals: _SignalRecorder
+    ) -> None:
+        self._run_worker = run_worker
+        self._address = address
+        self._signals = signals
+        self._fork = multiprocessing.get_context("fork")
+        self._stopping = False
+        self._failed = False
+
+    def start(self, slot: _Slot) -> None:
+        """Fork a worker with shutdown signals blocked, so none is lost or misrouted.
+
+        A signal that arrives meanwhile waits until the parent has recorded handlers for
+        it in place (and is then forwarded), or until the worker has its own.
+        """
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, SHUTDOWN_SIGNALS)
+        try:
+            process = self._fork.Process(
                 target=_worker_main,
-                args=(run_worker, address, signals, blocked),
-                name=f"greeter-worker-{number}",
+                args=(self._run_worker, self._address, self._signals, blocked),
+                name=f"greeter-worker-{slot.number}",
             )
             process.start()
-            processes.append(process)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-    return processes
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        assert process.pid is not None  # started
+        slot.process, slot.pid, slot.restart_at = process, process.pid, None
+        slot.started_at = time.monotonic()
+
+    def run(self, slots: list[_Slot]) -> int:
+        """Supervise until every worker has stopped; the exit status."""
+        while any(slot.process is not None or slot.restart_at is not None for slot in slots):
+            sentinels = [slot.process.sentinel for slot in slots if slot.process is not None]
+            self._signals.wait_for(sentinels, _seconds_to_next_restart(slots))
+            if self._signals.received and not self._stopping:
+                received = self._signals.received[0]
+                running = sum(slot.process is not None for slot in slots)
+                logger.info("Received %s; stopping %d workers", received.name, running)
+                self._stop(slots, received)
+            for slot in slots:
+                if slot.process is not None and not slot.process.is_alive():
+                    self._ended(slot, slots)
+            now = time.monotonic()
+            for slot in slots:
+                if slot.restart_at is not None and slot.restart_at <= now:
+                    replaced = slot.pid
+                    self.start(slot)
+                    logger.info(
+                        "Started worker %d (pid %d) in place of pid %d",
+                        slot.number,
+                        slot.pid,
+                        replaced,
+                    )
+        logger.info("All workers stopped")
+        return 1 if self._failed else 0
+
+    def _ended(self, slot: _Slot, slots: list[_Slot]) -> None:
+        """Slot ``slot``'s worker has exited: reap it; restart it, or give up."""
+        assert slot.process is not None
+        code, how = slot.process.exitcode, _describe_exit(slot.process)
+        slot.process.close()
+        slot.process = None
+        if self._stopping:  # a worker ending during a stop is never restarted
+            if code != 0:
+                self._failed = True
+                logger.error("Worker %d (pid %d) %s", slot.number, slot.pid, how)
+            return
+        if time.monotonic() - slot.started_at >= _START_SECONDS:
+            slot.failed_starts = 0
+        else:
+            slot.failed_starts += 1
+        if slot.failed_starts >= _MAX_FAILED_STARTS:
+            self._failed = True
+            logger.error(
+                "Worker %d (pid %d) %s: it failed to start %d times in a row; "
+                "giving up and stopping the other workers",
+                slot.number,
+                slot.pid,
+                how,
+                slot.failed_starts,
+            )
+            self._stop(slots, signal.SIGTERM)
+            return
+        backoff = (
+            _FIRST_BACKOFF_SECONDS * 2 ** (slot.failed_starts - 1) if slot.failed_starts else 0
+        )
+        logger.error(
+            "Worker %d (pid %d) %s unexpectedly; restarting it%s",
+            slot.number,
+            slot.pid,
+            how,
+            f" in {backoff:g} s" if backoff else "",
+        )
+        slot.restart_at = time.monotonic() + backoff
+
+    def _stop(self, slots: list[_Slot], sent: signal.Signals) -> None:
+        """Send ``sent`` to every running worker; restart none from now on."""
+        self._stopping = True
+        for slot in slots:
+            slot.restart_at = None
+        _send(slots, sent)
+
+
+def _seconds_to_next_restart(slots: list[_Slot]) -> float | None:
+    due = [slot.restart_at for slot in slots if slot.restart_at is not None]
+    return max(0.0, min(due) - time.monotonic()) if due else None
 
 
 def _worker_main(
@@ -208,7 +373,7 @@ def _worker_main(
     signal.pthread_sigmask(signal.SIG_SETMASK, signal_mask)
     try:
         run_worker(address)
-    except OSError as exc:  # say, the port was taken between the check and the bind
+    except OSError as exc:  # say, the port was taken while no worker held it
         logger.error("Worker (pid %d) could not serve: %s", os.getpid(), exc)
         sys.exit(1)
 
@@ -224,42 +389,11 @@ def _stop_when_orphaned(parent_pid: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _supervise(processes: list[BaseProcess], signals: _SignalRecorder) -> int:
-    """Wait for the workers; forward the first shutdown signal; stop all if one dies."""
-    running = list(processes)
-    stopping = False
-    failed = False
-    while running:
-        signals.wait_for([process.sentinel for process in running])
-        if signals.received and not stopping:
-            stopping = True
-            received = signals.received[0]
-            logger.info("Received %s; stopping %d workers", received.name, len(running))
-            _send(running, received)
-        for process in [process for process in running if not process.is_alive()]:
-            running.remove(process)
-            if process.exitcode == 0 and stopping:
-                continue
-            failed = True
-            if stopping:
-                logger.error("Worker (pid %d) %s", process.pid, _describe_exit(process))
-            else:
-                stopping = True
-                logger.error(
-                    "Worker (pid %d) %s unexpectedly; stopping the other workers",
-                    process.pid,
-                    _describe_exit(process),
-                )
-                _send(running, signal.SIGTERM)
-    logger.info("All workers stopped")
-    return 1 if failed else 0
-
-
-def _send(processes: list[BaseProcess], sent: signal.Signals) -> None:
-    for process in processes:
-        if process.pid is not None:
+def _send(slots: list[_Slot], sent: signal.Signals) -> None:
+    for slot in slots:
+        if slot.process is not None:
             with contextlib.suppress(ProcessLookupError):  # gone: the supervisor sees it next
-                os.kill(process.pid, sent)
+                os.kill(slot.pid, sent)
 
 
 def _describe_exit(process: BaseProcess) -> str:
@@ -269,12 +403,13 @@ def _describe_exit(process: BaseProcess) -> str:
     return f"exited with status {code}"
 
 
-def _stop_leftovers(processes: list[BaseProcess]) -> None:
+def _stop_leftovers(slots: list[_Slot]) -> None:
     """If supervising failed (a bug), do not leave workers behind: stop and reap them."""
-    leftovers = [process for process in processes if process.is_alive()]
+    leftovers = [slot for slot in slots if slot.process is not None and slot.process.is_alive()]
     _send(leftovers, signal.SIGTERM)
-    for process in leftovers:
-        process.join(timeout=30)
-        if process.is_alive():
-            process.kill()
-            process.join()
+    for slot in leftovers:
+        assert slot.process is not None
+        slot.process.join(timeout=30)
+        if slot.process.is_alive():
+            slot.process.kill()
+            slot.process.join()
