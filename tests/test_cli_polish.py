@@ -36,7 +36,7 @@ from greeter import (
     StatusCode,
     testing,
 )
-from greeter._exceptions import error_for_status
+from greeter.errors import error_for_status
 from tests.certs import Certificates
 from tests.conftest import LOOPBACK, ServerProcess, run_cli
 
@@ -541,19 +541,26 @@ ERROR_CLASSES = [
 
 
 @pytest.mark.parametrize("name", PUBLIC_CLASSES_AND_FUNCTIONS)
-def test_public_classes_and_functions_say_they_are_greeters(name: str) -> None:
+def test_public_classes_and_functions_are_found_where_their_module_says(name: str) -> None:
     public = getattr(greeter, name)
-    assert public.__module__ == "greeter"
     assert getattr(sys.modules[public.__module__], public.__qualname__) is public
 
 
-def test_an_error_prints_as_greeter_dot_name_in_reprs_and_tracebacks() -> None:
-    assert repr(greeter.Unavailable) == "<class 'greeter.Unavailable'>"
+@pytest.mark.parametrize("error_class", ERROR_CLASSES, ids=lambda cls: cls.__name__)
+def test_errors_belong_to_the_public_greeter_errors_module(
+    error_class: type[greeter.GreeterError],
+) -> None:
+    assert error_class.__module__ == "greeter.errors"
+    assert getattr(greeter.errors, error_class.__qualname__) is error_class
+
+
+def test_an_error_prints_as_greeter_errors_dot_name_in_reprs_and_tracebacks() -> None:
+    assert repr(greeter.Unavailable) == "<class 'greeter.errors.Unavailable'>"
     try:
         raise greeter.Unavailable("server down")
     except greeter.Unavailable as error:
         printed = "".join(traceback.format_exception(error))
-    assert printed.splitlines()[-1] == "greeter.Unavailable: UNAVAILABLE: server down"
+    assert printed.splitlines()[-1] == "greeter.errors.Unavailable: UNAVAILABLE: server down"
 
 
 @pytest.mark.parametrize("error_class", ERROR_CLASSES, ids=lambda cls: cls.__name__)

@@ -16,9 +16,9 @@ import grpc
 import grpc.aio
 
 from greeter._auth import TokenSource, call_credentials
-from greeter._exceptions import StatusCode
 from greeter._options import ChannelOption, milliseconds
 from greeter._tls import ClientTLS
+from greeter.errors import StatusCode
 
 __all__ = ["ChannelSettings", "ClientInterceptor", "LoadBalancing", "RetryPolicy"]
 

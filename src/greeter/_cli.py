@@ -15,13 +15,13 @@ from greeter import __version__
 from greeter._auth import bearer_tokens
 from greeter._client import DEFAULT_TARGET, GreeterClient
 from greeter._config import Compression, ServerConfig
-from greeter._exceptions import GreeterError
 from greeter._hooks import ServerHook
 from greeter._metadata import check_metadata
 from greeter._server import DEFAULT_ADDRESS
 from greeter._service import AsyncGreeterService, GreeterService
 from greeter._tls import ClientTLS, ServerTLS
 from greeter._workers import default_worker_count, shares_a_port
+from greeter.errors import GreeterError
 
 __all__ = ["main"]
 

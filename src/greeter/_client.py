@@ -36,7 +36,6 @@ import grpc.aio
 from greeter._auth import TokenSource, authorization_metadata
 from greeter._calls import AsyncReplyStream, Reply, ReplyStream
 from greeter._channel import ChannelSettings, ClientInterceptor, LoadBalancing, RetryPolicy
-from greeter._exceptions import error_from_grpc
 from greeter._metadata import Metadata, MetadataTuple, metadata_from_grpc, normalize_metadata
 from greeter._options import (
     ChannelOption,
@@ -46,6 +45,7 @@ from greeter._options import (
 )
 from greeter._proto import helloworld_pb2, helloworld_pb2_grpc
 from greeter._tls import ClientTLS
+from greeter.errors import error_from_grpc
 
 if TYPE_CHECKING:
     from typing_extensions import Self

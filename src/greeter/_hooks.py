@@ -32,9 +32,9 @@ from typing import Any, TypeVar
 import grpc
 import grpc.aio
 
-from greeter._exceptions import GreeterError, Internal, StatusCode
 from greeter._logging import log_unexpected_error
 from greeter._metadata import MetadataTuple, metadata_from_grpc
+from greeter.errors import GreeterError, Internal, StatusCode
 
 __all__ = ["AccessLog", "CallInfo", "CallOutcome", "ServerHook"]
 

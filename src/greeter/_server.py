@@ -20,7 +20,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import grpc
 import grpc.aio
@@ -271,6 +271,13 @@ class _Assembly:
             add_reflection(server, listed)
 
 
+class _HasAddress(Protocol):
+    """What ``_Bound`` reads of a web port (``greeter._web_server.WebPort``)."""
+
+    @property
+    def address(self) -> str: ...
+
+
 class _Bound:
     """``port``, ``address`` and ``target``, read from where the server is bound."""
 
@@ -308,7 +315,9 @@ class _Bound:
         self._first()
         return [binding.target for binding in self._bindings]
 
-    _web: WebPort | None
+    # Declared by what it is read for, not as WebPort: the server never imports the web
+    # port's module unless it serves one, and typing.get_type_hints() must resolve this.
+    _web: _HasAddress | None
 
     @property
     def web_address(self) -> str | None:

@@ -22,8 +22,8 @@ from connectrpc.errors import ConnectError, ErrorDetail
 from connectrpc.request import RequestContext
 from protobuf.wkt import Any as AnyDetail
 
-from greeter._exceptions import RICH_STATUS_KEY, StatusCode
 from greeter._metadata import MetadataTuple
+from greeter.errors import RICH_STATUS_KEY, StatusCode
 
 __all__ = ["AsyncWebServicerContext", "WebServicerContext", "connect_code", "status_code"]
 

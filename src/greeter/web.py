@@ -61,7 +61,6 @@ from connectrpc.server import ConnectASGIApplication, Endpoint
 from google.protobuf.message import Message
 
 from greeter._config import DEFAULT_MAX_WORKERS, ServerConfig
-from greeter._exceptions import StatusCode
 from greeter._executor import HandlerThreads
 from greeter._hooks import ActiveCall, CallPipeline, current_call
 from greeter._metadata import MetadataTuple
@@ -72,6 +71,7 @@ from greeter._servicer import AsyncServicer, Servicer
 from greeter._web_context import AsyncWebServicerContext, WebServicerContext, status_code
 from greeter._web_cors import CORS
 from greeter._web_cors import ASGIApp as _ASGIApp
+from greeter.errors import StatusCode
 
 __all__ = ["ASGIApp", "asgi_app"]
 
