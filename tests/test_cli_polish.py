@@ -281,6 +281,54 @@ def test_serve_lets_grpc_core_log_its_chatter_only_with_log_level_debug(
         assert not GRPC_CORE_CHATTER.search(process.log()), process.log()
 
 
+def test_the_command_runs_in_the_process_it_was_started_in() -> None:
+    """GRPC_VERBOSITY is set before grpc is imported, not by starting a second
+    interpreter: what ran before ``main()`` runs once, and grpc core stays quiet."""
+    code = (
+        "import sys\n"
+        "print('started', flush=True)\n"
+        "from greeter._cli import main\n"
+        "sys.argv = ['greeter', 'greet', 'you', '--target', '127.0.0.1:1', '--timeout', '5']\n"
+        "sys.exit(main())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **VERBOSITY_UNSET},
+    )
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == ["started"]
+    assert not GRPC_CORE_LINE.search(result.stderr), result.stderr
+    assert result.stderr.splitlines() == [result.stderr.splitlines()[-1]]
+
+
+def test_reading_the_command_line_imports_no_grpc() -> None:
+    code = (
+        "import sys\n"
+        "from greeter._cli import _parser\n"
+        "_parser().parse_args(['serve', '--compression', 'gzip', '--address', '[::1]:0'])\n"
+        "_parser().parse_args(['greet', 'you', '--metadata', 'x-a=b'])\n"
+        "print(sorted(name for name in sys.modules if name.partition('.')[0] == 'grpc'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.splitlines() == ["[]"]
+
+
+def test_serve_defaults_are_server_configs() -> None:
+    from greeter._cli import _parser
+
+    args = _parser().parse_args(["serve"])
+    defaults = greeter.ServerConfig()
+    assert (args.grace, args.max_workers) == (defaults.grace_seconds, defaults.max_workers)
+    help_text = " ".join(greeter_command("serve", "--help").stdout.split())
+    assert f"(default: {defaults.grace_seconds:g})" in help_text
+    assert f"(threaded server; default: {defaults.max_workers})" in help_text
+
+
 class HeldService(GreeterService):
     """Holds each call until released, saying when one has arrived."""
 

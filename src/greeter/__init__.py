@@ -24,15 +24,16 @@ from importlib import import_module as _import_module
 #: more to import than this module, and the names below load when first used.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from greeter._addresses import DEFAULT_ADDRESS, DEFAULT_TARGET
     from greeter._auth import TokenCheck, TokenSource, bearer_tokens
     from greeter._calls import AsyncReplyStream, Reply, ReplyStream
-    from greeter._client import DEFAULT_TARGET, AsyncGreeterClient, GreeterClient, RetryPolicy
+    from greeter._client import AsyncGreeterClient, GreeterClient, RetryPolicy
     from greeter._config import ServerConfig, ServerInterceptor
     from greeter._context import AsyncCallContext, CallContext
     from greeter._hooks import AccessLog, CallInfo, CallOutcome, ServerHook
     from greeter._metadata import Metadata, MetadataTuple
     from greeter._options import ChannelOption, Compression
-    from greeter._server import DEFAULT_ADDRESS, AsyncGreeterServer, ExtraService, GreeterServer
+    from greeter._server import AsyncGreeterServer, ExtraService, GreeterServer
     from greeter._service import AsyncGreeterService, GreeterService
     from greeter._tls import PEM, ClientTLS, ServerTLS
     from greeter.errors import (
@@ -73,7 +74,7 @@ _DEFINED_IN = {
     "AsyncReplyStream": "greeter._calls",
     "Reply": "greeter._calls",
     "ReplyStream": "greeter._calls",
-    "DEFAULT_TARGET": "greeter._client",
+    "DEFAULT_TARGET": "greeter._addresses",
     "AsyncGreeterClient": "greeter._client",
     "GreeterClient": "greeter._client",
     "RetryPolicy": "greeter._client",
@@ -107,7 +108,7 @@ _DEFINED_IN = {
     "ServerHook": "greeter._hooks",
     "Metadata": "greeter._metadata",
     "MetadataTuple": "greeter._metadata",
-    "DEFAULT_ADDRESS": "greeter._server",
+    "DEFAULT_ADDRESS": "greeter._addresses",
     "AsyncGreeterServer": "greeter._server",
     "ExtraService": "greeter._server",
     "GreeterServer": "greeter._server",

@@ -11,6 +11,8 @@ from __future__ import annotations
 import socket
 
 __all__ = [
+    "DEFAULT_ADDRESS",
+    "DEFAULT_TARGET",
     "UNIX_SCHEMES",
     "check_port_is_free",
     "is_loopback",
@@ -18,6 +20,11 @@ __all__ = [
     "split_tcp_address",
     "why_not_bound",
 ]
+
+#: Where ``serve()`` listens unless told otherwise: every interface, port 50051.
+DEFAULT_ADDRESS = "[::]:50051"
+#: Where clients connect unless told otherwise.
+DEFAULT_TARGET = "localhost:50051"
 
 UNIX_SCHEMES = ("unix:", "unix-abstract:")
 _WILDCARD_HOSTS = {"", "::", "*", "0.0.0.0"}

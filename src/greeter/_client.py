@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 import grpc
 import grpc.aio
 
+from greeter._addresses import DEFAULT_TARGET
 from greeter._auth import TokenSource, authorization_metadata
 from greeter._calls import AsyncReplyStream, Reply, ReplyStream
 from greeter._channel import ChannelSettings, ClientInterceptor, LoadBalancing, RetryPolicy
@@ -54,8 +55,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_TARGET", "AsyncGreeterClient", "GreeterClient", "RetryPolicy"]
 
-#: Where clients connect unless told otherwise.
-DEFAULT_TARGET = "localhost:50051"
 #: Timeouts from this many seconds up (``math.inf`` included) mean "no deadline". grpc
 #: itself takes ``math.inf``, or any timeout past its clock's end (about 7e9 s from
 #: now), as a deadline already passed, and fails the call at once.

@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 import grpc
 import grpc.aio
 
-from greeter._addresses import check_port_is_free, is_loopback, split_address, why_not_bound
+from greeter._addresses import (
+    DEFAULT_ADDRESS,
+    check_port_is_free,
+    is_loopback,
+    split_address,
+    why_not_bound,
+)
 from greeter._auth import TokenIdentifier
 from greeter._config import ServerConfig, ServerInterceptor
 from greeter._drain import InFlight, TrackedHandler, track
@@ -47,9 +53,6 @@ __all__ = ["DEFAULT_ADDRESS", "AsyncGreeterServer", "ExtraService", "GreeterServ
 
 
 logger = logging.getLogger("greeter.server")
-
-#: Where ``serve()`` listens unless told otherwise: every interface, port 50051.
-DEFAULT_ADDRESS = "[::]:50051"
 
 #: A service to serve beside the Greeter: a grpc generic handler (such as
 #: ``grpc.method_handlers_generic_handler(...)``), or the pair
