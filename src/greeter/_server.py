@@ -356,7 +356,10 @@ class GreeterServer(_Bound):
     """A Greeter server bound to one or more addresses; a context manager.
 
     Binding happens on construction, so ``port`` is known before the server starts
-    (useful with port 0, where the OS picks a free port)::
+    (useful with port 0, where the OS picks a free port), and a busy port fails the
+    constructor. (``AsyncGreeterServer`` checks its addresses on construction and binds
+    in ``start()``: grpc.aio needs the running loop.) ``stop()`` before ``start()``
+    gives the ports back; the server then never starts::
 
         with GreeterServer(GreeterService(), "127.0.0.1:0") as server:
             print(GreeterClient(server.target).greet("you"))
@@ -456,6 +459,10 @@ class GreeterServer(_Bound):
             if self._stopped:
                 return
             self._stopped = True
+            started = self._started
+        if not started:
+            self._release()  # nothing to drain; grpc frees the ports only this way
+            return
         grace = self.config.grace_seconds if grace_seconds is None else grace_seconds
         if self._health is not None:
             self._health.stopping()
@@ -478,7 +485,18 @@ class GreeterServer(_Bound):
         logger.info("Stopped serving on %s", ", ".join(self.addresses))
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:
-        """Block until the server stops; returns False if ``timeout`` passed first."""
+        """Block until the server stops; returns False if ``timeout`` passed first.
+
+        As on ``AsyncGreeterServer``: a server stopped before it started has
+        terminated (True at once), and waiting for one that was never started raises
+        ``RuntimeError`` instead of blocking for good.
+        """
+        with self._lock:
+            started, stopped = self._started, self._stopped
+        if not started:
+            if stopped:
+                return True
+            raise RuntimeError("the server is not started yet: call server.start() first")
         return not self._server.wait_for_termination(timeout)
 
     def serve(self) -> signal.Signals | None:
@@ -557,12 +575,13 @@ class AsyncGreeterServer(_Bound):
         self._service = service
         self._web: WebPort | None = None
         self._stopping = False
+        self._stopped_before_start = False
         self._stopped: asyncio.Event | None = None
         self._end_serving: asyncio.Event | None = None
 
     async def start(self) -> Self:
         """Bind and start serving on the running loop; returns ``self``. Idempotent."""
-        if self._stopping:
+        if self._stopping or self._stopped_before_start:
             raise RuntimeError("a stopped server cannot be started again")
         if self._server is not None:
             return self
@@ -607,7 +626,10 @@ class AsyncGreeterServer(_Bound):
         those still running then are cancelled and logged. Returns within the grace
         period plus half a second. Safe to call twice.
         """
-        if self._server is None or self._stopping:
+        if self._server is None:
+            self._stopped_before_start = True  # so it never starts, as a GreeterServer
+            return
+        if self._stopping:
             return
         self._stopping = True
         assert self._end_serving is not None
@@ -633,9 +655,16 @@ class AsyncGreeterServer(_Bound):
         logger.info("Stopped serving on %s", ", ".join(self.addresses))
 
     async def wait_for_termination(self, timeout: float | None = None) -> bool:
-        """Wait until the server stops; returns False if ``timeout`` passed first."""
+        """Wait until the server stops; returns False if ``timeout`` passed first.
+
+        As on ``GreeterServer``: a server stopped before it started has terminated
+        (True at once), and waiting for one that was never started raises
+        ``RuntimeError`` instead of returning as if it had stopped.
+        """
         if self._stopped is None:
-            return True
+            if self._stopped_before_start:
+                return True
+            raise RuntimeError("the server is not started yet: await server.start() first")
         try:
             await asyncio.wait_for(self._stopped.wait(), timeout)
         except asyncio.TimeoutError:
