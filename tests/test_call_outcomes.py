@@ -7,6 +7,7 @@ waiting for requests that will never come, or is cancelled (the asyncio server).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 
@@ -139,3 +140,24 @@ def test_reflection_the_client_cancelled_is_cancelled_on_the_threaded_server() -
         call.cancel()
         asked.set()
         assert outcomes.of(REFLECTION) == StatusCode.CANCELLED
+
+
+def test_the_access_log_says_deadline_exceeded_for_a_watch_past_its_deadline(
+    server_kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = GreeterService() if server_kind == "sync" else AsyncGreeterService()
+    with (
+        caplog.at_level(logging.INFO, logger="greeter.access"),
+        testing.serving(service, config=ServerConfig(access_log=True)) as server,
+        grpc.insecure_channel(server.target) as channel,
+    ):
+        with pytest.raises(grpc.RpcError):
+            list(watch(channel)(WHOLE_SERVER, timeout=0.5))
+
+        def logged() -> list[str]:
+            return [r.getMessage() for r in caplog.records if r.name == "greeter.access"]
+
+        wait_for(lambda: bool(logged()), "the Watch's access-log line")
+    [line] = logged()
+    assert line.startswith(f"{WATCH} ipv4:127.0.0.1:")
+    assert line.split()[2] == "DEADLINE_EXCEEDED"
