@@ -1,5 +1,5 @@
 """Errors a person can act on: the command line's usage, metadata and deadline checks,
-grpc core's own log lines kept out of the way, and public names that say ``greeter.``.
+grpc core's own log lines kept out of the way, and errors that print under a public name.
 
 The command line runs as a real subprocess; the Python API is checked to refuse bad
 metadata with ``ValueError`` before anything reaches the network.
@@ -573,7 +573,7 @@ def test_an_endless_async_client_timeout_means_no_deadline() -> None:
         assert asyncio.run(_async_greeting(server.target)) == "None"
 
 
-# -- public names belong to ``greeter`` --------------------------------------------------
+# -- public names are found where they say; errors print as ``greeter.errors.X`` ---------
 
 PUBLIC_CLASSES_AND_FUNCTIONS = [
     name
