@@ -9,6 +9,7 @@ The warning about plaintext on a public address is in ``tests/test_tls.py``.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import sys
 import time
@@ -125,6 +126,55 @@ def test_greeter_serve_reports_a_port_out_of_range_in_one_line(flags: list[str])
         "",
         f"greeter: invalid address '127.0.0.1:99999': {PORT_RANGE} (or unix:PATH)\n",
     )
+
+
+@pytest.mark.parametrize("start", SERVER_STARTS.values(), ids=SERVER_STARTS.keys())
+@pytest.mark.parametrize("address", ["*:50051", ":50051", "[*]:50051"])
+def test_a_star_or_empty_host_is_a_value_error_saying_how_to_listen_everywhere(
+    start: Callable[[str | list[str]], None], address: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape("write [::]:50051 to listen on every")):
+        start(address)
+
+
+@pytest.mark.parametrize(
+    ("address", "complaint"),
+    [("::1:0", "write an IPv6 host in brackets"), ("[127.0.0.1]:0", "brackets are for IPv6")],
+)
+def test_brackets_go_around_ipv6_hosts_only(address: str, complaint: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(complaint)):
+        GreeterService().start(address)
+
+
+@pytest.mark.parametrize("flags", [[], ["--async"]], ids=["threaded", "asyncio"])
+def test_greeter_serve_reports_a_star_host_in_one_line_before_grpc_logs_anything(
+    flags: list[str],
+) -> None:
+    """Not grpc core's ``E... add_port.cc`` line, nor one per worker process."""
+    result = run_cli("serve", "--address", "*:50051", *flags, timeout=30)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.splitlines() == [
+        "greeter: invalid address '*:50051': write [::]:50051 to listen on every interface "
+        "(0.0.0.0:50051 for IPv4 only)"
+    ]
+
+
+def test_metrics_refuse_a_star_host_too() -> None:
+    from greeter.metrics import serve_metrics
+
+    with pytest.raises(ValueError, match="metrics address must be host:port"):
+        serve_metrics("*:0")
+
+
+def test_no_module_but_addresses_splits_an_address_itself() -> None:
+    """One parser: a new module that reads host:port calls ``greeter._addresses``."""
+    package = Path(greeter.__file__).parent
+    splitting = [
+        module.name
+        for module in sorted(package.glob("*.py"))
+        if module.name != "_addresses.py" and 'rpartition(":")' in module.read_text()
+    ]
+    assert splitting == []
 
 
 # -- addresses that cannot be bound ------------------------------------------------------

@@ -1,5 +1,5 @@
 """Errors a person can act on: the command line's usage, metadata and deadline checks,
-grpc core's own log lines kept out of the way, and public names that say ``greeter.``.
+grpc core's own log lines kept out of the way, and errors that print under a public name.
 
 The command line runs as a real subprocess; the Python API is checked to refuse bad
 metadata with ``ValueError`` before anything reaches the network.
@@ -36,7 +36,7 @@ from greeter import (
     StatusCode,
     testing,
 )
-from greeter._exceptions import error_for_status
+from greeter.errors import error_for_status
 from tests.certs import Certificates
 from tests.conftest import LOOPBACK, ServerProcess, run_cli
 
@@ -279,6 +279,54 @@ def test_serve_lets_grpc_core_log_its_chatter_only_with_log_level_debug(
         assert GRPC_CORE_LINE.search(process.log()), process.log()
     else:
         assert not GRPC_CORE_CHATTER.search(process.log()), process.log()
+
+
+def test_the_command_runs_in_the_process_it_was_started_in() -> None:
+    """GRPC_VERBOSITY is set before grpc is imported, not by starting a second
+    interpreter: what ran before ``main()`` runs once, and grpc core stays quiet."""
+    code = (
+        "import sys\n"
+        "print('started', flush=True)\n"
+        "from greeter._cli import main\n"
+        "sys.argv = ['greeter', 'greet', 'you', '--target', '127.0.0.1:1', '--timeout', '5']\n"
+        "sys.exit(main())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **VERBOSITY_UNSET},
+    )
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == ["started"]
+    assert not GRPC_CORE_LINE.search(result.stderr), result.stderr
+    assert result.stderr.splitlines() == [result.stderr.splitlines()[-1]]
+
+
+def test_reading_the_command_line_imports_no_grpc() -> None:
+    code = (
+        "import sys\n"
+        "from greeter._cli import _parser\n"
+        "_parser().parse_args(['serve', '--compression', 'gzip', '--address', '[::1]:0'])\n"
+        "_parser().parse_args(['greet', 'you', '--metadata', 'x-a=b'])\n"
+        "print(sorted(name for name in sys.modules if name.partition('.')[0] == 'grpc'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.splitlines() == ["[]"]
+
+
+def test_serve_defaults_are_server_configs() -> None:
+    from greeter._cli import _parser
+
+    args = _parser().parse_args(["serve"])
+    defaults = greeter.ServerConfig()
+    assert (args.grace, args.max_workers) == (defaults.grace_seconds, defaults.max_workers)
+    help_text = " ".join(greeter_command("serve", "--help").stdout.split())
+    assert f"(default: {defaults.grace_seconds:g})" in help_text
+    assert f"(threaded server; default: {defaults.max_workers})" in help_text
 
 
 class HeldService(GreeterService):
@@ -525,7 +573,7 @@ def test_an_endless_async_client_timeout_means_no_deadline() -> None:
         assert asyncio.run(_async_greeting(server.target)) == "None"
 
 
-# -- public names belong to ``greeter`` --------------------------------------------------
+# -- public names are found where they say; errors print as ``greeter.errors.X`` ---------
 
 PUBLIC_CLASSES_AND_FUNCTIONS = [
     name
@@ -541,19 +589,26 @@ ERROR_CLASSES = [
 
 
 @pytest.mark.parametrize("name", PUBLIC_CLASSES_AND_FUNCTIONS)
-def test_public_classes_and_functions_say_they_are_greeters(name: str) -> None:
+def test_public_classes_and_functions_are_found_where_their_module_says(name: str) -> None:
     public = getattr(greeter, name)
-    assert public.__module__ == "greeter"
     assert getattr(sys.modules[public.__module__], public.__qualname__) is public
 
 
-def test_an_error_prints_as_greeter_dot_name_in_reprs_and_tracebacks() -> None:
-    assert repr(greeter.Unavailable) == "<class 'greeter.Unavailable'>"
+@pytest.mark.parametrize("error_class", ERROR_CLASSES, ids=lambda cls: cls.__name__)
+def test_errors_belong_to_the_public_greeter_errors_module(
+    error_class: type[greeter.GreeterError],
+) -> None:
+    assert error_class.__module__ == "greeter.errors"
+    assert getattr(greeter.errors, error_class.__qualname__) is error_class
+
+
+def test_an_error_prints_as_greeter_errors_dot_name_in_reprs_and_tracebacks() -> None:
+    assert repr(greeter.Unavailable) == "<class 'greeter.errors.Unavailable'>"
     try:
         raise greeter.Unavailable("server down")
     except greeter.Unavailable as error:
         printed = "".join(traceback.format_exception(error))
-    assert printed.splitlines()[-1] == "greeter.Unavailable: UNAVAILABLE: server down"
+    assert printed.splitlines()[-1] == "greeter.errors.Unavailable: UNAVAILABLE: server down"
 
 
 @pytest.mark.parametrize("error_class", ERROR_CLASSES, ids=lambda cls: cls.__name__)

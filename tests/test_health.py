@@ -19,6 +19,7 @@ from typing import Protocol, cast
 import grpc
 import grpc.aio
 import pytest
+from greeter._proto.health_pb2 import HealthListRequest, HealthListResponse
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from greeter import (
@@ -29,7 +30,6 @@ from greeter import (
     ServerConfig,
 )
 from greeter._health import AsyncHealth, Health
-from greeter._proto.health_pb2 import HealthListRequest, HealthListResponse
 from tests.conftest import LOOPBACK, serving, wait_for
 
 SERVING = health_pb2.HealthCheckResponse.SERVING

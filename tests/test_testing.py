@@ -311,6 +311,22 @@ def test_import_greeter_imports_neither_the_plugin_nor_pytest(pytester: pytest.P
     assert result.outlines[-1] == "[]"
 
 
+def test_loading_the_plugin_imports_neither_grpc_nor_greeters_server_code(
+    pytester: pytest.Pytester,
+) -> None:
+    """Every pytest session of a project with grpc-greeter installed loads the plugin:
+    it costs no grpc import until a test uses one of its fixtures."""
+    code = (
+        "import sys, greeter._pytest_plugin\n"
+        "print(sorted(name for name in sys.modules if name == 'grpc' or name.startswith(("
+        "'grpc.', 'google.protobuf', 'greeter._server', 'greeter._service', "
+        "'greeter._client', 'greeter.testing'))))"
+    )
+    result = pytester.run(sys.executable, "-c", code, timeout=PYTESTER_TIMEOUT)
+    assert result.ret == 0
+    assert result.outlines[-1] == "[]"
+
+
 # --- the README's example -----------------------------------------------------------------
 
 

@@ -18,21 +18,25 @@ Or serve one, overriding what you need::
     Mine().serve("[::]:50051")
 """
 
-import sys as _sys
 from importlib import import_module as _import_module
-from types import FunctionType as _FunctionType
-from types import GenericAlias as _GenericAlias
 
 #: True for type checkers only (mypy and pyright read it by name): ``typing`` itself costs
 #: more to import than this module, and the names below load when first used.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from greeter._addresses import DEFAULT_ADDRESS, DEFAULT_TARGET
     from greeter._auth import TokenCheck, TokenSource, bearer_tokens
     from greeter._calls import AsyncReplyStream, Reply, ReplyStream
-    from greeter._client import DEFAULT_TARGET, AsyncGreeterClient, GreeterClient, RetryPolicy
+    from greeter._client import AsyncGreeterClient, GreeterClient, RetryPolicy
     from greeter._config import ServerConfig, ServerInterceptor
     from greeter._context import AsyncCallContext, CallContext
-    from greeter._exceptions import (
+    from greeter._hooks import AccessLog, CallInfo, CallOutcome, ServerHook
+    from greeter._metadata import Metadata, MetadataTuple
+    from greeter._options import ChannelOption, Compression
+    from greeter._server import AsyncGreeterServer, ExtraService, GreeterServer
+    from greeter._service import AsyncGreeterService, GreeterService
+    from greeter._tls import PEM, ClientTLS, ServerTLS
+    from greeter.errors import (
         Aborted,
         AlreadyExists,
         Cancelled,
@@ -52,12 +56,6 @@ if TYPE_CHECKING:
         Unimplemented,
         Unknown,
     )
-    from greeter._hooks import AccessLog, CallInfo, CallOutcome, ServerHook
-    from greeter._metadata import Metadata, MetadataTuple
-    from greeter._options import ChannelOption, Compression
-    from greeter._server import DEFAULT_ADDRESS, AsyncGreeterServer, ExtraService, GreeterServer
-    from greeter._service import AsyncGreeterService, GreeterService
-    from greeter._tls import PEM, ClientTLS, ServerTLS
 
 #: The installed distribution's version (read on first use: see ``__getattr__``).
 __version__: str
@@ -65,6 +63,10 @@ __version__: str
 #: Where each public name is defined. ``import greeter`` loads none of these modules (nor
 #: grpc or protobuf): a name's module is imported when the name is first used, so a
 #: program pays for the client, the server or the errors only when it uses them.
+#:
+#: A public class keeps the ``__module__`` that defines it, so ``inspect.getsource()``,
+#: ``typing.get_type_hints()`` and IDEs find it. Errors are defined in the public
+#: ``greeter.errors``, so a traceback says ``greeter.errors.Unavailable``.
 _DEFINED_IN = {
     "TokenCheck": "greeter._auth",
     "TokenSource": "greeter._auth",
@@ -72,7 +74,7 @@ _DEFINED_IN = {
     "AsyncReplyStream": "greeter._calls",
     "Reply": "greeter._calls",
     "ReplyStream": "greeter._calls",
-    "DEFAULT_TARGET": "greeter._client",
+    "DEFAULT_TARGET": "greeter._addresses",
     "AsyncGreeterClient": "greeter._client",
     "GreeterClient": "greeter._client",
     "RetryPolicy": "greeter._client",
@@ -82,31 +84,31 @@ _DEFINED_IN = {
     "ServerInterceptor": "greeter._config",
     "AsyncCallContext": "greeter._context",
     "CallContext": "greeter._context",
-    "Aborted": "greeter._exceptions",
-    "AlreadyExists": "greeter._exceptions",
-    "Cancelled": "greeter._exceptions",
-    "DataLoss": "greeter._exceptions",
-    "DeadlineExceeded": "greeter._exceptions",
-    "FailedPrecondition": "greeter._exceptions",
-    "GreeterError": "greeter._exceptions",
-    "Internal": "greeter._exceptions",
-    "InvalidArgument": "greeter._exceptions",
-    "NotFound": "greeter._exceptions",
-    "OutOfRange": "greeter._exceptions",
-    "PermissionDenied": "greeter._exceptions",
-    "ResourceExhausted": "greeter._exceptions",
-    "StatusCode": "greeter._exceptions",
-    "Unauthenticated": "greeter._exceptions",
-    "Unavailable": "greeter._exceptions",
-    "Unimplemented": "greeter._exceptions",
-    "Unknown": "greeter._exceptions",
+    "Aborted": "greeter.errors",
+    "AlreadyExists": "greeter.errors",
+    "Cancelled": "greeter.errors",
+    "DataLoss": "greeter.errors",
+    "DeadlineExceeded": "greeter.errors",
+    "FailedPrecondition": "greeter.errors",
+    "GreeterError": "greeter.errors",
+    "Internal": "greeter.errors",
+    "InvalidArgument": "greeter.errors",
+    "NotFound": "greeter.errors",
+    "OutOfRange": "greeter.errors",
+    "PermissionDenied": "greeter.errors",
+    "ResourceExhausted": "greeter.errors",
+    "StatusCode": "greeter.errors",
+    "Unauthenticated": "greeter.errors",
+    "Unavailable": "greeter.errors",
+    "Unimplemented": "greeter.errors",
+    "Unknown": "greeter.errors",
     "AccessLog": "greeter._hooks",
     "CallInfo": "greeter._hooks",
     "CallOutcome": "greeter._hooks",
     "ServerHook": "greeter._hooks",
     "Metadata": "greeter._metadata",
     "MetadataTuple": "greeter._metadata",
-    "DEFAULT_ADDRESS": "greeter._server",
+    "DEFAULT_ADDRESS": "greeter._addresses",
     "AsyncGreeterServer": "greeter._server",
     "ExtraService": "greeter._server",
     "GreeterServer": "greeter._server",
@@ -116,26 +118,6 @@ _DEFINED_IN = {
     "ClientTLS": "greeter._tls",
     "ServerTLS": "greeter._tls",
 }
-
-
-def _publish_loaded() -> None:
-    """Bind every public name whose module is loaded, and mark it as greeter's.
-
-    Public classes and functions say they are greeter's, as httpx's do: tracebacks,
-    reprs and pickles show ``greeter.Unavailable``, never the private module that
-    defines it. Every name of a loaded module is bound at once, so an error raised
-    from inside the client prints as ``greeter.X`` even if ``greeter.X`` was never read.
-    """
-    namespace = globals()
-    for name, module_name in _DEFINED_IN.items():
-        module = _sys.modules.get(module_name)
-        if name in namespace or module is None:
-            continue
-        public = getattr(module, name)
-        namespace[name] = public
-        # On Python 3.10 a generic alias (``Metadata``) passes isinstance(..., type) too.
-        if isinstance(public, type | _FunctionType) and not isinstance(public, _GenericAlias):
-            public.__module__ = __name__
 
 
 if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all attribute
@@ -155,9 +137,9 @@ if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all a
         module_name = _DEFINED_IN.get(name)
         if module_name is None:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        _import_module(module_name)
-        _publish_loaded()
-        return globals()[name]
+        public = getattr(_import_module(module_name), name)
+        globals()[name] = public
+        return public
 
 
 def __dir__() -> list[str]:

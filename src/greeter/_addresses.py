@@ -1,9 +1,11 @@
-"""Listening addresses: how they are written, checked and probed.
+"""Addresses: how they are written, checked and probed. Every other module parses
+an address through this one.
 
 A server address is ``HOST:PORT`` (``[::]:50051``, ``127.0.0.1:0``, ``localhost:8080``)
-or ``unix:PATH``. Every check that can be made before grpc binds is made here, so a
-mistake is one clear line (a port of 99999, a host that does not resolve, a port
-already taken), not a wrapped port or a gRPC core log line.
+or ``unix:PATH``; an IPv6 host is in brackets. Every check that can be made before
+grpc binds is made here, so a mistake is one clear line (a port of 99999, ``*`` or an
+empty host, a host that does not resolve, a port already taken), not a wrapped port or
+a gRPC core log line.
 """
 
 from __future__ import annotations
@@ -11,29 +13,113 @@ from __future__ import annotations
 import socket
 
 __all__ = [
+    "DEFAULT_ADDRESS",
+    "DEFAULT_TARGET",
     "UNIX_SCHEMES",
+    "bare_host",
     "check_port_is_free",
+    "dialable_target",
+    "grpc_peer",
+    "ip_literal_version",
     "is_loopback",
+    "socket_addresses",
     "split_address",
     "split_tcp_address",
     "why_not_bound",
 ]
 
+#: Where ``serve()`` listens unless told otherwise: every interface, port 50051.
+DEFAULT_ADDRESS = "[::]:50051"
+#: Where clients connect unless told otherwise.
+DEFAULT_TARGET = "localhost:50051"
+
 UNIX_SCHEMES = ("unix:", "unix-abstract:")
-_WILDCARD_HOSTS = {"", "::", "*", "0.0.0.0"}
 
 
 def split_address(address: str) -> tuple[str, int | None]:
-    """``(host, port)`` of a listening address; ``port`` is None for a unix socket."""
+    """``(host, port)`` of a listening address; ``port`` is None for a unix socket.
+
+    The host is as written (``[::1]`` keeps its brackets). Raises ``ValueError`` for
+    what grpc would refuse or misread: no port, a port past 65535, an empty or ``*``
+    host, an IPv6 host without brackets.
+    """
     if address.startswith(UNIX_SCHEMES):
         return address, None
+    malformed = (
+        f"invalid address {address!r}: expected HOST:PORT with a port from 0 to 65535 "
+        "(or unix:PATH)"
+    )
+    return _host_and_port(address, malformed)
+
+
+def split_tcp_address(address: str) -> tuple[str, int]:
+    """``(host, port)`` of a TCP address (worker processes share a TCP port)."""
+    malformed = (
+        f"workers share a TCP port: expected host:port, not {address!r} "
+        "(for example 127.0.0.1:50051, [::]:50051 or [::1]:0)"
+    )
+    if address.startswith(UNIX_SCHEMES):
+        raise ValueError(malformed)
+    return _host_and_port(address, malformed)
+
+
+def _host_and_port(address: str, malformed: str) -> tuple[str, int]:
     host, separator, port_text = address.rpartition(":")
-    if not separator or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    if not separator or not port_text.isdigit() or int(port_text) > 65535:
+        raise ValueError(malformed)
+    port = int(port_text)
+    bare = bare_host(host)
+    if bare in ("", "*"):
         raise ValueError(
-            f"invalid address {address!r}: expected HOST:PORT with a port from 0 to 65535 "
-            "(or unix:PATH)"
+            f"invalid address {address!r}: write [::]:{port} to listen on every interface "
+            f"(0.0.0.0:{port} for IPv4 only)"
         )
-    return host, int(port_text)
+    if ":" in bare and bare == host:
+        raise ValueError(f"invalid address {address!r}: write an IPv6 host in brackets")
+    if ":" not in bare and bare != host:
+        raise ValueError(f"invalid address {address!r}: brackets are for IPv6 hosts only")
+    return host, port
+
+
+def bare_host(host: str) -> str:
+    """``host`` without the brackets of an IPv6 address (``[::1]`` is ``::1``)."""
+    if host.startswith("[") and host.endswith("]"):
+        return host[1:-1]
+    return host
+
+
+def ip_literal_version(host: str) -> int | None:
+    """4 for an IPv4 address, 6 for a bracketed IPv6 one, None for anything else."""
+    import ipaddress  # here: only clients of several addresses and named servers need it
+
+    bare = bare_host(host)
+    try:
+        version = ipaddress.ip_address(bare).version
+    except ValueError:
+        return None
+    return version if version == (6 if bare != host else 4) else None
+
+
+def dialable_target(host: str, port: int) -> str:
+    """An address a client on this machine can dial: ``localhost`` for a wildcard host."""
+    return f"{'localhost' if _is_wildcard(host) else host}:{port}"
+
+
+def grpc_peer(address: str) -> str:
+    """A client's ``host:port`` (an IPv6 host bare, as sockets give it) written as grpc
+    writes peers: ``ipv4:127.0.0.1:53412``, ``ipv6:[::1]:53412``."""
+    host, _, port = address.rpartition(":")
+    return f"ipv6:[{host}]:{port}" if ":" in host else f"ipv4:{address}"
+
+
+def _is_wildcard(host: str) -> bool:
+    """Whether ``host`` means every interface (``[::]``, ``0.0.0.0``)."""
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(bare_host(host)).is_unspecified
+    except ValueError:
+        return False
 
 
 def is_loopback(host: str) -> bool:
@@ -43,7 +129,7 @@ def is_loopback(host: str) -> bool:
     import ipaddress  # here: only servers on a named address need it
 
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(bare_host(host)).is_loopback
     except ValueError:
         return False
 
@@ -51,21 +137,10 @@ def is_loopback(host: str) -> bool:
 def why_not_bound(host: str) -> str:
     """Why grpc could not listen on ``host``, as far as can be told from outside."""
     try:
-        socket.getaddrinfo(host.strip("[]") or None, None)
+        socket.getaddrinfo(bare_host(host) or None, None)
     except OSError:
         return f"cannot resolve host {host!r}"
     return "address already in use, or not available on this machine"
-
-
-def split_tcp_address(address: str) -> tuple[str, int]:
-    """``(host, port)`` of a TCP address (worker processes share a TCP port)."""
-    host, separator, port = address.rpartition(":")
-    if not separator or not port.isdigit() or int(port) > 65535 or host.startswith("unix"):
-        raise ValueError(
-            f"workers share a TCP port: expected host:port, not {address!r} "
-            "(for example 127.0.0.1:50051, [::]:50051 or [::1]:0)"
-        )
-    return host, int(port)
 
 
 def check_port_is_free(address: str) -> int:
@@ -80,7 +155,7 @@ def check_port_is_free(address: str) -> int:
     host, port = split_tcp_address(address)
     probes: list[socket.socket] = []
     try:
-        for family, socket_address in _socket_addresses(host, port):
+        for family, socket_address in socket_addresses(host, port):
             probe = socket.socket(family, socket.SOCK_STREAM)
             probes.append(probe)
             # As gRPC does: an earlier server's connections in TIME_WAIT do not make the
@@ -102,14 +177,15 @@ def check_port_is_free(address: str) -> int:
     return port
 
 
-def _socket_addresses(host: str, port: int) -> list[tuple[socket.AddressFamily, tuple[str, int]]]:
+def socket_addresses(host: str, port: int) -> list[tuple[socket.AddressFamily, tuple[str, int]]]:
     """The socket addresses gRPC listens on for ``host`` (a wildcard, an IP or a name)."""
-    bare_host = host.removeprefix("[").removesuffix("]")
-    if bare_host in _WILDCARD_HOSTS:
+    if _is_wildcard(host):
         if _ipv6_works():
             return [(socket.AF_INET6, ("::", port))]
         return [(socket.AF_INET, ("0.0.0.0", port))]  # gRPC's fallback without IPv6
-    found = socket.getaddrinfo(bare_host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    found = socket.getaddrinfo(
+        bare_host(host), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )
     addresses: list[tuple[socket.AddressFamily, tuple[str, int]]] = []
     for family, _, _, _, socket_address in found:
         if family in (socket.AF_INET, socket.AF_INET6):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import grpc
 
-from greeter._exceptions import Unauthenticated
+from greeter.errors import Unauthenticated
 
 if TYPE_CHECKING:
     from greeter._hooks import CallInfo

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import grpc.aio
 
-from greeter._exceptions import Cancelled, error_from_grpc
 from greeter._metadata import MetadataTuple, metadata_from_grpc
 from greeter._proto import helloworld_pb2
+from greeter.errors import Cancelled, error_from_grpc
 
 if TYPE_CHECKING:
     from grpc import _CallIterator  # the stubs' name for a streaming call; type-only

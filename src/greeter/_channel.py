@@ -15,10 +15,11 @@ from typing import Any, Literal, TypeAlias, get_args
 import grpc
 import grpc.aio
 
+from greeter._addresses import ip_literal_version, split_address
 from greeter._auth import TokenSource, call_credentials
-from greeter._exceptions import StatusCode
 from greeter._options import ChannelOption, milliseconds
 from greeter._tls import ClientTLS
+from greeter.errors import StatusCode
 
 __all__ = ["ChannelSettings", "ClientInterceptor", "LoadBalancing", "RetryPolicy"]
 
@@ -114,16 +115,12 @@ class RetryPolicy:
 
 def _ip_version(address: str) -> int:
     """4 or 6 for ``1.2.3.4:PORT`` or ``[::1]:PORT``; ValueError for anything else."""
-    import ipaddress  # here: only clients given a list of addresses need it
-
-    host, _, port = address.rpartition(":")
-    bracketed = host.startswith("[") and host.endswith("]")
-    version: int
     try:
-        version = ipaddress.ip_address(host[1:-1] if bracketed else host).version
+        host, port = split_address(address)
     except ValueError:
-        version = 0
-    if not (port.isdigit() and 0 < int(port) <= 65535) or version != (6 if bracketed else 4):
+        host, port = "", None
+    version = ip_literal_version(host) if port else None  # port 0 cannot be dialled
+    if version is None:
         raise ValueError(
             f"several targets must be IP addresses with a port (127.0.0.1:50051, "
             f"[::1]:50051), not {address!r}; for a DNS name with several records use one "

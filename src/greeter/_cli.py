@@ -1,4 +1,10 @@
-"""The ``greeter`` command: ``greeter serve`` and ``greeter greet NAME...``."""
+"""The ``greeter`` command: ``greeter serve`` and ``greeter greet NAME...``.
+
+grpc reads ``GRPC_VERBOSITY`` once, when it is imported, and how much grpc core may log
+depends on the command line. So this module imports nothing that imports grpc: ``main``
+reads the command line and sets the variable; only then do ``_serve`` and ``_greet``
+import the server or the client.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +15,18 @@ import logging
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
 from greeter import __version__
-from greeter._auth import bearer_tokens
-from greeter._client import DEFAULT_TARGET, GreeterClient
-from greeter._config import Compression, ServerConfig
-from greeter._exceptions import GreeterError
-from greeter._hooks import ServerHook
+from greeter._addresses import DEFAULT_ADDRESS, DEFAULT_TARGET
 from greeter._metadata import check_metadata
-from greeter._server import DEFAULT_ADDRESS
-from greeter._service import AsyncGreeterService, GreeterService
-from greeter._tls import ClientTLS, ServerTLS
-from greeter._workers import CannotFork, default_worker_count, shares_a_port
+from greeter._options import Compression
+
+if TYPE_CHECKING:
+    from greeter._client import GreeterClient
+    from greeter._config import ServerConfig
+    from greeter._hooks import ServerHook
+    from greeter._tls import ClientTLS, ServerTLS
 
 __all__ = ["main"]
 
@@ -35,6 +40,10 @@ TOKEN_VARIABLE = "GREETER_TOKEN"
 AUTH_TOKENS_VARIABLE = "GREETER_AUTH_TOKENS"
 #: grpc core's own log switch (NONE, ERROR, INFO, DEBUG); grpc reads it once, on import.
 GRPC_VERBOSITY_VARIABLE = "GRPC_VERBOSITY"
+#: ``ServerConfig``'s own defaults (a test keeps them equal), written out because
+#: reading them from ``ServerConfig`` would import grpc before the command line is read.
+_DEFAULT_GRACE_SECONDS = 5.0
+_DEFAULT_MAX_WORKERS = 32
 
 _MODES = {
     "again": "call SayHelloAgain",
@@ -154,10 +163,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--grace",
         type=_positive_or_zero,
-        default=ServerConfig.grace_seconds,
+        default=_DEFAULT_GRACE_SECONDS,
         metavar="SECONDS",
         help="on shutdown, how long in-flight calls may finish before they are cancelled "
-        f"(default: {ServerConfig.grace_seconds:g})",
+        f"(default: {_DEFAULT_GRACE_SECONDS:g})",
     )
     serve.add_argument(
         "--async",
@@ -175,10 +184,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-workers",
         type=_at_least_one,
-        default=ServerConfig.max_workers,
+        default=_DEFAULT_MAX_WORKERS,
         metavar="N",
         help="threads serving calls, per process (threaded server; default: "
-        f"{ServerConfig.max_workers})",
+        f"{_DEFAULT_MAX_WORKERS})",
     )
     serve.add_argument(
         "--max-concurrent-rpcs",
@@ -363,6 +372,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _server_config(args: argparse.Namespace) -> ServerConfig:
     """The one place where ``greeter serve``'s flags become a ``ServerConfig``."""
+    from greeter._auth import bearer_tokens
+    from greeter._config import ServerConfig
+
     tokens = [*args.auth_token, *_split_tokens(os.environ.get(AUTH_TOKENS_VARIABLE, ""))]
     hooks: list[ServerHook] = []
     if args.metrics is not None:
@@ -400,6 +412,8 @@ def _check_web(args: argparse.Namespace) -> None:
 
 
 def _server_tls(args: argparse.Namespace) -> ServerTLS | None:
+    from greeter._tls import ServerTLS
+
     if args.tls_cert is None and args.tls_key is None:
         if args.tls_client_ca is not None:
             raise _UsageError("--tls-client-ca needs --tls-cert and --tls-key")
@@ -423,6 +437,9 @@ def _start_metrics(address: str) -> ServerHook:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from greeter._service import AsyncGreeterService, GreeterService
+    from greeter._workers import CannotFork, default_worker_count, shares_a_port
+
     addresses: list[str] = args.address or [DEFAULT_ADDRESS]
     if args.workers is None:
         # The CLI's service holds no state, so it can serve from every core.
@@ -467,6 +484,8 @@ def _replies(client: GreeterClient, args: argparse.Namespace) -> Iterable[str]:
 
 
 def _client_tls(args: argparse.Namespace) -> ClientTLS | None:
+    from greeter._tls import ClientTLS
+
     if (args.tls_cert is None) != (args.tls_key is None):
         raise _UsageError("--tls-cert and --tls-key go together")
     wanted = args.tls or any(
@@ -483,6 +502,9 @@ def _client_tls(args: argparse.Namespace) -> ClientTLS | None:
 
 
 def _greet(args: argparse.Namespace) -> int:
+    from greeter._client import GreeterClient
+    from greeter.errors import GreeterError
+
     if len(args.names) > 1 and args.mode not in ("many", "chat"):
         raise _UsageError("several names need --many or --chat")
     if (
@@ -536,37 +558,30 @@ def _grpc_verbosity(args: argparse.Namespace) -> str | None:
 
 
 def _quiet_grpc_core(args: argparse.Namespace) -> None:
-    """Run this command again with GRPC_VERBOSITY set, unless the user has set it.
+    """Set GRPC_VERBOSITY for this command, unless the user has set it.
 
-    grpc reads the variable once, when it is imported, and ``import greeter`` has
-    imported it before the command line can be read; setting it now would change
-    nothing. So the command replaces itself (same pid, same arguments) with a run that
-    has the variable set: grpc core's own ``E1121 ...`` lines then never come before
-    the command's one-line errors. This costs one more interpreter start-up.
+    Only before grpc is imported (grpc reads it then, once): ``main`` called from a
+    program that has imported grpc already leaves the environment alone. Worker
+    processes inherit the variable.
     """
     verbosity = _grpc_verbosity(args)
-    if verbosity is None or os.environ.get(GRPC_VERBOSITY_VARIABLE) or os.name != "posix":
+    if verbosity is None or os.environ.get(GRPC_VERBOSITY_VARIABLE) or "grpc" in sys.modules:
         return
-    environment = {**os.environ, GRPC_VERBOSITY_VARIABLE: verbosity}
-    try:
-        os.execve(sys.executable, sys.orig_argv, environment)
-    except OSError:  # cannot run again: carry on with grpc's default
-        return
+    os.environ[GRPC_VERBOSITY_VARIABLE] = verbosity
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status.
 
-    Run as a program (no ``argv``), it may first run itself again, with grpc core's
-    logging set for the command (see ``_quiet_grpc_core``).
+    grpc core's logging is set for the command before grpc is imported (see
+    ``_quiet_grpc_core``).
     """
     args, unrecognized = _parser().parse_known_args(argv)
     # Errors show the usage of the command they concern (greeter greet ...), not the top's.
     command_parser: argparse.ArgumentParser = args.command_parser
     if unrecognized:
         command_parser.error(f"unrecognized arguments: {' '.join(unrecognized)}")
-    if argv is None:
-        _quiet_grpc_core(args)
+    _quiet_grpc_core(args)
     try:
         if args.command == "serve":
             return _serve(args)

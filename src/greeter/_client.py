@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 import grpc
 import grpc.aio
 
+from greeter._addresses import DEFAULT_TARGET
 from greeter._auth import TokenSource, authorization_metadata
 from greeter._calls import AsyncReplyStream, Reply, ReplyStream
 from greeter._channel import ChannelSettings, ClientInterceptor, LoadBalancing, RetryPolicy
-from greeter._exceptions import error_from_grpc
 from greeter._metadata import Metadata, MetadataTuple, metadata_from_grpc, normalize_metadata
 from greeter._options import (
     ChannelOption,
@@ -46,6 +46,7 @@ from greeter._options import (
 )
 from greeter._proto import helloworld_pb2, helloworld_pb2_grpc
 from greeter._tls import ClientTLS
+from greeter.errors import error_from_grpc
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -54,8 +55,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_TARGET", "AsyncGreeterClient", "GreeterClient", "RetryPolicy"]
 
-#: Where clients connect unless told otherwise.
-DEFAULT_TARGET = "localhost:50051"
 #: Timeouts from this many seconds up (``math.inf`` included) mean "no deadline". grpc
 #: itself takes ``math.inf``, or any timeout past its clock's end (about 7e9 s from
 #: now), as a deadline already passed, and fails the call at once.

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TypeAlias
 
 import grpc
 import grpc.aio
 
+# Imported at run time, not only for type checkers: typing.get_type_hints(ServerConfig)
+# (pydantic, cattrs, IDEs) resolves every field's type in this module's namespace.
+from greeter._auth import TokenCheck
+from greeter._hooks import ServerHook
 from greeter._options import (
     ChannelOption,
     Compression,
@@ -20,11 +24,7 @@ from greeter._options import (
     milliseconds,
     to_grpc_compression,
 )
-
-if TYPE_CHECKING:
-    from greeter._auth import TokenCheck
-    from greeter._hooks import ServerHook
-    from greeter._tls import ServerTLS
+from greeter._tls import ServerTLS
 
 __all__ = ["ChannelOption", "Compression", "ServerConfig", "ServerInterceptor"]
 

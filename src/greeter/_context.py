@@ -15,10 +15,10 @@ from typing import Any, NoReturn, TypeVar
 import grpc
 import grpc.aio
 
-from greeter._exceptions import GreeterError, StatusCode, error_for_status
 from greeter._hooks import current_call
 from greeter._metadata import Metadata, MetadataTuple, normalize_metadata
 from greeter._options import Compression, to_grpc_compression
+from greeter.errors import GreeterError, StatusCode, error_for_status
 
 __all__ = ["AsyncCallContext", "CallContext"]
 
@@ -32,6 +32,22 @@ class _BaseCallContext:
     def __init__(self, grpc_context: grpc.ServicerContext | grpc.aio.ServicerContext[Any, Any]):
         self._grpc_context = grpc_context
         self._trailing_metadata: MetadataTuple = ()
+        self._initial_metadata_sent = False
+        self._each_message_a_call = False
+
+    def _answer_each_message_as_a_call(self) -> None:
+        """For a default handler that answers each message of a stream with a method
+        written for one-reply calls (the default chat calls ``say_hello``).
+
+        Such a method may send initial metadata, which a call sends once, and set the
+        compression, which goes with it: the first message's go out, and the later
+        messages' are dropped instead of failing the stream with INTERNAL. Trailing
+        metadata is the last message's.
+        """
+        self._each_message_a_call = True
+
+    def _initial_metadata_is_repeated(self) -> bool:
+        return self._initial_metadata_sent and self._each_message_a_call
 
     @property
     def invocation_metadata(self) -> MetadataTuple:
@@ -83,6 +99,8 @@ class _BaseCallContext:
 
     def set_compression(self, compression: Compression) -> None:
         """Compress this call's responses with ``"gzip"`` or ``"deflate"`` (or ``"none"``)."""
+        if self._initial_metadata_is_repeated():
+            return
         algorithm = to_grpc_compression(compression)
         assert algorithm is not None
         self._grpc_context.set_compression(algorithm)
@@ -152,7 +170,10 @@ class CallContext(_BaseCallContext):
 
     def send_initial_metadata(self, metadata: Metadata) -> None:
         """Send metadata to the client now, before the first response."""
+        if self._initial_metadata_is_repeated():
+            return
         self._grpc_context.send_initial_metadata(normalize_metadata(metadata))
+        self._initial_metadata_sent = True
 
     def is_active(self) -> bool:
         """False once the call has ended: cancelled, timed out or completed."""
@@ -196,7 +217,6 @@ class AsyncCallContext(_BaseCallContext):
 
     def __init__(self, grpc_context: grpc.aio.ServicerContext[Any, Any]) -> None:
         super().__init__(grpc_context)
-        self._initial_metadata_sent = False
         self._compression_pending = False
         self._cancelled: asyncio.Event | None = None
         self._ended = False
@@ -209,6 +229,8 @@ class AsyncCallContext(_BaseCallContext):
 
     async def send_initial_metadata(self, metadata: Metadata) -> None:
         """Send metadata to the client now, before the first response."""
+        if self._initial_metadata_is_repeated():
+            return
         await self._grpc_context.send_initial_metadata(normalize_metadata(metadata))
         self._initial_metadata_sent = True
         self._compression_pending = False
@@ -219,6 +241,8 @@ class AsyncCallContext(_BaseCallContext):
         Call it before ``send_initial_metadata`` (if you send any): the algorithm is
         announced in the initial metadata.
         """
+        if self._initial_metadata_is_repeated():
+            return
         super().set_compression(compression)
         self._compression_pending = not self._initial_metadata_sent
 

@@ -31,8 +31,8 @@ from concurrent import futures
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from greeter._admission import call_deadline, refusing
-from greeter._exceptions import ResourceExhausted
 from greeter._logging import REPEAT_WINDOW_SECONDS
+from greeter.errors import ResourceExhausted
 
 if TYPE_CHECKING:
     from greeter._config import ServerConfig

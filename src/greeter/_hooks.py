@@ -33,9 +33,9 @@ from typing import Any, TypeVar
 import grpc
 import grpc.aio
 
-from greeter._exceptions import GreeterError, Internal, StatusCode
 from greeter._logging import log_unexpected_error
 from greeter._metadata import MetadataTuple, metadata_from_grpc
+from greeter.errors import GreeterError, Internal, StatusCode
 
 __all__ = ["AccessLog", "CallInfo", "CallOutcome", "ServerHook"]
 
@@ -182,6 +182,33 @@ def _status_code(raw: object) -> StatusCode | None:
     return None
 
 
+#: How close to its deadline a call the client left counts as ended by the deadline. The
+#: server's deadline runs behind the client's by the time the request took to be read
+#: (longer on a busy machine), so the client's cancel arrives a little before it.
+_DEADLINE_SLACK_SECONDS = 0.25
+
+
+def _client_left(context: object, raised: BaseException | None) -> bool:
+    """Whether the call ended because the client went away or its deadline passed."""
+    if raised is not None and not isinstance(raised, Exception):
+        return True  # GeneratorExit or CancelledError: grpc ended the handler
+    # The threaded server's contexts say so (and grpc.aio's blocking ones). grpc.aio
+    # cancels a coroutine handler instead; but a client that cancels while its handler
+    # waits for the next request may end that handler's request iterator as if it had
+    # finished sending, and grpc.aio's context cannot tell the two apart.
+    is_active = getattr(context, "is_active", None)
+    return is_active is not None and not is_active()
+
+
+def _why_the_client_left(context: object) -> StatusCode:
+    """DEADLINE_EXCEEDED if the call's deadline has passed, else CANCELLED."""
+    time_remaining = getattr(context, "time_remaining", None)
+    remaining = None if time_remaining is None else time_remaining()
+    if remaining is not None and remaining <= _DEADLINE_SLACK_SECONDS:
+        return StatusCode.DEADLINE_EXCEEDED
+    return StatusCode.CANCELLED
+
+
 def _text(raw: object) -> str:
     if isinstance(raw, bytes):
         return raw.decode("utf-8", "replace")
@@ -287,16 +314,22 @@ class CallPipeline:
         context: grpc.ServicerContext | grpc.aio.ServicerContext[Any, Any],
         raised: BaseException | None,
     ) -> None:
-        """Work out how the call ended, from its context, then run the after-hooks."""
+        """Work out how the call ended, from its context, then run the after-hooks.
+
+        One event, one status, on both servers: a call the client left (or whose
+        deadline passed) ends CANCELLED (or DEADLINE_EXCEEDED), as the client saw it,
+        whether its handler then returned (the threaded server's health Watch), raised
+        (reading requests that will never come) or was cancelled (the asyncio server).
+        """
         # ServicerContext.code() and .details() exist since grpcio 1.38; the sync
         # context's type stubs lack them.
         reported_code, reported_details = context.code(), context.details()  # type: ignore[union-attr]
         code = _status_code(reported_code)
         if code is None:
-            if raised is None:
+            if _client_left(context, raised):
+                code = _why_the_client_left(context)
+            elif raised is None:
                 code = StatusCode.OK
-            elif not isinstance(raised, Exception):
-                code = StatusCode.CANCELLED  # GeneratorExit or CancelledError: the client left
             else:
                 code = StatusCode.UNKNOWN
         self.end(call, code, _text(reported_details))

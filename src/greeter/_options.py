@@ -6,9 +6,10 @@ only these, does not build the server's settings class when it is imported.
 
 from __future__ import annotations
 
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
-import grpc
+if TYPE_CHECKING:
+    import grpc
 
 __all__ = [
     "DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH",
@@ -26,22 +27,24 @@ DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH = 4 * 1024 * 1024
 #: A raw gRPC channel argument, e.g. ``("grpc.keepalive_time_ms", 10000)``.
 ChannelOption: TypeAlias = tuple[str, str | int]
 
-_COMPRESSION = {
-    "gzip": grpc.Compression.Gzip,
-    "deflate": grpc.Compression.Deflate,
-    "none": grpc.Compression.NoCompression,
-}
+
+#: Each compression name's member of ``grpc.Compression``.
+_GRPC_COMPRESSION = {"gzip": "Gzip", "deflate": "Deflate", "none": "NoCompression"}
 
 
 def to_grpc_compression(compression: Compression | None) -> grpc.Compression | None:
     """The ``grpc.Compression`` for a compression name (``None`` stays ``None``)."""
     if compression is None:
         return None
-    try:
-        return _COMPRESSION[compression]
-    except KeyError:
-        choices = ", ".join(sorted(_COMPRESSION))
-        raise ValueError(f"unknown compression {compression!r}; choose one of {choices}") from None
+    member = _GRPC_COMPRESSION.get(compression)
+    if member is None:
+        choices = ", ".join(sorted(_GRPC_COMPRESSION))
+        raise ValueError(f"unknown compression {compression!r}; choose one of {choices}")
+    # Imported here: the command line reads the names before it lets grpc be imported.
+    import grpc
+
+    algorithm: grpc.Compression = getattr(grpc.Compression, member)
+    return algorithm
 
 
 def message_length_options(

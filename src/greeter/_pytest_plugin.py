@@ -37,8 +37,9 @@ Each is set up for one test and torn down after it: clients closed, server stopp
 
 This module is private because nobody imports it: pytest finds it by its entry point.
 ``-p no:greeter`` turns it off; with ``PYTEST_DISABLE_PLUGIN_AUTOLOAD`` set, ``-p greeter``
-turns it on. pytest imports it (and so ``greeter`` and grpc) in every session where
-grpc-greeter is installed; it imports ``pytest_asyncio`` only if that is installed.
+turns it on. pytest imports it in every session where grpc-greeter is installed, so it
+imports neither grpc nor greeter's client or server code: a fixture imports them when a
+test first uses it. It imports ``pytest_asyncio`` only if that is installed.
 ``import greeter`` never imports this module, nor pytest.
 """
 
@@ -46,19 +47,19 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import AsyncIterator, Iterator
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
-from greeter import (
-    AsyncGreeterClient,
-    AsyncGreeterServer,
-    AsyncGreeterService,
-    GreeterClient,
-    GreeterServer,
-    GreeterService,
-)
-from greeter.testing import serving
+if TYPE_CHECKING:
+    from greeter import (
+        AsyncGreeterClient,
+        AsyncGreeterServer,
+        AsyncGreeterService,
+        GreeterClient,
+        GreeterServer,
+        GreeterService,
+    )
 
 __all__ = ["async_greeter_client", "greeter_client", "greeter_server", "greeter_service"]
 
@@ -70,6 +71,8 @@ def greeter_service() -> GreeterService | AsyncGreeterService:
     A ``GreeterService`` or ``AsyncGreeterService`` instance, of your subclass or the
     stock one (the default, ``GreeterService()``).
     """
+    from greeter import GreeterService
+
     return GreeterService()
 
 
@@ -83,6 +86,8 @@ def greeter_server(
     loop in a background thread, so sync and async clients alike can call it. Stopped
     after the test (see ``greeter.testing.serving``).
     """
+    from greeter.testing import serving
+
     with serving(greeter_service) as server:
         yield server
 
@@ -90,6 +95,8 @@ def greeter_server(
 @pytest.fixture
 def greeter_client(greeter_server: GreeterServer | AsyncGreeterServer) -> Iterator[GreeterClient]:
     """A blocking ``GreeterClient`` of ``greeter_server``, closed after the test."""
+    from greeter import GreeterClient
+
     with GreeterClient(greeter_server.target) as client:
         yield client
 
@@ -104,6 +111,8 @@ async def _async_client(
     ``asyncio_default_test_loop_scope`` differ. Needs pytest-asyncio and a test marked
     ``@pytest.mark.asyncio`` (or ``asyncio_mode = "auto"``).
     """
+    from greeter import AsyncGreeterClient
+
     async with AsyncGreeterClient(greeter_server.target) as client:
         yield client
 

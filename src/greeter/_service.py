@@ -101,7 +101,12 @@ class GreeterService:
         return greet_everyone(list(names))
 
     def say_hello_bidi_stream(self, names: Iterator[str]) -> Iterable[str]:
-        """SayHelloBidiStream: answer each name as it arrives (with ``say_hello``)."""
+        """SayHelloBidiStream: answer each name as it arrives (with ``say_hello``).
+
+        Each name is answered as a SayHello call would be; initial metadata that
+        ``say_hello`` sends goes out once, with the first reply.
+        """
+        self.context._answer_each_message_as_a_call()
         for name in names:
             yield self.say_hello(name)
 
@@ -202,7 +207,12 @@ class AsyncGreeterService:
         return greet_everyone([name async for name in names])
 
     async def say_hello_bidi_stream(self, names: AsyncIterator[str]) -> AsyncIterator[str]:
-        """SayHelloBidiStream: answer each name as it arrives (with ``say_hello``)."""
+        """SayHelloBidiStream: answer each name as it arrives (with ``say_hello``).
+
+        Each name is answered as a SayHello call would be; initial metadata that
+        ``say_hello`` sends goes out once, with the first reply.
+        """
+        self.context._answer_each_message_as_a_call()
         async for name in names:
             yield await self.say_hello(name)
 

@@ -19,9 +19,9 @@ from google.protobuf.message import DecodeError
 
 from greeter._context import AsyncCallContext, CallContext, current_context
 from greeter._drain import InFlight
-from greeter._exceptions import Cancelled, GreeterError, Internal, InvalidArgument
 from greeter._logging import log_unexpected_error
 from greeter._proto import helloworld_pb2, helloworld_pb2_grpc
+from greeter.errors import Cancelled, GreeterError, Internal, InvalidArgument
 
 if TYPE_CHECKING:
     from greeter._service import AsyncGreeterService, GreeterService

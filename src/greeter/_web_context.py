@@ -22,8 +22,9 @@ from connectrpc.errors import ConnectError, ErrorDetail
 from connectrpc.request import RequestContext
 from protobuf.wkt import Any as AnyDetail
 
-from greeter._exceptions import RICH_STATUS_KEY, StatusCode
+from greeter._addresses import grpc_peer
 from greeter._metadata import MetadataTuple
+from greeter.errors import RICH_STATUS_KEY, StatusCode
 
 __all__ = ["AsyncWebServicerContext", "WebServicerContext", "connect_code", "status_code"]
 
@@ -88,12 +89,8 @@ class WebServicerContext:
         return tuple(metadata)
 
     def peer(self) -> str:
-        # As grpc writes it: "ipv4:127.0.0.1:53412", "ipv6:[::1]:53412".
         address = self._request.client_address
-        if address is None:
-            return "unknown"
-        host, _, port = address.rpartition(":")
-        return f"ipv6:[{host}]:{port}" if ":" in host else f"ipv4:{address}"
+        return "unknown" if address is None else grpc_peer(address)
 
     def time_remaining(self) -> float | None:
         remaining = self._request.timeout_ms

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
-from greeter._addresses import _socket_addresses, is_loopback, split_tcp_address
+from greeter._addresses import is_loopback, socket_addresses, split_address, split_tcp_address
 from greeter._config import ServerConfig
 from greeter._hooks import CallPipeline
 from greeter._servicer import AsyncServicer, Servicer
@@ -58,7 +58,7 @@ class _Server(uvicorn.Server):
 def _listen(address: str, *, reuse_port: bool) -> socket.socket:
     """A listening socket on ``address`` (host:port; port 0 picks a free one)."""
     host, port = split_tcp_address(address)
-    family, socket_address = _socket_addresses(host, port)[0]
+    family, socket_address = socket_addresses(host, port)[0]
     listener = socket.socket(family, socket.SOCK_STREAM)
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -136,7 +136,7 @@ class WebPort:
             timeout_graceful_shutdown=math.ceil(grace_seconds),
         )
         self._socket = _listen(address, reuse_port=reuse_port)
-        host = address.rpartition(":")[0]
+        host, _ = split_tcp_address(address)
         #: The address served, with the real port (port 0 is replaced).
         self.address = f"{host}:{self._socket.getsockname()[1]}"
         #: ``https`` with ``ServerConfig.tls``, else ``http``.
@@ -223,7 +223,7 @@ def web_port(
     if (
         config.tls is None
         and config.auth is not None
-        and not is_loopback(config.web.rpartition(":")[0])
+        and not is_loopback(split_address(config.web)[0])
     ):
         logger.warning(
             "The web port %s checks bearer tokens over plaintext, reachable from other "

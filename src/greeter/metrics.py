@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
 
+from greeter._addresses import bare_host, split_address
 from greeter._hooks import CallInfo, CallOutcome, ServerHook
 
 if TYPE_CHECKING:
@@ -166,11 +167,13 @@ def serve_metrics(address: str, registry: CollectorRegistry = REGISTRY) -> Metri
 
 
 def _split_address(address: str) -> tuple[str, int]:
-    host, separator, port = address.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not separator or not host or not port.isdigit() or int(port) > 65535:
+    """``(host, port)`` of a metrics address, the host without IPv6 brackets."""
+    try:
+        host, port = split_address(address)
+    except ValueError:
+        port = None
+    if port is None:  # malformed, or a unix socket
         raise ValueError(
             f"metrics address must be host:port (like 127.0.0.1:9100 or [::]:9100), not {address!r}"
-        )
-    return host, int(port)
+        ) from None
+    return bare_host(host), port

@@ -61,7 +61,6 @@ from connectrpc.server import ConnectASGIApplication, Endpoint
 from google.protobuf.message import Message
 
 from greeter._config import ServerConfig
-from greeter._exceptions import ResourceExhausted, StatusCode
 from greeter._executor import HandlerThreads, handler_threads
 from greeter._hooks import ActiveCall, CallPipeline, current_call
 from greeter._metadata import MetadataTuple
@@ -73,6 +72,7 @@ from greeter._servicer import AsyncServicer, Servicer
 from greeter._web_context import AsyncWebServicerContext, WebServicerContext, status_code
 from greeter._web_cors import CORS
 from greeter._web_cors import ASGIApp as _ASGIApp
+from greeter.errors import ResourceExhausted, StatusCode
 
 __all__ = ["ASGIApp", "asgi_app"]
 
