@@ -19,7 +19,6 @@ from typing import Protocol, cast
 import grpc
 import grpc.aio
 import pytest
-from greeter._proto.health_pb2 import HealthListRequest, HealthListResponse
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from greeter import (
@@ -30,6 +29,7 @@ from greeter import (
     ServerConfig,
 )
 from greeter._health import AsyncHealth, Health
+from greeter._proto.health_pb2 import HealthListRequest, HealthListResponse
 from tests.conftest import LOOPBACK, serving, wait_for
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
