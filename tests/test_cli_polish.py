@@ -20,6 +20,7 @@ import sys
 import threading
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from types import FunctionType, GenericAlias
@@ -290,20 +291,40 @@ class HeldService(GreeterService):
 
     def say_hello(self, name: str) -> str:
         self.arrived.set()
-        self.release.wait(timeout=20)
+        self.release.wait(timeout=60)
         return super().say_hello(name)
+
+
+@contextmanager
+def children_hear_sigint() -> Iterator[None]:
+    """Processes started in this block act on SIGINT, as from a terminal.
+
+    A test run started in the background (``pytest &``, as CI runners and scripts do)
+    ignores SIGINT, and every child it starts inherits that: the Ctrl-C a test sends
+    would never arrive. A handled signal is reset to the default in the child.
+    """
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def test_ctrl_c_during_a_call_exits_130_without_a_traceback() -> None:
     service = HeldService()
     with testing.serving(service) as server:
         command = [str(Path(sys.executable).parent / "greeter"), "greet", "you"]
-        process = subprocess.Popen(
-            [*command, "--target", server.target],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        with children_hear_sigint():
+            # No deadline: on a slow machine only the Ctrl-C may end the call.
+            process = subprocess.Popen(
+                [*command, "--target", server.target, "--timeout", "inf"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
         try:
             assert service.arrived.wait(timeout=30)
             process.send_signal(signal.SIGINT)

@@ -456,7 +456,9 @@ def test_cli_tls_server_on_a_public_address_does_not_warn(certificates: Certific
     server = certificates.trusted.server
     process = ServerProcess(
         [
-            *(sys.executable, "-m", "greeter", "serve", "--address", "0.0.0.0:0"),
+            # One process: workers would pick a port, let go of it and bind it again,
+            # and on a busy machine another test may take it in between.
+            *(*GREETER_SERVE, "--address", "0.0.0.0:0", "--workers", "1"),
             *("--tls-cert", str(server.certificate.path)),
             *("--tls-key", str(server.private_key.path)),
         ],
