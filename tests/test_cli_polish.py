@@ -147,6 +147,50 @@ def test_serve_usage_errors_show_the_serve_usage() -> None:
     assert assert_usage_error(result, "serve").endswith("--workers N serves one --address")
 
 
+# -- addresses and targets: what grpc would misread is a usage error ------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "complaint"),
+    [
+        ("localhost:99999", "invalid target 'localhost:99999': expected HOST:PORT with a port"),
+        ("localhost:0", "invalid target 'localhost:0': expected HOST:PORT with a port"),
+        ("", "the target is empty: expected HOST:PORT"),
+        ("localhost", "target 'localhost' has no port"),
+        ("::1", "write an IPv6 address in brackets, as in [::1]:50051"),
+    ],
+    ids=["port-above-65535", "port-0", "empty", "no-port", "bare-ipv6"],
+)
+def test_a_target_grpc_would_misread_is_a_usage_error(target: str, complaint: str) -> None:
+    # Unchecked, grpc dials port 99999 as 34463, localhost as localhost:443, and reports
+    # an empty target in a core log line.
+    line = assert_usage_error(greeter_command("greet", "you", "--target", target), "greet")
+    assert line.startswith("greeter greet: error: argument --target: "), line
+    assert complaint in line
+
+
+@pytest.mark.parametrize(
+    ("flag", "address"),
+    [
+        ("--address", "localhost:99999"),
+        ("--address", "localhost"),
+        ("--metrics", "unix:/tmp/metrics.sock"),
+        ("--web", "127.0.0.1:99999"),
+    ],
+)
+def test_an_invalid_listening_address_is_a_usage_error(flag: str, address: str) -> None:
+    line = assert_usage_error(greeter_command("serve", flag, address), "serve")
+    assert line.startswith(f"greeter serve: error: argument {flag}: "), line
+    assert repr(address) in line
+
+
+def test_tls_server_name_without_tls_is_a_usage_error() -> None:
+    # It used to turn TLS on unasked: a plaintext server then failed the handshake.
+    result = greeter_command("greet", "you", "--tls-server-name", "greeter.example")
+    line = assert_usage_error(result, "greet")
+    assert line == "greeter greet: error: --tls-server-name needs TLS: add --tls or --tls-ca FILE"
+
+
 # -- --metadata: checked before anything is sent ----------------------------------------
 
 
@@ -412,6 +456,15 @@ def test_bad_metadata_is_a_value_error_naming_the_key_before_any_traffic(
         with pytest.raises(ValueError, match=re.escape(message)):
             GreeterClient(_target(silent_listener), metadata=[pair])
     assert_nobody_connected(silent_listener)
+
+
+@pytest.mark.parametrize("target", ["", "localhost:99999", "dns:///localhost:0", "::1"])
+@pytest.mark.parametrize("client_class", [GreeterClient, AsyncGreeterClient])
+def test_a_target_grpc_would_misread_is_a_value_error_in_both_clients(
+    target: str, client_class: type[GreeterClient] | type[AsyncGreeterClient]
+) -> None:
+    with pytest.raises(ValueError, match="target"):
+        client_class(target)
 
 
 @pytest.mark.parametrize("method", SYNC_CALLS)

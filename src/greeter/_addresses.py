@@ -13,6 +13,7 @@ import socket
 __all__ = [
     "UNIX_SCHEMES",
     "check_port_is_free",
+    "check_target",
     "is_loopback",
     "split_address",
     "split_tcp_address",
@@ -34,6 +35,48 @@ def split_address(address: str) -> tuple[str, int | None]:
             "(or unix:PATH)"
         )
     return host, int(port_text)
+
+
+#: grpc's target schemes other than DNS, passed on as written (``unix:PATH``, ...).
+_OTHER_TARGET_SCHEMES = (*UNIX_SCHEMES, "ipv4:", "ipv6:", "vsock:", "xds:", "google-c2p:")
+_TARGET_EXAMPLES = "(e.g. localhost:50051, [::1]:50051 or unix:/run/greeter.sock)"
+
+
+def check_target(target: str, *, port_required: bool = False) -> str:
+    """``target`` as given, if a client can dial it; otherwise a ``ValueError`` saying why.
+
+    A target is ``HOST:PORT`` (``localhost:50051``, ``[::1]:50051``), ``dns:///HOST:PORT``
+    or another of grpc's schemes (``unix:PATH``, ``ipv4:...``, passed on unchecked).
+    grpc itself would dial port 99999 as 34463 (it wraps), report an empty target only
+    in a core log line, and take a missing port as 443: ``port_required`` refuses that
+    last one too (the command line does; a library user may mean 443).
+    """
+    if not target:
+        raise ValueError(f"the target is empty: expected HOST:PORT {_TARGET_EXAMPLES}")
+    if target.startswith(_OTHER_TARGET_SCHEMES):
+        return target
+    authority = target.removeprefix("dns:")
+    if authority.startswith("//"):  # dns://[DNS_SERVER]/HOST:PORT
+        authority = authority[2:].partition("/")[2]
+    host, separator, port = authority.rpartition(":")
+    if authority.endswith("]"):  # [::1], no port
+        separator = ""
+    if separator and ":" in host and not (host.startswith("[") and host.endswith("]")):
+        raise ValueError(
+            f"invalid target {target!r}: write an IPv6 address in brackets, as in [::1]:50051"
+        )
+    if not separator:
+        if port_required:
+            raise ValueError(
+                f"target {target!r} has no port: expected HOST:PORT {_TARGET_EXAMPLES}"
+            )
+        return target
+    if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise ValueError(
+            f"invalid target {target!r}: expected HOST:PORT with a port from 1 to 65535 "
+            f"{_TARGET_EXAMPLES}"
+        )
+    return target
 
 
 def is_loopback(host: str) -> bool:

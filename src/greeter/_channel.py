@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeAlias, get_args
 import grpc
 import grpc.aio
 
+from greeter._addresses import check_target
 from greeter._auth import TokenSource, call_credentials
 from greeter._exceptions import StatusCode
 from greeter._options import ChannelOption, milliseconds
@@ -135,7 +136,7 @@ def _ip_version(address: str) -> int:
 def channel_target(target: str | Sequence[str]) -> str:
     """grpc's target for one address, or for several IP addresses as one channel."""
     if isinstance(target, str):
-        return target
+        return check_target(target)
     if not target:
         raise ValueError("no target to connect to")
     families = {_ip_version(address) for address in target}

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import get_args
 
 from greeter import __version__
+from greeter._addresses import check_target, split_address
 from greeter._auth import bearer_tokens
 from greeter._client import DEFAULT_TARGET, GreeterClient
 from greeter._config import Compression, ServerConfig
@@ -79,6 +80,36 @@ def _at_least_one(text: str) -> int:
     return value
 
 
+def _address(text: str) -> str:
+    """A listening address, ``HOST:PORT`` or ``unix:PATH``, checked as the server will."""
+    try:
+        split_address(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def _tcp_address(text: str) -> str:
+    """A listening ``HOST:PORT`` (the HTTP ports, --metrics and --web, are TCP only)."""
+    try:
+        _, port = split_address(text)
+    except ValueError:
+        port = None
+    if port is None:
+        raise argparse.ArgumentTypeError(
+            f"expected HOST:PORT with a port from 0 to 65535 (e.g. 127.0.0.1:9100), not {text!r}"
+        )
+    return text
+
+
+def _target(text: str) -> str:
+    """A target to call, with its port: grpc would wrap 99999 and default to 443."""
+    try:
+        return check_target(text, port_required=True)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _split_tokens(text: str) -> list[str]:
     return [token.strip() for token in text.split(",") if token.strip()]
 
@@ -127,6 +158,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--address",
         action="append",
+        type=_address,
         metavar="ADDR",
         help="host:port (or unix:PATH) to listen on; repeat to listen on several; port 0 "
         f"picks a free port (default: {DEFAULT_ADDRESS})",
@@ -224,12 +256,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     operations.add_argument(
         "--metrics",
+        type=_tcp_address,
         metavar="ADDR",
         help="serve Prometheus metrics at http://ADDR/metrics (needs grpc-greeter[metrics])",
     )
     browsers = serve.add_argument_group("browsers")
     browsers.add_argument(
         "--web",
+        type=_tcp_address,
         metavar="ADDR",
         help="also serve browsers and plain HTTP on ADDR: Connect, gRPC-Web and "
         "HTTP/JSON, with the same TLS, tokens and access log (needs grpc-greeter[web])",
@@ -255,8 +289,10 @@ def _parser() -> argparse.ArgumentParser:
     greet.add_argument("names", nargs="+", metavar="NAME", help="the name(s) to greet")
     greet.add_argument(
         "--target",
+        type=_target,
         default=DEFAULT_TARGET,
-        help=f"host:port of the server (default: {DEFAULT_TARGET})",
+        help="HOST:PORT of the server, or unix:PATH, or another grpc target such as "
+        f"dns:///HOST:PORT (default: {DEFAULT_TARGET})",
     )
     modes = greet.add_mutually_exclusive_group()
     for mode, help_text in _MODES.items():
@@ -418,10 +454,10 @@ def _replies(client: GreeterClient, args: argparse.Namespace) -> Iterable[str]:
 def _client_tls(args: argparse.Namespace) -> ClientTLS | None:
     if (args.tls_cert is None) != (args.tls_key is None):
         raise _UsageError("--tls-cert and --tls-key go together")
-    wanted = args.tls or any(
-        value is not None for value in (args.tls_ca, args.tls_cert, args.tls_server_name)
-    )
+    wanted = args.tls or any(value is not None for value in (args.tls_ca, args.tls_cert))
     if not wanted:
+        if args.tls_server_name is not None:
+            raise _UsageError("--tls-server-name needs TLS: add --tls or --tls-ca FILE")
         return None
     return ClientTLS(
         ca=args.tls_ca,

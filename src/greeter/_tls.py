@@ -10,10 +10,9 @@ later, as grpc core log lines and a misleading error), so a wrong file is one
 from __future__ import annotations
 
 import os
-import ssl
-import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeAlias
 
 import grpc
@@ -48,6 +47,8 @@ def _named(source: PEM, what: str) -> str:
 
 def _check_certificates(pem: bytes, source: PEM, what: str) -> None:
     """ValueError unless ``pem`` holds at least one PEM certificate."""
+    import ssl  # here: only TLS users need it
+
     text = pem.decode("ascii", errors="replace")  # PEM is ASCII; anything else fails
     try:
         ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=text)
@@ -64,35 +65,51 @@ def _refuse_a_passphrase() -> bytes:
     raise ValueError("encrypted")
 
 
+@contextmanager
+def _as_files(*sources: tuple[PEM, bytes]) -> Iterator[list[str]]:
+    """Paths holding each ``(source, pem)``: the source's own, or a private copy of bytes."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="greeter-tls-") as directory:
+        paths = []
+        for number, (source, pem) in enumerate(sources):
+            if isinstance(source, bytes):
+                path = os.path.join(directory, f"{number}.pem")
+                with open(path, "wb") as file:
+                    file.write(pem)
+            else:
+                path = os.fspath(source)
+            paths.append(path)
+        yield paths
+
+
 def _check_key_pair(certificate_chain: PEM, private_key: PEM, what: str) -> tuple[bytes, bytes]:
     """Read a certificate and its key; ValueError unless both are PEM and belong together.
 
     Returns ``(private_key, certificate_chain)`` as PEM bytes, the order grpc takes them.
     """
+    import ssl  # here: only TLS users need it
+
     chain = read_pem(certificate_chain, f"{what} certificate chain")
     key = read_pem(private_key, f"{what} private key")
     _check_certificates(chain, certificate_chain, f"{what} certificate chain")
+    key_named = _named(private_key, f"{what} private key")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    # ssl reads a key pair from files only; a private directory holds them briefly.
-    with tempfile.TemporaryDirectory(prefix="greeter-tls-") as directory:
-        chain_file, key_file = Path(directory, "chain.pem"), Path(directory, "key.pem")
-        chain_file.write_bytes(chain)
-        key_file.write_bytes(key)
+    # ssl reads a key pair from files only: PEM given as bytes is copied to a private
+    # directory for the check.
+    with _as_files((certificate_chain, chain), (private_key, key)) as (chain_file, key_file):
         try:
             context.load_cert_chain(chain_file, key_file, password=_refuse_a_passphrase)
         except ValueError:
             raise ValueError(
-                f"{_named(private_key, what + ' private key')} is encrypted: grpc needs "
-                "it unencrypted (openssl pkey -in KEY -out PLAIN_KEY)"
+                f"{key_named} is encrypted: grpc needs it unencrypted "
+                "(openssl pkey -in KEY -out PLAIN_KEY)"
             ) from None
         except ssl.SSLError:
             if b"PRIVATE KEY-----" not in key:
-                raise ValueError(
-                    f"{_named(private_key, what + ' private key')} is not a PEM private key"
-                ) from None
+                raise ValueError(f"{key_named} is not a PEM private key") from None
             raise ValueError(
-                f"{_named(private_key, what + ' private key')} does not belong to "
-                f"{_named(certificate_chain, what + ' certificate')}"
+                f"{key_named} does not belong to {_named(certificate_chain, what + ' certificate')}"
             ) from None
     return key, chain
 
