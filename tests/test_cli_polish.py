@@ -32,6 +32,7 @@ from google.rpc import error_details_pb2
 import greeter
 from greeter import (
     AsyncGreeterClient,
+    AsyncGreeterService,
     GreeterClient,
     GreeterService,
     StatusCode,
@@ -189,6 +190,48 @@ def test_tls_server_name_without_tls_is_a_usage_error() -> None:
     result = greeter_command("greet", "you", "--tls-server-name", "greeter.example")
     line = assert_usage_error(result, "greet")
     assert line == "greeter greet: error: --tls-server-name needs TLS: add --tls or --tls-ca FILE"
+
+
+# -- serve: a listening address that cannot be used is one line naming it -------------
+
+
+def test_a_unix_socket_in_a_missing_directory_is_an_os_error_naming_it(
+    server_kind: str, tmp_path: Path
+) -> None:
+    address = f"unix:{tmp_path}/missing/greeter.sock"
+    service = GreeterService() if server_kind == "sync" else AsyncGreeterService()
+    with pytest.raises(OSError, match=f"^cannot listen on {address}: directory '.*/missing' "):
+        with testing.serving(service, address=address):
+            pass
+
+
+def test_a_unix_socket_path_too_long_is_an_os_error_saying_so(tmp_path: Path) -> None:
+    address = f"unix:{tmp_path}/{'x' * 120}.sock"
+    with pytest.raises(OSError, match="the path is too long for a unix socket"):
+        GreeterService().start(address)
+
+
+def test_greeter_serve_reports_a_unix_socket_in_a_missing_directory_in_one_line(
+    tmp_path: Path,
+) -> None:
+    # Unchecked: a grpc core line, then "cannot resolve host".
+    address = f"unix:{tmp_path}/missing/greeter.sock"
+    result = greeter_command("serve", "--address", address)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"greeter: cannot listen on {address}: directory '{tmp_path}/missing' does not exist\n",
+    )
+
+
+def test_greeter_serve_reports_a_taken_metrics_port_in_one_line_naming_it() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        metrics = f"127.0.0.1:{taken.getsockname()[1]}"
+        result = greeter_command("serve", "--address", LOOPBACK, "--metrics", metrics)
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    assert result.stderr == f"greeter: cannot serve metrics on {metrics}: address already in use\n"
 
 
 # -- --metadata: checked before anything is sent ----------------------------------------
@@ -458,7 +501,7 @@ def test_bad_metadata_is_a_value_error_naming_the_key_before_any_traffic(
     assert_nobody_connected(silent_listener)
 
 
-@pytest.mark.parametrize("target", ["", "localhost:99999", "dns:///localhost:0", "::1"])
+@pytest.mark.parametrize("target", ["", "localhost:99999", "dns:///localhost:65536", "::1"])
 @pytest.mark.parametrize("client_class", [GreeterClient, AsyncGreeterClient])
 def test_a_target_grpc_would_misread_is_a_value_error_in_both_clients(
     target: str, client_class: type[GreeterClient] | type[AsyncGreeterClient]

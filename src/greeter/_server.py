@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import grpc
 import grpc.aio
 
-from greeter._addresses import check_port_is_free, is_loopback, split_address, why_not_bound
+from greeter._addresses import (
+    check_port_is_free,
+    check_unix_address,
+    is_loopback,
+    split_address,
+    why_not_bound,
+)
 from greeter._auth import TokenIdentifier
 from greeter._config import ServerConfig, ServerInterceptor
 from greeter._drain import InFlight, TrackedHandler, track
@@ -99,6 +105,8 @@ def _bind_all(
         if port is not None and not config.reuse_port:
             # Busy or unresolvable: one clear line now, before grpc logs its own.
             check_port_is_free(address)
+        elif port is None:
+            check_unix_address(address)  # a missing directory, say, as clearly
     credentials = None if config.tls is None else config.tls.credentials()
     bindings = [_Binding(server, address, credentials) for address in addresses]
     exposed = [b.address for b in bindings if not is_loopback(split_address(b.address)[0])]
