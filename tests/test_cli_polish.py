@@ -81,11 +81,13 @@ def assert_usage_error(result: subprocess.CompletedProcess[str], command: str) -
     return error_line
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+@contextmanager
+def nothing_listening() -> Iterator[str]:
+    """A target on 127.0.0.1 where nothing listens: its port is held, bound but not
+    listening, so no other process can start listening there while the test runs."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{held.getsockname()[1]}"
 
 
 class MetadataEcho(GreeterService):
@@ -256,9 +258,8 @@ def test_metadata_grpc_would_refuse_is_one_usage_line_naming_the_key(
 ) -> None:
     # Nothing listens on the target: a check that let the pair through would fail later,
     # with UNAVAILABLE and exit status 1, not 2.
-    result = greeter_command(
-        "greet", "you", "--metadata", metadata, "--target", f"127.0.0.1:{free_port()}"
-    )
+    with nothing_listening() as target:
+        result = greeter_command("greet", "you", "--metadata", metadata, "--target", target)
     line = assert_usage_error(result, "greet")
     assert line.startswith("greeter greet: error: argument --metadata: ")
     assert named in line
@@ -307,9 +308,11 @@ def test_timeout_inf_calls_with_no_deadline(timeout: str, seen: str) -> None:
 # -- ordinary failures: one line, nothing from grpc core before it ----------------------
 
 
-def test_greet_to_a_port_where_nothing_listens_is_one_line() -> None:
-    result = greeter_command("greet", "you", "--target", f"127.0.0.1:{free_port()}")
+def test_greet_to_a_port_where_nothing_listens_is_one_line_with_no_tls_hint() -> None:
+    with nothing_listening() as target:
+        result = greeter_command("greet", "you", "--target", target)
     assert_one_line_failure(result, "UNAVAILABLE")
+    assert "TLS" not in result.stderr  # refused: nothing suggests a TLS server
 
 
 def test_greet_to_a_host_that_does_not_resolve_is_one_line() -> None:
@@ -625,11 +628,12 @@ def test_an_endless_client_timeout_means_no_deadline(timeout: float) -> None:
 
 
 def test_a_nan_timeout_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="not nan"):
-        GreeterClient(f"127.0.0.1:{free_port()}", timeout=math.nan)
-    with GreeterClient(f"127.0.0.1:{free_port()}") as client:
+    with nothing_listening() as target:
         with pytest.raises(ValueError, match="not nan"):
-            client.greet("you", timeout=math.nan)
+            GreeterClient(target, timeout=math.nan)
+        with GreeterClient(target) as client:
+            with pytest.raises(ValueError, match="not nan"):
+                client.greet("you", timeout=math.nan)
 
 
 async def _async_greeting(target: str) -> str:

@@ -445,6 +445,16 @@ def test_cli_greets_a_tls_server_with_tls_ca(
     assert (result.returncode, result.stdout, result.stderr) == (0, "Hello, you!\n", "")
 
 
+def test_cli_plaintext_greet_to_a_tls_server_says_it_may_require_tls(
+    tls_serve: ServerProcess,
+) -> None:
+    result = run_cli("greet", "you", "--target", tls_serve.target, "--timeout", "5")
+    assert (result.returncode, result.stdout) == (1, "")
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("greeter: UNAVAILABLE: ")
+    assert line.endswith("; the server may require TLS (--tls, or --tls-ca FILE)")
+
+
 def test_cli_greet_fails_against_tls_without_the_ca(
     tls_serve: ServerProcess, certificates: Certificates
 ) -> None:

@@ -16,7 +16,7 @@ from greeter._addresses import check_target, split_address
 from greeter._auth import bearer_tokens
 from greeter._client import DEFAULT_TARGET, GreeterClient
 from greeter._config import Compression, ServerConfig
-from greeter._exceptions import GreeterError
+from greeter._exceptions import GreeterError, StatusCode
 from greeter._hooks import ServerHook
 from greeter._metadata import check_metadata
 from greeter._server import DEFAULT_ADDRESS
@@ -480,13 +480,14 @@ def _greet(args: argparse.Namespace) -> int:
             "add --unsafe-plaintext-token"
         )
     try:
+        client_tls = _client_tls(args)
         client = GreeterClient(
             args.target,
             timeout=args.timeout,
             metadata=args.metadata,
             compression=args.compression,
             wait_for_ready=args.wait_for_ready or None,
-            tls=_client_tls(args),
+            tls=client_tls,
             token=args.token,
             unsafe_plaintext_token=args.unsafe_plaintext_token,
         )
@@ -497,14 +498,30 @@ def _greet(args: argparse.Namespace) -> int:
             for reply in _replies(client, args):
                 print(reply, flush=True)
         except GreeterError as error:
-            return _failed(error)
+            return _failed(error, _hint(error, plaintext=client_tls is None))
     return 0
 
 
-def _failed(error: Exception) -> int:
-    """Report ``error`` in one line on stderr; the exit status for a failure."""
+#: What grpc reports when a plaintext client's connection is closed during its opening:
+#: a TLS server does that to the HTTP/2 preface it cannot read as a TLS handshake.
+_CLOSED_WHILE_CONNECTING = "Socket closed"
+
+
+def _hint(error: GreeterError, *, plaintext: bool) -> str | None:
+    """What to try next, when the failure suggests one."""
+    if (
+        plaintext
+        and error.code is StatusCode.UNAVAILABLE
+        and _CLOSED_WHILE_CONNECTING in error.details
+    ):
+        return "the server may require TLS (--tls, or --tls-ca FILE)"
+    return None
+
+
+def _failed(error: Exception, hint: str | None = None) -> int:
+    """Report ``error`` (and ``hint``) in one line on stderr; the exit status for a failure."""
     one_line = " ".join(str(error).split())
-    print(f"greeter: {one_line}", file=sys.stderr)
+    print(f"greeter: {one_line}{'' if hint is None else f'; {hint}'}", file=sys.stderr)
     return EXIT_FAILURE
 
 
