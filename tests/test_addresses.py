@@ -119,12 +119,12 @@ def test_an_empty_list_of_addresses_is_a_value_error() -> None:
 
 
 @pytest.mark.parametrize("flags", [[], ["--async"]], ids=["threaded", "asyncio"])
-def test_greeter_serve_reports_a_port_out_of_range_in_one_line(flags: list[str]) -> None:
+def test_greeter_serve_reports_a_port_out_of_range_as_a_usage_error(flags: list[str]) -> None:
     result = run_cli("serve", "--address", OUT_OF_RANGE, *flags, timeout=30)
-    assert (result.returncode, result.stdout, result.stderr) == (
-        1,
-        "",
-        f"greeter: invalid address '127.0.0.1:99999': {PORT_RANGE} (or unix:PATH)\n",
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.endswith(
+        "greeter serve: error: argument --address: "
+        f"invalid address '127.0.0.1:99999': {PORT_RANGE} (or unix:PATH)\n"
     )
 
 

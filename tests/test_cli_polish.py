@@ -20,6 +20,7 @@ import sys
 import threading
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from types import FunctionType, GenericAlias
@@ -31,6 +32,7 @@ from google.rpc import error_details_pb2
 import greeter
 from greeter import (
     AsyncGreeterClient,
+    AsyncGreeterService,
     GreeterClient,
     GreeterService,
     StatusCode,
@@ -79,11 +81,13 @@ def assert_usage_error(result: subprocess.CompletedProcess[str], command: str) -
     return error_line
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+@contextmanager
+def nothing_listening() -> Iterator[str]:
+    """A target on 127.0.0.1 where nothing listens: its port is held, bound but not
+    listening, so no other process can start listening there while the test runs."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{held.getsockname()[1]}"
 
 
 class MetadataEcho(GreeterService):
@@ -146,6 +150,92 @@ def test_serve_usage_errors_show_the_serve_usage() -> None:
     assert assert_usage_error(result, "serve").endswith("--workers N serves one --address")
 
 
+# -- addresses and targets: what grpc would misread is a usage error ------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "complaint"),
+    [
+        ("localhost:99999", "invalid target 'localhost:99999': expected HOST:PORT with a port"),
+        ("localhost:0", "invalid target 'localhost:0': expected HOST:PORT with a port"),
+        ("", "the target is empty: expected HOST:PORT"),
+        ("localhost", "target 'localhost' has no port"),
+        ("::1", "write an IPv6 address in brackets, as in [::1]:50051"),
+    ],
+    ids=["port-above-65535", "port-0", "empty", "no-port", "bare-ipv6"],
+)
+def test_a_target_grpc_would_misread_is_a_usage_error(target: str, complaint: str) -> None:
+    # Unchecked, grpc dials port 99999 as 34463, localhost as localhost:443, and reports
+    # an empty target in a core log line.
+    line = assert_usage_error(greeter_command("greet", "you", "--target", target), "greet")
+    assert line.startswith("greeter greet: error: argument --target: "), line
+    assert complaint in line
+
+
+@pytest.mark.parametrize(
+    ("flag", "address"),
+    [
+        ("--address", "localhost:99999"),
+        ("--address", "localhost"),
+        ("--metrics", "unix:/tmp/metrics.sock"),
+        ("--web", "127.0.0.1:99999"),
+    ],
+)
+def test_an_invalid_listening_address_is_a_usage_error(flag: str, address: str) -> None:
+    line = assert_usage_error(greeter_command("serve", flag, address), "serve")
+    assert line.startswith(f"greeter serve: error: argument {flag}: "), line
+    assert repr(address) in line
+
+
+def test_tls_server_name_without_tls_is_a_usage_error() -> None:
+    # It used to turn TLS on unasked: a plaintext server then failed the handshake.
+    result = greeter_command("greet", "you", "--tls-server-name", "greeter.example")
+    line = assert_usage_error(result, "greet")
+    assert line == "greeter greet: error: --tls-server-name needs TLS: add --tls or --tls-ca FILE"
+
+
+# -- serve: a listening address that cannot be used is one line naming it -------------
+
+
+def test_a_unix_socket_in_a_missing_directory_is_an_os_error_naming_it(
+    server_kind: str, tmp_path: Path
+) -> None:
+    address = f"unix:{tmp_path}/missing/greeter.sock"
+    service = GreeterService() if server_kind == "sync" else AsyncGreeterService()
+    with pytest.raises(OSError, match=f"^cannot listen on {address}: directory '.*/missing' "):
+        with testing.serving(service, address=address):
+            pass
+
+
+def test_a_unix_socket_path_too_long_is_an_os_error_saying_so(tmp_path: Path) -> None:
+    address = f"unix:{tmp_path}/{'x' * 120}.sock"
+    with pytest.raises(OSError, match="the path is too long for a unix socket"):
+        GreeterService().start(address)
+
+
+def test_greeter_serve_reports_a_unix_socket_in_a_missing_directory_in_one_line(
+    tmp_path: Path,
+) -> None:
+    # Unchecked: a grpc core line, then "cannot resolve host".
+    address = f"unix:{tmp_path}/missing/greeter.sock"
+    result = greeter_command("serve", "--address", address)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"greeter: cannot listen on {address}: directory '{tmp_path}/missing' does not exist\n",
+    )
+
+
+def test_greeter_serve_reports_a_taken_metrics_port_in_one_line_naming_it() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        metrics = f"127.0.0.1:{taken.getsockname()[1]}"
+        result = greeter_command("serve", "--address", LOOPBACK, "--metrics", metrics)
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    assert result.stderr == f"greeter: cannot serve metrics on {metrics}: address already in use\n"
+
+
 # -- --metadata: checked before anything is sent ----------------------------------------
 
 
@@ -168,9 +258,8 @@ def test_metadata_grpc_would_refuse_is_one_usage_line_naming_the_key(
 ) -> None:
     # Nothing listens on the target: a check that let the pair through would fail later,
     # with UNAVAILABLE and exit status 1, not 2.
-    result = greeter_command(
-        "greet", "you", "--metadata", metadata, "--target", f"127.0.0.1:{free_port()}"
-    )
+    with nothing_listening() as target:
+        result = greeter_command("greet", "you", "--metadata", metadata, "--target", target)
     line = assert_usage_error(result, "greet")
     assert line.startswith("greeter greet: error: argument --metadata: ")
     assert named in line
@@ -219,9 +308,11 @@ def test_timeout_inf_calls_with_no_deadline(timeout: str, seen: str) -> None:
 # -- ordinary failures: one line, nothing from grpc core before it ----------------------
 
 
-def test_greet_to_a_port_where_nothing_listens_is_one_line() -> None:
-    result = greeter_command("greet", "you", "--target", f"127.0.0.1:{free_port()}")
+def test_greet_to_a_port_where_nothing_listens_is_one_line_with_no_tls_hint() -> None:
+    with nothing_listening() as target:
+        result = greeter_command("greet", "you", "--target", target)
     assert_one_line_failure(result, "UNAVAILABLE")
+    assert "TLS" not in result.stderr  # refused: nothing suggests a TLS server
 
 
 def test_greet_to_a_host_that_does_not_resolve_is_one_line() -> None:
@@ -338,20 +429,40 @@ class HeldService(GreeterService):
 
     def say_hello(self, name: str) -> str:
         self.arrived.set()
-        self.release.wait(timeout=20)
+        self.release.wait(timeout=60)
         return super().say_hello(name)
+
+
+@contextmanager
+def children_hear_sigint() -> Iterator[None]:
+    """Processes started in this block act on SIGINT, as from a terminal.
+
+    A test run started in the background (``pytest &``, as CI runners and scripts do)
+    ignores SIGINT, and every child it starts inherits that: the Ctrl-C a test sends
+    would never arrive. A handled signal is reset to the default in the child.
+    """
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def test_ctrl_c_during_a_call_exits_130_without_a_traceback() -> None:
     service = HeldService()
     with testing.serving(service) as server:
         command = [str(Path(sys.executable).parent / "greeter"), "greet", "you"]
-        process = subprocess.Popen(
-            [*command, "--target", server.target],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        with children_hear_sigint():
+            # No deadline: on a slow machine only the Ctrl-C may end the call.
+            process = subprocess.Popen(
+                [*command, "--target", server.target, "--timeout", "inf"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
         try:
             assert service.arrived.wait(timeout=30)
             process.send_signal(signal.SIGINT)
@@ -439,6 +550,15 @@ def test_bad_metadata_is_a_value_error_naming_the_key_before_any_traffic(
         with pytest.raises(ValueError, match=re.escape(message)):
             GreeterClient(_target(silent_listener), metadata=[pair])
     assert_nobody_connected(silent_listener)
+
+
+@pytest.mark.parametrize("target", ["", "localhost:99999", "dns:///localhost:65536", "::1"])
+@pytest.mark.parametrize("client_class", [GreeterClient, AsyncGreeterClient])
+def test_a_target_grpc_would_misread_is_a_value_error_in_both_clients(
+    target: str, client_class: type[GreeterClient] | type[AsyncGreeterClient]
+) -> None:
+    with pytest.raises(ValueError, match="target"):
+        client_class(target)
 
 
 @pytest.mark.parametrize("method", SYNC_CALLS)
@@ -556,11 +676,12 @@ def test_an_endless_client_timeout_means_no_deadline(timeout: float) -> None:
 
 
 def test_a_nan_timeout_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="not nan"):
-        GreeterClient(f"127.0.0.1:{free_port()}", timeout=math.nan)
-    with GreeterClient(f"127.0.0.1:{free_port()}") as client:
+    with nothing_listening() as target:
         with pytest.raises(ValueError, match="not nan"):
-            client.greet("you", timeout=math.nan)
+            GreeterClient(target, timeout=math.nan)
+        with GreeterClient(target) as client:
+            with pytest.raises(ValueError, match="not nan"):
+                client.greet("you", timeout=math.nan)
 
 
 async def _async_greeting(target: str) -> str:

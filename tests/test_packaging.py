@@ -83,13 +83,21 @@ def test_editable_install_regenerates_after_a_proto_edit(clean_tree: Path, tmp_p
     assert "SayHelloTwice" in methods
 
 
-def test_sdist_has_no_generated_code_and_the_wheel_built_from_it_does(
+#: Caches the tools leave in a developer's tree (a test run type-checks tests/user_code).
+TOOL_CACHES = (".mypy_cache", ".pytest_cache", ".ruff_cache")
+
+
+def test_sdist_has_no_generated_code_or_caches_and_the_wheel_built_from_it_does(
     clean_tree: Path, tmp_path: Path
 ) -> None:
-    # Even a developer's leftover generated files must stay out of the sdist.
+    # Even a developer's leftover generated files and caches must stay out of the sdist.
     stale = clean_tree / "src" / "greeter" / "_proto"
     stale.mkdir()
     (stale / "helloworld_pb2.py").write_text("raise ImportError('stale')\n")
+    for where in (clean_tree, clean_tree / "tests" / "user_code"):
+        for cache in TOOL_CACHES:
+            (where / cache / "3.13").mkdir(parents=True)
+            (where / cache / "3.13" / "cached.json").write_text("{}\n")
 
     dist = tmp_path / "dist"
     run(sys.executable, "-m", "build", "--outdir", dist, clean_tree)  # sdist, then wheel from it
@@ -102,6 +110,8 @@ def test_sdist_has_no_generated_code_and_the_wheel_built_from_it_does(
     for proto in PROTOS:
         assert f"protos/greeter/_proto/{proto}.proto" in sdist_files
     assert not [name for name in sdist_files if "_pb2" in name]
+    assert not [name for name in sdist_files if set(Path(name).parts) & set(TOOL_CACHES)]
+    assert "tests/user_code/typed_usage.py" in sdist_files
 
     with zipfile.ZipFile(wheel) as archive:
         wheel_files = set(archive.namelist())

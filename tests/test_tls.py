@@ -7,19 +7,25 @@ client (``server_kind`` x ``client_kind``).
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 import greeter
 from greeter import (
+    AsyncGreeterClient,
     AsyncGreeterService,
     ClientTLS,
+    GreeterClient,
     GreeterService,
     ServerConfig,
     ServerTLS,
+    testing,
 )
 from tests.certs import (
     CLIENT_COMMON_NAME,
@@ -171,6 +177,109 @@ def test_a_missing_certificate_file_is_an_os_error_naming_the_file(
     tls = ServerTLS(missing, certificates.trusted.server.private_key.path)
     with pytest.raises(OSError, match=r"missing\.pem"):
         GreeterService().start(LOOPBACK, config=ServerConfig(tls=tls))
+
+
+# -- TLS material checked before serving: one error naming the file -------------------
+
+#: What is wrong with a certificate and key pair, and how the error says so.
+BAD_PAIRS = {
+    "mismatched-key": r"the TLS private key '.*' does not belong to the TLS certificate '.*'",
+    "certificate-not-pem": r"the TLS certificate chain '.*junk\.txt' is not a PEM certificate$",
+    "swapped": r"is not a PEM certificate \(it holds a private key: are the certificate and",
+    "key-not-pem": r"the TLS private key '.*junk\.txt' is not a PEM private key",
+    "encrypted-key": r"the TLS private key '.*encrypted\.key' is encrypted",
+}
+
+
+def bad_pair(certificates: Certificates, case: str, directory: Path) -> tuple[Path, Path]:
+    """A certificate and key file that ``case`` of ``BAD_PAIRS`` describes."""
+    server = certificates.trusted.server
+    junk = directory / "junk.txt"
+    junk.write_text("not PEM at all\n")
+    encrypted = directory / "encrypted.key"
+    key = serialization.load_pem_private_key(server.private_key.data, password=None)
+    encrypted.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
+    )
+    pairs = {
+        "mismatched-key": (server.certificate.path, certificates.untrusted.server.private_key.path),
+        "certificate-not-pem": (junk, server.private_key.path),
+        "swapped": (server.private_key.path, server.certificate.path),
+        "key-not-pem": (server.certificate.path, junk),
+        "encrypted-key": (server.certificate.path, encrypted),
+    }
+    return pairs[case]
+
+
+@pytest.mark.parametrize("case", BAD_PAIRS)
+def test_a_bad_tls_pair_is_a_value_error_naming_the_file_before_serving(
+    certificates: Certificates, server_kind: str, case: str, tmp_path: Path
+) -> None:
+    certificate, key = bad_pair(certificates, case, tmp_path)
+    config = ServerConfig(tls=ServerTLS(certificate, key))
+    service = GreeterService() if server_kind == "sync" else AsyncGreeterService()
+    with pytest.raises(ValueError, match=BAD_PAIRS[case]):
+        with testing.serving(service, config=config):
+            pass
+
+
+def test_a_bad_tls_pair_given_as_bytes_says_so(certificates: Certificates) -> None:
+    tls = ServerTLS(
+        certificates.trusted.server.certificate.data,
+        certificates.untrusted.server.private_key.data,
+    )
+    with pytest.raises(ValueError, match=r"private key \(given as bytes\) does not belong"):
+        tls.check()
+
+
+def test_serve_with_workers_checks_the_tls_pair_before_starting_any(
+    certificates: Certificates,
+) -> None:
+    # Unchecked, each worker would fail on its own (and the parent exit with SystemExit).
+    server = certificates.trusted.server
+    tls = ServerTLS(server.certificate.path, certificates.untrusted.server.private_key.path)
+    with pytest.raises(ValueError, match="does not belong to the TLS certificate"):
+        GreeterService().serve(LOOPBACK, config=ServerConfig(tls=tls), workers=2)
+
+
+def test_a_client_ca_that_is_not_pem_is_a_value_error_naming_the_file(
+    certificates: Certificates, tmp_path: Path
+) -> None:
+    junk = tmp_path / "ca.txt"
+    junk.write_text("not PEM\n")
+    tls = ServerTLS(
+        certificates.trusted.server.certificate.path,
+        certificates.trusted.server.private_key.path,
+        client_ca=junk,
+    )
+    with pytest.raises(ValueError, match=r"client CA certificate '.*ca\.txt' is not a PEM"):
+        tls.check()
+
+
+def test_a_client_with_a_ca_that_is_not_pem_fails_at_once_naming_the_file(
+    client_kind: str, tmp_path: Path
+) -> None:
+    junk = tmp_path / "ca.txt"
+    junk.write_text("not PEM\n")
+    client_class = GreeterClient if client_kind == "sync" else AsyncGreeterClient
+    with pytest.raises(ValueError, match=r"the CA certificate '.*ca\.txt' is not a PEM"):
+        client_class("localhost:50051", tls=ClientTLS(ca=junk))
+
+
+def test_a_client_certificate_with_another_key_fails_at_once_naming_the_key(
+    certificates: Certificates,
+) -> None:
+    tls = ClientTLS(
+        ca=certificates.trusted.ca.path,
+        certificate_chain=certificates.trusted.client.certificate.path,
+        private_key=certificates.untrusted.client.private_key.path,
+    )
+    with pytest.raises(ValueError, match=r"the client private key '.*' does not belong"):
+        GreeterClient("localhost:50051", tls=tls)
 
 
 # -- mutual TLS --------------------------------------------------------------------------
@@ -336,6 +445,16 @@ def test_cli_greets_a_tls_server_with_tls_ca(
     assert (result.returncode, result.stdout, result.stderr) == (0, "Hello, you!\n", "")
 
 
+def test_cli_plaintext_greet_to_a_tls_server_says_it_may_require_tls(
+    tls_serve: ServerProcess,
+) -> None:
+    result = run_cli("greet", "you", "--target", tls_serve.target, "--timeout", "5")
+    assert (result.returncode, result.stdout) == (1, "")
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("greeter: UNAVAILABLE: ")
+    assert line.endswith("; the server may require TLS (--tls, or --tls-ca FILE)")
+
+
 def test_cli_greet_fails_against_tls_without_the_ca(
     tls_serve: ServerProcess, certificates: Certificates
 ) -> None:
@@ -456,7 +575,9 @@ def test_cli_tls_server_on_a_public_address_does_not_warn(certificates: Certific
     server = certificates.trusted.server
     process = ServerProcess(
         [
-            *(sys.executable, "-m", "greeter", "serve", "--address", "0.0.0.0:0"),
+            # One process: workers would pick a port, let go of it and bind it again,
+            # and on a busy machine another test may take it in between.
+            *(*GREETER_SERVE, "--address", "0.0.0.0:0", "--workers", "1"),
             *("--tls-cert", str(server.certificate.path)),
             *("--tls-key", str(server.private_key.path)),
         ],
@@ -487,3 +608,18 @@ def test_library_plaintext_server_on_loopback_logs_no_warning(
         with GreeterService().start(LOOPBACK):
             pass
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+@pytest.mark.parametrize("case", BAD_PAIRS)
+def test_cli_serve_with_a_bad_tls_pair_prints_one_line_naming_the_file(
+    certificates: Certificates, case: str, tmp_path: Path
+) -> None:
+    certificate, key = bad_pair(certificates, case, tmp_path)
+    # The default --workers: one process per CPU, none of them started.
+    result = run_cli(
+        *("serve", "--address", LOOPBACK, "--tls-cert", str(certificate), "--tls-key", str(key))
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("greeter: the TLS ")
+    assert re.search(BAD_PAIRS[case], line), line

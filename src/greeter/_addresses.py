@@ -10,6 +10,7 @@ a gRPC core log line.
 
 from __future__ import annotations
 
+import os
 import socket
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "UNIX_SCHEMES",
     "bare_host",
     "check_port_is_free",
+    "check_target",
+    "check_unix_address",
     "dialable_target",
     "grpc_peer",
     "ip_literal_version",
@@ -122,6 +125,50 @@ def _is_wildcard(host: str) -> bool:
         return False
 
 
+#: grpc's target schemes other than DNS, passed on as written (``unix:PATH``, ...).
+_OTHER_TARGET_SCHEMES = (*UNIX_SCHEMES, "ipv4:", "ipv6:", "vsock:", "xds:", "google-c2p:")
+_TARGET_EXAMPLES = "(e.g. localhost:50051, [::1]:50051 or unix:/run/greeter.sock)"
+
+
+def check_target(target: str, *, port_required: bool = False) -> str:
+    """``target`` as given, if a client can dial it; otherwise a ``ValueError`` saying why.
+
+    A target is ``HOST:PORT`` (``localhost:50051``, ``[::1]:50051``), ``dns:///HOST:PORT``
+    or another of grpc's schemes (``unix:PATH``, ``ipv4:...``, passed on unchecked).
+    grpc itself would dial port 99999 as 34463 (it wraps), report an empty target only
+    in a core log line, and take a missing port as 443. ``port_required`` (the command
+    line's) also refuses a missing port and port 0; a library user may mean 443, or
+    make a client that is not to connect yet.
+    """
+    if not target:
+        raise ValueError(f"the target is empty: expected HOST:PORT {_TARGET_EXAMPLES}")
+    if target.startswith(_OTHER_TARGET_SCHEMES):
+        return target
+    authority = target.removeprefix("dns:")
+    if authority.startswith("//"):  # dns://[DNS_SERVER]/HOST:PORT
+        authority = authority[2:].partition("/")[2]
+    host, separator, port = authority.rpartition(":")
+    if authority.endswith("]"):  # [::1], no port
+        separator = ""
+    if separator and ":" in host and not (host.startswith("[") and host.endswith("]")):
+        raise ValueError(
+            f"invalid target {target!r}: write an IPv6 address in brackets, as in [::1]:50051"
+        )
+    if not separator:
+        if port_required:
+            raise ValueError(
+                f"target {target!r} has no port: expected HOST:PORT {_TARGET_EXAMPLES}"
+            )
+        return target
+    lowest = 1 if port_required else 0
+    if not host or not port.isdigit() or not lowest <= int(port) <= 65535:
+        raise ValueError(
+            f"invalid target {target!r}: expected HOST:PORT with a port from {lowest} to "
+            f"65535 {_TARGET_EXAMPLES}"
+        )
+    return target
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` (or a unix socket) is reachable from this machine only."""
     if host.startswith(UNIX_SCHEMES) or host == "localhost":
@@ -134,8 +181,50 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+#: The longest socket path Linux takes (``sun_path`` holds 108 bytes with the final NUL).
+_MAX_UNIX_PATH_BYTES = 107
+
+
+def _why_no_unix_socket(address: str) -> str | None:
+    """Why a unix socket cannot be made at ``address`` (``unix:PATH``), or None."""
+    if not address.startswith("unix:"):
+        return None  # unix-abstract: names no file
+    path = address.removeprefix("unix:")
+    if path.startswith("//"):  # unix:///absolute/path, the URI form
+        path = path[2:]
+    directory = os.path.dirname(path) or "."
+    if len(os.fsencode(path)) > _MAX_UNIX_PATH_BYTES:
+        return f"the path is too long for a unix socket (at most {_MAX_UNIX_PATH_BYTES} bytes)"
+    if not os.path.isdir(directory):
+        return f"directory {directory!r} does not exist"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"no permission to create a file in {directory!r}"
+    if os.path.lexists(path) and not _is_socket(path):
+        return f"{path!r} exists and is not a socket"
+    return None
+
+
+def _is_socket(path: str) -> bool:
+    import stat  # here: only unix socket servers need it
+
+    return stat.S_ISSOCK(os.lstat(path).st_mode)
+
+
+def check_unix_address(address: str) -> None:
+    """``OSError("cannot listen on unix:PATH: directory '...' does not exist")`` if grpc
+    could not make the socket; before grpc tries, so its log line never comes."""
+    reason = _why_no_unix_socket(address)
+    if reason is not None:
+        raise OSError(f"cannot listen on {address}: {reason}")
+
+
 def why_not_bound(host: str) -> str:
     """Why grpc could not listen on ``host``, as far as can be told from outside."""
+    unix_reason = _why_no_unix_socket(host)
+    if unix_reason is not None:
+        return unix_reason
+    if host.startswith(UNIX_SCHEMES):
+        return "the socket is in use, or cannot be made"
     try:
         socket.getaddrinfo(bare_host(host) or None, None)
     except OSError:

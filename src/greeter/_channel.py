@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeAlias, get_args
 import grpc
 import grpc.aio
 
-from greeter._addresses import ip_literal_version, split_address
+from greeter._addresses import check_target, ip_literal_version, split_address
 from greeter._auth import TokenSource, call_credentials
 from greeter._options import ChannelOption, milliseconds
 from greeter._tls import ClientTLS
@@ -132,7 +132,7 @@ def _ip_version(address: str) -> int:
 def channel_target(target: str | Sequence[str]) -> str:
     """grpc's target for one address, or for several IP addresses as one channel."""
     if isinstance(target, str):
-        return target
+        return check_target(target)
     if not target:
         raise ValueError("no target to connect to")
     families = {_ip_version(address) for address in target}

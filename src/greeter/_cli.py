@@ -18,15 +18,22 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, get_args
 
 from greeter import __version__
-from greeter._addresses import DEFAULT_ADDRESS, DEFAULT_TARGET
+from greeter._addresses import DEFAULT_ADDRESS, DEFAULT_TARGET, check_target, split_address
 from greeter._metadata import check_metadata
-from greeter._options import Compression
+from greeter._options import (
+    DEFAULT_GRACE_SECONDS,
+    DEFAULT_MAX_QUEUE_WAIT_SHARE,
+    DEFAULT_MAX_QUEUED_CALLS,
+    DEFAULT_MAX_WORKERS,
+    Compression,
+)
 
 if TYPE_CHECKING:
     from greeter._client import GreeterClient
     from greeter._config import ServerConfig
     from greeter._hooks import ServerHook
     from greeter._tls import ClientTLS, ServerTLS
+    from greeter.errors import GreeterError
 
 __all__ = ["main"]
 
@@ -40,10 +47,6 @@ TOKEN_VARIABLE = "GREETER_TOKEN"
 AUTH_TOKENS_VARIABLE = "GREETER_AUTH_TOKENS"
 #: grpc core's own log switch (NONE, ERROR, INFO, DEBUG); grpc reads it once, on import.
 GRPC_VERBOSITY_VARIABLE = "GRPC_VERBOSITY"
-#: ``ServerConfig``'s own defaults (a test keeps them equal), written out because
-#: reading them from ``ServerConfig`` would import grpc before the command line is read.
-_DEFAULT_GRACE_SECONDS = 5.0
-_DEFAULT_MAX_WORKERS = 32
 
 _MODES = {
     "again": "call SayHelloAgain",
@@ -108,6 +111,36 @@ def _share(text: str) -> float:
     return value
 
 
+def _address(text: str) -> str:
+    """A listening address, ``HOST:PORT`` or ``unix:PATH``, checked as the server will."""
+    try:
+        split_address(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def _tcp_address(text: str) -> str:
+    """A listening ``HOST:PORT`` (the HTTP ports, --metrics and --web, are TCP only)."""
+    try:
+        _, port = split_address(text)
+    except ValueError:
+        port = None
+    if port is None:
+        raise argparse.ArgumentTypeError(
+            f"expected HOST:PORT with a port from 0 to 65535 (e.g. 127.0.0.1:9100), not {text!r}"
+        )
+    return text
+
+
+def _target(text: str) -> str:
+    """A target to call, with its port: grpc would wrap 99999 and default to 443."""
+    try:
+        return check_target(text, port_required=True)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _split_tokens(text: str) -> list[str]:
     return [token.strip() for token in text.split(",") if token.strip()]
 
@@ -156,6 +189,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--address",
         action="append",
+        type=_address,
         metavar="ADDR",
         help="host:port (or unix:PATH) to listen on; repeat to listen on several; port 0 "
         f"picks a free port (default: {DEFAULT_ADDRESS})",
@@ -163,10 +197,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--grace",
         type=_positive_or_zero,
-        default=_DEFAULT_GRACE_SECONDS,
+        default=DEFAULT_GRACE_SECONDS,
         metavar="SECONDS",
         help="on shutdown, how long in-flight calls may finish before they are cancelled "
-        f"(default: {_DEFAULT_GRACE_SECONDS:g})",
+        f"(default: {DEFAULT_GRACE_SECONDS:g})",
     )
     serve.add_argument(
         "--async",
@@ -184,10 +218,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-workers",
         type=_at_least_one,
-        default=_DEFAULT_MAX_WORKERS,
+        default=DEFAULT_MAX_WORKERS,
         metavar="N",
         help="threads serving calls, per process (threaded server; default: "
-        f"{_DEFAULT_MAX_WORKERS})",
+        f"{DEFAULT_MAX_WORKERS})",
     )
     serve.add_argument(
         "--max-concurrent-rpcs",
@@ -199,19 +233,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-queued-calls",
         type=_not_negative,
-        default=ServerConfig.max_queued_calls,
+        default=DEFAULT_MAX_QUEUED_CALLS,
         metavar="N",
         help="calls that may wait for a thread when all are busy; more are refused with "
         f"RESOURCE_EXHAUSTED (threaded server and web port; default: "
-        f"{ServerConfig.max_queued_calls})",
+        f"{DEFAULT_MAX_QUEUED_CALLS})",
     )
     serve.add_argument(
         "--max-queue-wait-share",
         type=_share,
-        default=ServerConfig.max_queue_wait_share,
+        default=DEFAULT_MAX_QUEUE_WAIT_SHARE,
         metavar="SHARE",
         help="the share of its deadline a call may wait for a thread before it is refused "
-        f"with RESOURCE_EXHAUSTED (default: {ServerConfig.max_queue_wait_share})",
+        f"with RESOURCE_EXHAUSTED (default: {DEFAULT_MAX_QUEUE_WAIT_SHARE})",
     )
     serve.add_argument(
         "--max-concurrent-streams",
@@ -277,12 +311,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     operations.add_argument(
         "--metrics",
+        type=_tcp_address,
         metavar="ADDR",
         help="serve Prometheus metrics at http://ADDR/metrics (needs grpc-greeter[metrics])",
     )
     browsers = serve.add_argument_group("browsers")
     browsers.add_argument(
         "--web",
+        type=_tcp_address,
         metavar="ADDR",
         help="also serve browsers and plain HTTP on ADDR: Connect, gRPC-Web and "
         "HTTP/JSON, with the same TLS, tokens and access log (needs grpc-greeter[web])",
@@ -308,8 +344,10 @@ def _parser() -> argparse.ArgumentParser:
     greet.add_argument("names", nargs="+", metavar="NAME", help="the name(s) to greet")
     greet.add_argument(
         "--target",
+        type=_target,
         default=DEFAULT_TARGET,
-        help=f"host:port of the server (default: {DEFAULT_TARGET})",
+        help="HOST:PORT of the server, or unix:PATH, or another grpc target such as "
+        f"dns:///HOST:PORT (default: {DEFAULT_TARGET})",
     )
     modes = greet.add_mutually_exclusive_group()
     for mode, help_text in _MODES.items():
@@ -488,10 +526,10 @@ def _client_tls(args: argparse.Namespace) -> ClientTLS | None:
 
     if (args.tls_cert is None) != (args.tls_key is None):
         raise _UsageError("--tls-cert and --tls-key go together")
-    wanted = args.tls or any(
-        value is not None for value in (args.tls_ca, args.tls_cert, args.tls_server_name)
-    )
+    wanted = args.tls or any(value is not None for value in (args.tls_ca, args.tls_cert))
     if not wanted:
+        if args.tls_server_name is not None:
+            raise _UsageError("--tls-server-name needs TLS: add --tls or --tls-ca FILE")
         return None
     return ClientTLS(
         ca=args.tls_ca,
@@ -517,13 +555,14 @@ def _greet(args: argparse.Namespace) -> int:
             "add --unsafe-plaintext-token"
         )
     try:
+        client_tls = _client_tls(args)
         client = GreeterClient(
             args.target,
             timeout=args.timeout,
             metadata=args.metadata,
             compression=args.compression,
             wait_for_ready=args.wait_for_ready or None,
-            tls=_client_tls(args),
+            tls=client_tls,
             token=args.token,
             unsafe_plaintext_token=args.unsafe_plaintext_token,
         )
@@ -534,14 +573,32 @@ def _greet(args: argparse.Namespace) -> int:
             for reply in _replies(client, args):
                 print(reply, flush=True)
         except GreeterError as error:
-            return _failed(error)
+            return _failed(error, _hint(error, plaintext=client_tls is None))
     return 0
 
 
-def _failed(error: Exception) -> int:
-    """Report ``error`` in one line on stderr; the exit status for a failure."""
+#: What grpc reports when a plaintext client's connection is closed during its opening:
+#: a TLS server does that to the HTTP/2 preface it cannot read as a TLS handshake.
+_CLOSED_WHILE_CONNECTING = "Socket closed"
+
+
+def _hint(error: GreeterError, *, plaintext: bool) -> str | None:
+    """What to try next, when the failure suggests one."""
+    from greeter.errors import StatusCode
+
+    if (
+        plaintext
+        and error.code is StatusCode.UNAVAILABLE
+        and _CLOSED_WHILE_CONNECTING in error.details
+    ):
+        return "the server may require TLS (--tls, or --tls-ca FILE)"
+    return None
+
+
+def _failed(error: Exception, hint: str | None = None) -> int:
+    """Report ``error`` (and ``hint``) in one line on stderr; the exit status for a failure."""
     one_line = " ".join(str(error).split())
-    print(f"greeter: {one_line}", file=sys.stderr)
+    print(f"greeter: {one_line}{'' if hint is None else f'; {hint}'}", file=sys.stderr)
     return EXIT_FAILURE
 
 

@@ -18,6 +18,10 @@ import grpc.aio
 from greeter._auth import TokenCheck
 from greeter._hooks import ServerHook
 from greeter._options import (
+    DEFAULT_GRACE_SECONDS,
+    DEFAULT_MAX_QUEUE_WAIT_SHARE,
+    DEFAULT_MAX_QUEUED_CALLS,
+    DEFAULT_MAX_WORKERS,
     ChannelOption,
     Compression,
     message_length_options,
@@ -31,11 +35,6 @@ __all__ = ["ChannelOption", "Compression", "ServerConfig", "ServerInterceptor"]
 #: A raw grpc server interceptor: ``grpc.ServerInterceptor`` for the threaded server,
 #: ``grpc.aio.ServerInterceptor`` for the asyncio one.
 ServerInterceptor: TypeAlias = grpc.ServerInterceptor | grpc.aio.ServerInterceptor
-
-#: Threads of the threaded server unless told otherwise (``ServerConfig.max_workers``).
-DEFAULT_MAX_WORKERS = 32
-#: Calls that may wait for a thread (``ServerConfig.max_queued_calls``).
-DEFAULT_MAX_QUEUED_CALLS = 1024
 
 
 @dataclass(frozen=True)
@@ -118,9 +117,9 @@ class ServerConfig:
     max_workers: int = DEFAULT_MAX_WORKERS
     maximum_concurrent_rpcs: int | None = None
     max_queued_calls: int = DEFAULT_MAX_QUEUED_CALLS
-    max_queue_wait_share: float = 0.15
+    max_queue_wait_share: float = DEFAULT_MAX_QUEUE_WAIT_SHARE
     max_concurrent_streams: int | None = None
-    grace_seconds: float = 5.0
+    grace_seconds: float = DEFAULT_GRACE_SECONDS
     compression: Compression | None = None
     max_send_message_length: int | None = None
     max_receive_message_length: int | None = None

@@ -12,7 +12,11 @@ if TYPE_CHECKING:
     import grpc
 
 __all__ = [
+    "DEFAULT_GRACE_SECONDS",
+    "DEFAULT_MAX_QUEUED_CALLS",
+    "DEFAULT_MAX_QUEUE_WAIT_SHARE",
     "DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH",
+    "DEFAULT_MAX_WORKERS",
     "ChannelOption",
     "Compression",
     "message_length_options",
@@ -22,6 +26,12 @@ __all__ = [
 
 #: The message compression algorithms gRPC supports.
 Compression: TypeAlias = Literal["gzip", "deflate", "none"]
+#: ``ServerConfig``'s defaults that the command line shows too: kept here, with no grpc
+#: import, so ``greeter serve --help`` reads them before grpc is loaded.
+DEFAULT_MAX_WORKERS = 32
+DEFAULT_MAX_QUEUED_CALLS = 1024
+DEFAULT_MAX_QUEUE_WAIT_SHARE = 0.15
+DEFAULT_GRACE_SECONDS = 5.0
 #: The largest message grpc accepts unless told otherwise (4 MiB); the web port's too.
 DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH = 4 * 1024 * 1024
 #: A raw gRPC channel argument, e.g. ``("grpc.keepalive_time_ms", 10000)``.

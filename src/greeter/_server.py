@@ -28,6 +28,7 @@ import grpc.aio
 from greeter._addresses import (
     DEFAULT_ADDRESS,
     check_port_is_free,
+    check_unix_address,
     dialable_target,
     is_loopback,
     split_address,
@@ -103,6 +104,8 @@ def _bind_all(
         if port is not None and not config.reuse_port:
             # Busy or unresolvable: one clear line now, before grpc logs its own.
             check_port_is_free(address)
+        elif port is None:
+            check_unix_address(address)  # a missing directory, say, as clearly
     credentials = None if config.tls is None else config.tls.credentials()
     bindings = [_Binding(server, address, credentials) for address in addresses]
     exposed = [b.address for b in bindings if not is_loopback(split_address(b.address)[0])]

@@ -307,6 +307,8 @@ def _serve(
     from greeter._workers import serve_in_workers  # only multi-process serving needs it
 
     worker_config = replace(config or ServerConfig(), reuse_port=True)
+    if worker_config.tls is not None:
+        worker_config.tls.check()  # one error here, not one from every worker
     status = serve_in_workers(lambda at: serve_one(at, worker_config), address, workers)
     if status != 0:
         raise SystemExit(status)

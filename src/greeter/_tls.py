@@ -2,11 +2,16 @@
 
 Certificates and keys are PEM. Each may be given as ``bytes`` (the PEM itself) or as a
 path (``str`` or ``os.PathLike``) to a PEM file, read when the server or client is made.
+They are checked then with the standard library's ``ssl`` module (grpc's own checks come
+later, as grpc core log lines and a misleading error), so a wrong file is one
+``ValueError`` naming it and what is wrong with it.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -33,6 +38,82 @@ def read_pem(source: PEM, what: str) -> bytes:
         ) from None
 
 
+def _named(source: PEM, what: str) -> str:
+    """``what`` and where it came from, for an error message."""
+    if isinstance(source, bytes):
+        return f"the {what} (given as bytes)"
+    return f"the {what} {os.fspath(source)!r}"
+
+
+def _check_certificates(pem: bytes, source: PEM, what: str) -> None:
+    """ValueError unless ``pem`` holds at least one PEM certificate."""
+    import ssl  # here: only TLS users need it
+
+    text = pem.decode("ascii", errors="replace")  # PEM is ASCII; anything else fails
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=text)
+    except (ssl.SSLError, TypeError):
+        hint = " (it holds a private key: are the certificate and key swapped?)"
+        raise ValueError(
+            f"{_named(source, what)} is not a PEM certificate"
+            f"{hint if 'PRIVATE KEY-----' in text else ''}"
+        ) from None
+
+
+def _refuse_a_passphrase() -> bytes:
+    # Without a callback, OpenSSL would prompt for the passphrase on the terminal.
+    raise ValueError("encrypted")
+
+
+@contextmanager
+def _as_files(*sources: tuple[PEM, bytes]) -> Iterator[list[str]]:
+    """Paths holding each ``(source, pem)``: the source's own, or a private copy of bytes."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="greeter-tls-") as directory:
+        paths = []
+        for number, (source, pem) in enumerate(sources):
+            if isinstance(source, bytes):
+                path = os.path.join(directory, f"{number}.pem")
+                with open(path, "wb") as file:
+                    file.write(pem)
+            else:
+                path = os.fspath(source)
+            paths.append(path)
+        yield paths
+
+
+def _check_key_pair(certificate_chain: PEM, private_key: PEM, what: str) -> tuple[bytes, bytes]:
+    """Read a certificate and its key; ValueError unless both are PEM and belong together.
+
+    Returns ``(private_key, certificate_chain)`` as PEM bytes, the order grpc takes them.
+    """
+    import ssl  # here: only TLS users need it
+
+    chain = read_pem(certificate_chain, f"{what} certificate chain")
+    key = read_pem(private_key, f"{what} private key")
+    _check_certificates(chain, certificate_chain, f"{what} certificate chain")
+    key_named = _named(private_key, f"{what} private key")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    # ssl reads a key pair from files only: PEM given as bytes is copied to a private
+    # directory for the check.
+    with _as_files((certificate_chain, chain), (private_key, key)) as (chain_file, key_file):
+        try:
+            context.load_cert_chain(chain_file, key_file, password=_refuse_a_passphrase)
+        except ValueError:
+            raise ValueError(
+                f"{key_named} is encrypted: grpc needs it unencrypted "
+                "(openssl pkey -in KEY -out PLAIN_KEY)"
+            ) from None
+        except ssl.SSLError:
+            if b"PRIVATE KEY-----" not in key:
+                raise ValueError(f"{key_named} is not a PEM private key") from None
+            raise ValueError(
+                f"{key_named} does not belong to {_named(certificate_chain, what + ' certificate')}"
+            ) from None
+    return key, chain
+
+
 @dataclass(frozen=True)
 class ServerTLS:
     """Serve over TLS; with ``client_ca``, mutual TLS.
@@ -53,19 +134,33 @@ class ServerTLS:
     private_key: PEM
     client_ca: PEM | None = None
 
+    def check(self) -> None:
+        """Read and check the files, as ``credentials()`` does, without making any.
+
+        Raises ``OSError`` if a file cannot be read, ``ValueError`` if one is not PEM or
+        the key does not belong to the certificate, each naming the file. ``serve()``
+        calls it before starting worker processes, so a mistake is one error, not one
+        per worker.
+        """
+        self._pem()
+
     def credentials(self) -> grpc.ServerCredentials:
-        """The grpc server credentials for these files."""
-        pair = (
-            read_pem(self.private_key, "TLS private key"),
-            read_pem(self.certificate_chain, "TLS certificate chain"),
-        )
-        if self.client_ca is None:
+        """The grpc server credentials for these files (checked first, see ``check()``)."""
+        pair, client_ca = self._pem()
+        if client_ca is None:
             return grpc.ssl_server_credentials([pair])
         return grpc.ssl_server_credentials(
-            [pair],
-            root_certificates=read_pem(self.client_ca, "client CA certificate"),
-            require_client_auth=True,
+            [pair], root_certificates=client_ca, require_client_auth=True
         )
+
+    def _pem(self) -> tuple[tuple[bytes, bytes], bytes | None]:
+        """The checked ``(key, chain)`` pair and client CA, as grpc takes them."""
+        pair = _check_key_pair(self.certificate_chain, self.private_key, "TLS")
+        if self.client_ca is None:
+            return pair, None
+        client_ca = read_pem(self.client_ca, "client CA certificate")
+        _check_certificates(client_ca, self.client_ca, "client CA certificate")
+        return pair, client_ca
 
 
 @dataclass(frozen=True)
@@ -95,19 +190,20 @@ class ClientTLS:
             raise ValueError("a client certificate needs both certificate_chain and private_key")
 
     def credentials(self) -> grpc.ChannelCredentials:
-        """The grpc channel credentials for these files."""
+        """The grpc channel credentials for these files.
+
+        Raises ``OSError`` if a file cannot be read, ``ValueError`` if one is not PEM or
+        the key does not belong to the certificate, each naming the file.
+        """
+        ca = None
+        if self.ca is not None:
+            ca = read_pem(self.ca, "CA certificate")
+            _check_certificates(ca, self.ca, "CA certificate")
+        key = chain = None
+        if self.certificate_chain is not None and self.private_key is not None:
+            key, chain = _check_key_pair(self.certificate_chain, self.private_key, "client")
         return grpc.ssl_channel_credentials(
-            root_certificates=None if self.ca is None else read_pem(self.ca, "CA certificate"),
-            private_key=(
-                None
-                if self.private_key is None
-                else read_pem(self.private_key, "client private key")
-            ),
-            certificate_chain=(
-                None
-                if self.certificate_chain is None
-                else read_pem(self.certificate_chain, "client certificate chain")
-            ),
+            root_certificates=ca, private_key=key, certificate_chain=chain
         )
 
     def channel_options(self) -> list[ChannelOption]:

@@ -25,6 +25,7 @@ series                                         what it holds
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Sequence
 from types import TracebackType
@@ -161,7 +162,13 @@ def serve_metrics(address: str, registry: CollectorRegistry = REGISTRY) -> Metri
         OSError: the address cannot be listened on (e.g. the port is taken).
     """
     host, port = _split_address(address)
-    http_server, thread = start_http_server(port, addr=host, registry=registry)
+    try:
+        http_server, thread = start_http_server(port, addr=host, registry=registry)
+    except socket.gaierror:
+        raise OSError(f"cannot serve metrics on {address}: cannot resolve host {host!r}") from None
+    except OSError as error:  # "[Errno 98] Address already in use", without the address
+        reason = (error.strerror or str(error)).lower()
+        raise OSError(f"cannot serve metrics on {address}: {reason}") from None
     thread.name = f"greeter-metrics-{http_server.server_port}"
     return MetricsServer(http_server, thread, host)
 
