@@ -137,10 +137,13 @@ def _refuse_if_told(context: grpc.ServicerContext) -> None:
 
 
 def _admitted(inner: Callable[..., Any]) -> Callable[..., Any]:
-    def behavior(request: Any, context: grpc.ServicerContext) -> Any:
+    def behavior(request: Any, context: grpc.ServicerContext, *send: Any) -> Any:
         _refuse_if_told(context)
-        return inner(request, context)  # a stream's iterator is handed on, not re-yielded
+        return inner(request, context, *send)  # a stream's iterator is handed on, as it is
 
+    # A reply stream fed through a ``send`` callback (health's Watch) stays one.
+    if getattr(inner, "experimental_non_blocking", False):
+        behavior.experimental_non_blocking = True  # type: ignore[attr-defined]
     return behavior
 
 
