@@ -19,9 +19,10 @@ they fit, ``_GuardedH11`` where they do not):
   ``WRITE_TIMEOUT_SECONDS`` is cut off (slow senders, and readers that never read);
 - headers are at most ``MAX_HEADER_BYTES`` (``h11_max_incomplete_event_size``);
 - at most ``max_connections()`` connections are open at once, half the process's file
-  limit: past it, the longest-idle connection is closed for the new one, or the new one
-  is answered 503 at once if every connection has a call in flight, so native gRPC
-  and new web calls always find a file descriptor;
+  limit, accepted ``accept_batch()`` at a time (uvicorn's ``backlog``): past it, the
+  longest-idle connection is closed for the new one, or the new one is answered 503 at
+  once if every connection has a call in flight, so native gRPC and new web calls
+  always find a file descriptor;
 - what uvicorn and asyncio log about clients (invalid requests, accept errors at the
   file limit, failed requests) is logged once per window per kind of message
   (``LogOncePerWindow``), however often a client repeats it.
@@ -63,6 +64,8 @@ if TYPE_CHECKING:
 __all__ = ["WebPort", "web_port"]
 
 logger = logging.getLogger("greeter.server")
+#: What clients make the web port say (bounded: once per window per message).
+client_logger = logging.getLogger("greeter.web")
 
 #: How long starting may take before it counts as failed.
 _START_TIMEOUT_SECONDS = 10.0
@@ -85,13 +88,22 @@ _BUSY_ANSWER = (
 )
 
 
+def _file_limit() -> int:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return _MAX_CONNECTIONS * 2 if soft == resource.RLIM_INFINITY else soft
+
+
 def max_connections() -> int:
     """How many connections the web port keeps open at once: half the file limit
     (``RLIMIT_NOFILE``), so the native port, logs and files keep the other half."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        return _MAX_CONNECTIONS
-    return max(_MIN_CONNECTIONS, min(_MAX_CONNECTIONS, soft // 2))
+    return max(_MIN_CONNECTIONS, min(_MAX_CONNECTIONS, _file_limit() // 2))
+
+
+def accept_batch() -> int:
+    """How many connections the web port accepts at a time (asyncio accepts up to its
+    listen backlog at once, and each holds a file until the cap closes it): an
+    eighth of the file limit, so a burst stays within the limit's other half."""
+    return max(8, min(128, _file_limit() // 8))
 
 
 class LogOncePerWindow(logging.Filter):
@@ -158,7 +170,7 @@ class _GuardedH11(H11Protocol):
         super().connection_made(transport)
         limit = max_connections()
         if len(self.connections) > limit and not self._make_room(limit):
-            logger.warning(
+            client_logger.warning(
                 "The web port has %d connections open, all with a call in flight: "
                 "new connections are answered 503 until one ends",
                 limit,
@@ -183,7 +195,7 @@ class _GuardedH11(H11Protocol):
         if not idle:
             return False
         oldest = min(idle, key=lambda connection: connection._since)
-        logger.warning(
+        client_logger.warning(
             "The web port has %d connections open: closing the longest idle for a new one",
             limit,
         )
@@ -316,6 +328,7 @@ class WebPort:
             ws="none",
             timeout_graceful_shutdown=math.ceil(grace_seconds),
             timeout_keep_alive=IDLE_TIMEOUT_SECONDS,
+            backlog=accept_batch(),
             h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         )
         self._threads = threads
