@@ -211,19 +211,26 @@ def test_an_async_web_server_started_and_stopped_100_times_leaves_no_thread_or_f
 
 
 def test_two_concurrent_starts_of_an_async_server_leave_no_port_after_stop() -> None:
-    async def start_twice_and_stop() -> str:
-        server = AsyncGreeterServer(
-            AsyncGreeterService(), LOOPBACK, config=ServerConfig(web=LOOPBACK)
-        )
+    config = ServerConfig(web=LOOPBACK)
+
+    async def start_twice_and_stop() -> None:
+        warm = AsyncGreeterServer(AsyncGreeterService(), LOOPBACK, config=config)
+        await warm.start()  # what grpc.aio opens once per process stays open
+        await warm.stop(0)
+        files = open_files()
+        server = AsyncGreeterServer(AsyncGreeterService(), LOOPBACK, config=config)
         first, second = await asyncio.gather(server.start(), server.start())
         assert first is second is server
         assert server.web_address is not None
         await server.stop(0)
-        return server.web_address
+        deadline = time.monotonic() + 10
+        while open_files() > files:  # a second server's ports would still be open
+            assert time.monotonic() < deadline, "a listening socket was left open"
+            await asyncio.sleep(0.02)
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(split(server.web_address), timeout=5).close()
 
-    web_address = asyncio.run(start_twice_and_stop())
-    with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(split(web_address), timeout=5).close()
+    asyncio.run(start_twice_and_stop())
 
 
 # ------------------------------------------------------------- slow clients
