@@ -35,7 +35,11 @@ from greeter import (
     ServerConfig,
     testing,
 )
-from greeter._web_server import IDLE_TIMEOUT_SECONDS, REQUEST_TIMEOUT_SECONDS
+from greeter._web_server import (
+    IDLE_TIMEOUT_SECONDS,
+    REQUEST_TIMEOUT_SECONDS,
+    WRITE_TIMEOUT_SECONDS,
+)
 from tests.conftest import GREETER_SERVE, LOOPBACK, ServerProcess, wait_for
 from tests.test_web import SAY_HELLO, CallRecorder, bearer, check_token, post_json
 
@@ -393,3 +397,44 @@ def test_what_clients_make_uvicorn_and_asyncio_log_is_logged_once_per_window() -
                 logging.getLogger("asyncio").removeHandler(other)
         assert log.bytes < LOG_BYTES_PER_200
         assert other.bytes > 0  # asyncio's other messages are left alone
+
+
+def test_a_client_that_never_reads_its_answer_is_cut_off_after_the_write_timeout() -> None:
+    with testing.serving(GreeterService(), config=ServerConfig(web=LOOPBACK)) as server:
+        assert server.web_address is not None
+        body = b'{"name": "' + b"x" * 3_000_000 + b'"}'  # three replies of 3 MB each
+        request = (
+            (
+                f"POST /helloworld.Greeter/SayHelloStreamReply HTTP/1.1\r\nhost: x\r\n"
+                f"content-type: application/connect+json\r\ncontent-length: {len(body) + 5}\r\n\r\n"
+            ).encode()
+            + b"\0"
+            + len(body).to_bytes(4, "big")
+            + body
+        )
+
+        def read_all(client: socket.socket) -> int:
+            received = 0
+            client.settimeout(5)
+            with contextlib.suppress(ConnectionResetError, TimeoutError):
+                while chunk := client.recv(1 << 20):
+                    received += len(chunk)
+            return received
+
+        with socket.create_connection(split(server.web_address)) as reader:
+            reader.sendall(request.replace(b"host: x", b"host: x\r\nconnection: close"))
+            assert read_all(reader) > 9_000_000  # a client that reads gets it all
+
+        with socket.socket() as client:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            client.connect(split(server.web_address))
+            client.sendall(request)
+            started = time.monotonic()
+            # Read nothing for longer than the server waits, then everything there is.
+            wait_for(
+                lambda: time.monotonic() - started > WRITE_TIMEOUT_SECONDS + 2,
+                "the write timeout to pass",
+                WRITE_TIMEOUT_SECONDS + 5,
+            )
+            assert read_all(client) < 9_000_000  # cut off, not answered in full
+        assert post_json(server.web_address, SAY_HELLO, {"name": "x"}).status == 200
