@@ -298,6 +298,36 @@ def limited_server() -> Iterator[tuple[ServerProcess, str, str]]:
         process.kill()
 
 
+def test_past_the_cap_with_every_connection_busy_a_new_one_is_answered_503_at_once() -> None:
+    process = ServerProcess(
+        ["prlimit", "--nofile=256:256", *GREETER_SERVE, "--address", LOOPBACK, "--web", LOOPBACK],
+        r"to browsers \(Connect, gRPC-Web\) on 127\.0\.0\.1:(\d+)",
+    )
+    busy: list[socket.socket] = []
+    try:
+        address = ("127.0.0.1", process.port)
+        # Half the file limit (128) of calls in flight, each waiting for its body (the
+        # 100 Continue says the server has begun the call).
+        for _ in range(128):
+            connection = socket.create_connection(address, timeout=5)
+            connection.sendall(
+                b"POST " + SAY_HELLO.encode() + b" HTTP/1.1\r\nhost: x\r\n"
+                b"content-type: application/json\r\ncontent-length: 99\r\n"
+                b"expect: 100-continue\r\n\r\n"
+            )
+            busy.append(connection)
+        for connection in busy:
+            assert connection.recv(4096).startswith(b"HTTP/1.1 100 ")
+        started = time.monotonic()
+        with socket.create_connection(address, timeout=5) as refused:
+            assert refused.recv(4096).startswith(b"HTTP/1.1 503 ")
+        assert time.monotonic() - started < 5
+    finally:
+        for connection in busy:
+            connection.close()
+        process.kill()
+
+
 def held_connections(address: tuple[str, int], count: int) -> list[socket.socket]:
     """``count`` connections: idle, slow senders, and clients that never read."""
     connections = []
