@@ -102,8 +102,8 @@ class ServerConfig:
             as soon as it is accepted (its client sees ``UNAVAILABLE`` at once), so idle
             connections cannot take every file descriptor the calls of the others
             need. ``None`` (the default): three quarters of the process's open-file
-            limit when the server is built (``serve()`` first raises that limit as far
-            as the system allows).
+            limit when the server is built, or half with a ``web`` port (which keeps a
+            quarter); ``serve()`` first raises that limit as far as the system allows.
         options: any other gRPC channel arguments, passed through unchanged.
         web: also serve browsers and plain HTTP on this address (host:port): Connect,
             gRPC-Web and HTTP/JSON, from the same service (see ``greeter.web``; needs
@@ -179,7 +179,7 @@ class ServerConfig:
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft == resource.RLIM_INFINITY:
             return None
-        return max(1, soft * 3 // 4)
+        return max(1, soft // 2 if self.web is not None else soft * 3 // 4)
 
     def channel_options(self) -> list[ChannelOption]:
         """All gRPC channel arguments this configuration implies."""

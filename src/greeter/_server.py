@@ -585,9 +585,14 @@ class AsyncGreeterServer(_Bound):
         self._stopped_before_start = False
         self._stopped: asyncio.Event | None = None
         self._end_serving: asyncio.Event | None = None
+        self._start_lock = asyncio.Lock()
 
     async def start(self) -> Self:
         """Bind and start serving on the running loop; returns ``self``. Idempotent."""
+        async with self._start_lock:  # a second start() waits, then finds it started
+            return await self._start()
+
+    async def _start(self) -> Self:
         if self._stopping or self._stopped_before_start:
             raise RuntimeError("a stopped server cannot be started again")
         if self._server is not None:

@@ -12,6 +12,7 @@ with the rich details the error carried.
 from __future__ import annotations
 
 import base64
+import binascii
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -23,6 +24,7 @@ from connectrpc.request import RequestContext
 from protobuf.wkt import Any as AnyDetail
 
 from greeter._addresses import grpc_peer
+from greeter._logging import shorten
 from greeter._metadata import MetadataTuple
 from greeter.errors import RICH_STATUS_KEY, StatusCode
 
@@ -64,15 +66,33 @@ def status_code(code: Code) -> StatusCode:
     return StatusCode[code.name.replace("CANCELED", "CANCELLED")]
 
 
-def _decode_binary(value: str) -> bytes:
-    return base64.b64decode(value + "=" * (-len(value) % 4))
+#: Longest header name quoted back in an error.
+_MAX_QUOTED_NAME = 100
+
+
+def _decode_binary(name: str, value: str) -> bytes:
+    """A ``-bin`` header's value (unpadded base64, as gRPC sends it)."""
+    try:
+        return base64.b64decode(value + "=" * (-len(value) % 4))
+    except binascii.Error:
+        # As grpc refuses malformed metadata before any interceptor runs, so the call
+        # ends here, before the auth check and the hooks; the caller learns why.
+        quoted = shorten(name, _MAX_QUOTED_NAME)
+        logger.warning(
+            "Refused a web call with INVALID_ARGUMENT: its header %s is not base64", quoted
+        )
+        raise ConnectError(
+            Code.INVALID_ARGUMENT, f"the binary header {quoted} is not valid base64"
+        ) from None
 
 
 class WebServicerContext:
     """A Connect call, as the threaded server's servicer expects its grpc context."""
 
     def __init__(self, request: RequestContext[Any, Any]) -> None:
+        """Raises ``ConnectError`` (INVALID_ARGUMENT) if a ``-bin`` header is not base64."""
         self._request = request
+        self._metadata = _metadata(request)
         self._error_details: Sequence[ErrorDetail] = ()
         self._ended = False
         self._callbacks: list[Callable[[], None]] = []
@@ -80,13 +100,7 @@ class WebServicerContext:
     # -- what the call brought
 
     def invocation_metadata(self) -> MetadataTuple:
-        metadata: list[tuple[str, str | bytes]] = []
-        for key, value in self._request.request_headers.allitems():
-            name = key.lower()
-            if name in _TRANSPORT_HEADERS:
-                continue
-            metadata.append((name, _decode_binary(value) if name.endswith("-bin") else value))
-        return tuple(metadata)
+        return self._metadata
 
     def peer(self) -> str:
         address = self._request.client_address
@@ -179,6 +193,17 @@ class AsyncWebServicerContext(WebServicerContext):
     def add_done_callback(self, callback: Callable[[object], None]) -> None:
         if not self.add_callback(lambda: callback(self)):
             callback(self)
+
+
+def _metadata(request: RequestContext[Any, Any]) -> MetadataTuple:
+    """The request headers that are the caller's metadata, ``-bin`` ones decoded."""
+    metadata: list[tuple[str, str | bytes]] = []
+    for key, value in request.request_headers.allitems():
+        name = key.lower()
+        if name in _TRANSPORT_HEADERS:
+            continue
+        metadata.append((name, _decode_binary(name, value) if name.endswith("-bin") else value))
+    return tuple(metadata)
 
 
 def _header_value(value: str | bytes) -> str:

@@ -44,7 +44,9 @@ ALLOWED_HEADERS = (
     "x-grpc-web",
     "x-user-agent",
 )
-ALLOWED_METHODS = "GET, POST"
+#: Every call is a POST: Connect's GET is for methods declared free of side effects,
+#: and the Greeter's are not (its handlers may count calls, or change state).
+ALLOWED_METHODS = "POST"
 #: How long a browser may cache a preflight's answer (Chromium caps it at 2 hours).
 PREFLIGHT_MAX_AGE_SECONDS = 7200
 

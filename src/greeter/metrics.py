@@ -21,6 +21,11 @@ series                                         what it holds
 ``greeter_server_call_duration_seconds``       a histogram of how long calls took, by
                                                ``service`` and ``method``
 =============================================  ========================================
+
+The endpoint answers at ``/metrics`` only, to anyone who reaches its port: it checks no
+token (``ServerConfig.auth`` and ``--auth-token`` guard the RPC ports, not this one).
+Bind it where only the scraper reaches it: ``serve_metrics("127.0.0.1:9100")``, or an
+address on a private network (``greeter serve --metrics 10.0.0.5:9100``).
 """
 
 from __future__ import annotations
@@ -37,11 +42,16 @@ from greeter._addresses import bare_host, split_address
 from greeter._hooks import CallInfo, CallOutcome, ServerHook
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from wsgiref.simple_server import WSGIServer
 
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
     from typing_extensions import Self
 
-__all__ = ["DEFAULT_BUCKETS", "MetricsServer", "PrometheusMetrics", "serve_metrics"]
+__all__ = ["DEFAULT_BUCKETS", "METRICS_PATH", "MetricsServer", "PrometheusMetrics", "serve_metrics"]
+
+#: The one path the scrape endpoint answers on; every other path is 404.
+METRICS_PATH = "/metrics"
 
 #: Latency buckets (seconds) of ``greeter_server_call_duration_seconds``: Prometheus's
 #: defaults, 5 ms to 10 s, which suit RPCs answered over a network.
@@ -120,7 +130,7 @@ class MetricsServer:
     @property
     def url(self) -> str:
         """The URL to scrape: ``http://HOST:PORT/metrics``."""
-        return f"http://{self.address}/metrics"
+        return f"http://{self.address}{METRICS_PATH}"
 
     def stop(self) -> None:
         """Stop serving and close the listening socket. Safe to call twice."""
@@ -149,6 +159,9 @@ class MetricsServer:
 def serve_metrics(address: str, registry: CollectorRegistry = REGISTRY) -> MetricsServer:
     """Serve ``registry`` for Prometheus to scrape at ``http://ADDRESS/metrics``.
 
+    Every other path is 404. Anyone who reaches ``address`` may read the metrics (no
+    token is checked): choose an address only the scraper reaches.
+
     ``address`` is ``"host:port"``: ``"127.0.0.1:9100"``, ``"0.0.0.0:9100"`` (every
     IPv4 interface), ``"[::]:9100"`` (every interface), ``"[::1]:0"`` (the OS picks a
     free port: read it from ``.port``). It serves from a daemon thread until
@@ -170,7 +183,23 @@ def serve_metrics(address: str, registry: CollectorRegistry = REGISTRY) -> Metri
         reason = (error.strerror or str(error)).lower()
         raise OSError(f"cannot serve metrics on {address}: {reason}") from None
     thread.name = f"greeter-metrics-{http_server.server_port}"
+    app = http_server.get_app()
+    assert app is not None, "start_http_server serves an app"
+    http_server.set_app(_only_at(METRICS_PATH, app))
     return MetricsServer(http_server, thread, host)
+
+
+def _only_at(path: str, app: WSGIApplication) -> WSGIApplication:
+    """``app`` at ``path`` only: every other path is 404 (prometheus_client's server
+    answers the metrics on any path)."""
+
+    def only_at_path(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == path:
+            return app(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+        return [f"not found: the metrics are at {path}\n".encode()]
+
+    return only_at_path
 
 
 def _split_address(address: str) -> tuple[str, int]:

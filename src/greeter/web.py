@@ -136,10 +136,12 @@ def _asgi_app(
     pipeline: CallPipeline | None,
     config: ServerConfig,
     servicer: Servicer | AsyncServicer | None = None,
+    threads: HandlerThreads | None = None,
 ) -> ASGIApp:
     """``asgi_app``, or the web side of a server: sharing its servicer (so a graceful
     stop waits for web calls too), its call pipeline (auth, hooks, access log) and its
-    settings (threads, admission, message size)."""
+    settings (threads, admission, message size). A server passes the ``threads`` a
+    threaded service runs on, to shut them down when it stops."""
     endpoints: _Endpoints
     if isinstance(service, AsyncGreeterService):
         if not isinstance(servicer, AsyncServicer):
@@ -148,9 +150,8 @@ def _asgi_app(
     else:
         if not isinstance(servicer, Servicer):
             servicer = Servicer(service)
-        # Threads of its own, as many as the native port's: a busy web port cannot
-        # starve native calls of theirs.
-        threads = handler_threads(config, "greeter-web", HandlerThreads)
+        if threads is None:
+            threads = web_handler_threads(config)
         endpoints = _threaded_endpoints(servicer, threads, pipeline)
     connect = _GreeterApplication(
         service=endpoints,
@@ -159,6 +160,13 @@ def _asgi_app(
         read_max_bytes=config.max_receive_message_length or DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH,
     )
     return CORS(connect, origins)
+
+
+def web_handler_threads(config: ServerConfig) -> HandlerThreads:
+    """The threads a web port runs a ``GreeterService``'s handlers on."""
+    # Threads of its own, as many as the native port's: a busy web port cannot starve
+    # native calls of theirs.
+    return handler_threads(config, "greeter-web", HandlerThreads)
 
 
 class _ProtoBinaryCodec:
