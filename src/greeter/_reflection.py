@@ -24,11 +24,16 @@ _V1_SERVICE = "grpc.reflection.v1.ServerReflection"
 REFLECTION_SERVICES = (reflection.SERVICE_NAME, _V1_SERVICE)
 
 
-def add_reflection(server: grpc.Server | grpc.aio.Server, services: Sequence[str]) -> None:
-    """Serve reflection on ``server``, listing ``services`` (and reflection itself)."""
+def add_reflection(
+    server: grpc.Server | grpc.aio.Server, services: Sequence[str], *, asyncio: bool
+) -> None:
+    """Serve reflection on ``server`` (an asyncio one if ``asyncio``), listing ``services``.
+
+    ``server`` may be a stand-in that only collects the handlers, hence ``asyncio``.
+    """
     listed = (*services, reflection.SERVICE_NAME)
     servicer: reflection.ReflectionServicer | reflection.aio.ReflectionServicer
-    if isinstance(server, grpc.aio.Server):
+    if asyncio:
         servicer = reflection.aio.ReflectionServicer(listed)
     else:
         servicer = reflection.ReflectionServicer(listed)
