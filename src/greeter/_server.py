@@ -683,41 +683,43 @@ class AsyncGreeterServer(_Bound):
     async def serve(self) -> signal.Signals | None:
         """Start, serve until SIGINT or SIGTERM (or ``stop()``), then stop gracefully.
 
-        On the main thread's loop, SIGINT and SIGTERM start the graceful stop; on any
-        other thread it serves until ``stop()``. Cancelling the task running it also
-        stops the server gracefully, then lets the cancellation propagate. Returns the
-        signal that ended serving, or ``None``.
+        On the main thread's loop, SIGINT and SIGTERM start the graceful stop; further
+        signals during it are ignored (the grace period bounds it), as on the threaded
+        server. On any other thread it serves until ``stop()``. Cancelling the task
+        running it also stops the server gracefully, then lets the cancellation
+        propagate. Returns the signal that ended serving, or ``None``.
         """
         raise_open_file_limit()
         loop = asyncio.get_running_loop()
         received: list[signal.Signals] = []
         on_main_thread = threading.current_thread() is threading.main_thread()
-        async with self:
-            assert self._end_serving is not None
-            end_serving = self._end_serving
+        previous = {sig: signal.getsignal(sig) for sig in SHUTDOWN_SIGNALS}
+        try:
+            async with self:
+                assert self._end_serving is not None
+                end_serving = self._end_serving
 
-            def handler(sig: signal.Signals) -> None:
-                received.append(sig)
-                end_serving.set()
+                def handler(sig: signal.Signals) -> None:
+                    received.append(sig)
+                    end_serving.set()
 
-            previous = {sig: signal.getsignal(sig) for sig in SHUTDOWN_SIGNALS}
-            if on_main_thread:
-                for sig in SHUTDOWN_SIGNALS:
-                    loop.add_signal_handler(sig, handler, sig)
-            try:
-                await end_serving.wait()
-            finally:
                 if on_main_thread:
                     for sig in SHUTDOWN_SIGNALS:
-                        loop.remove_signal_handler(sig)
-                        # asyncio restores the default, not what was there before.
-                        signal.signal(sig, previous[sig])
-            if received:
-                logger.info(
-                    "Received %s; stopping (in-flight calls get %.1f s)",
-                    received[0].name,
-                    self.config.grace_seconds,
-                )
+                        loop.add_signal_handler(sig, handler, sig)
+                await end_serving.wait()
+                if received:
+                    logger.info(
+                        "Received %s; stopping (in-flight calls get %.1f s)",
+                        received[0].name,
+                        self.config.grace_seconds,
+                    )
+        finally:
+            # Only now, once the stop is over: a second signal must not end the drain.
+            if on_main_thread:
+                for sig in SHUTDOWN_SIGNALS:
+                    loop.remove_signal_handler(sig)
+                    # asyncio restores the default, not what was there before.
+                    signal.signal(sig, previous[sig])
         return received[0] if received else None
 
     #: The older name of ``serve()``.
