@@ -11,6 +11,7 @@ the Python API (in this process, with a real SIGTERM) and through ``greeter serv
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import os
 import signal
@@ -503,3 +504,110 @@ def test_service_serve_works_off_the_main_thread(kind: str, tmp_path: Path) -> N
     output = "".join(process.output)
     assert "Traceback" not in output
     assert "set_wakeup_fd" not in output
+
+
+# -- under load --------------------------------------------------------------------------
+
+#: Concurrent callers of the load tests, over a few channels, and their bound.
+LOAD_CALLERS = 32
+LOAD_CHANNELS = 4
+LOAD_CALLS = 20_000
+#: When the signal is sent: once this many calls have been made.
+LOAD_SIGNAL_AFTER = 2_000
+LOAD_GRACE_SECONDS = 5
+
+
+async def _load_until_refused(
+    process: ServerProcess, signals: tuple[signal.Signals, ...]
+) -> tuple[collections.Counter[str], list[float], float]:
+    """Callers make calls without pause until the server refuses them; after
+    ``LOAD_SIGNAL_AFTER`` calls, ``signals`` are sent (the second while a held
+    client-streaming call still keeps the drain going). How the calls ended, how long
+    before the first signal each failed call was sent, and when the first was sent."""
+    outcomes: collections.Counter[str] = collections.Counter()
+    failed_sent_at: list[float] = []
+    made = 0
+    enough = asyncio.Event()
+    release = asyncio.Event()
+
+    async def names() -> AsyncIterator[str]:
+        yield "Ann"
+        await release.wait()
+        yield "Bob"
+
+    async def caller(client: AsyncGreeterClient) -> None:
+        nonlocal made
+        while made < LOAD_CALLS:
+            made += 1
+            if made == LOAD_SIGNAL_AFTER:
+                enough.set()
+            sent = time.monotonic()
+            try:
+                await client.greet("you")
+            except greeter.GreeterError as error:
+                outcomes[type(error).__name__] += 1
+                failed_sent_at.append(sent)
+                return  # refused: this server is going away
+            outcomes["OK"] += 1
+
+    clients = [AsyncGreeterClient(process.target, timeout=TIMEOUT) for _ in range(LOAD_CHANNELS)]
+    try:
+        held = asyncio.create_task(clients[0].greet_many(names()))
+        callers = [
+            asyncio.create_task(caller(clients[number % LOAD_CHANNELS]))
+            for number in range(LOAD_CALLERS)
+        ]
+        await asyncio.wait_for(enough.wait(), TIMEOUT)
+        signalled = time.monotonic()
+        for sent in signals:
+            process.process.send_signal(sent)
+            await asyncio.to_thread(process.wait_for_log, f"Received {signals[0].name}")
+        await asyncio.wait_for(asyncio.gather(*callers), TIMEOUT)
+        assert not held.done(), "the held call ended before it was released"
+        release.set()
+        assert await asyncio.wait_for(held, TIMEOUT) == "Hello, Ann and Bob!"
+    finally:
+        release.set()
+        for client in clients:
+            await client.close()
+    return outcomes, [signalled - sent for sent in failed_sent_at], signalled
+
+
+@pytest.mark.parametrize("flags", [[], ["--async"]], ids=["threaded", "asyncio"])
+@pytest.mark.parametrize(
+    "signals", [(signal.SIGTERM,), (signal.SIGTERM, signal.SIGTERM)], ids=["once", "twice"]
+)
+def test_sigterm_under_load_completes_accepted_calls_and_exits_0_within_the_grace_period(
+    flags: list[str], signals: tuple[signal.Signals, ...]
+) -> None:
+    """32 callers without pause, then SIGTERM (once or twice). Calls end OK, or are
+    refused as the server goes away: UNAVAILABLE, or CANCELLED for those grpc core cuts
+    as its stop begins (queued in core, not yet handed to the server, or racing its
+    GOAWAY; see the README). The held call completes; the process exits 0 in time."""
+    process = ServerProcess(
+        [
+            *GREETER_SERVE,
+            *("--address", LOOPBACK, "--workers", "1", "--grace", str(LOAD_GRACE_SECONDS)),
+            *flags,
+        ],
+        SERVING_LINE,
+    )
+    try:
+        outcomes, failed_before_signal, signalled = asyncio.run(
+            _load_until_refused(process, signals)
+        )
+        status = process.process.wait(LOAD_GRACE_SECONDS + 1)
+        exited_after = time.monotonic() - signalled
+        process.stop()  # collects the rest of the output
+    finally:
+        process.kill()
+    late = sorted(f"{seconds * 1000:.1f}" for seconds in failed_before_signal if seconds > 0)
+    print(f"\n{dict(outcomes)}; failed calls sent before the signal, ms before: {late}")
+    assert set(outcomes) <= {"OK", "Unavailable", "Cancelled"}
+    assert outcomes["OK"] >= LOAD_SIGNAL_AFTER - LOAD_CALLERS
+    assert status == 0
+    assert exited_after < LOAD_GRACE_SECONDS + 1
+    output = process.log()
+    assert "Stopped serving on 127.0.0.1:" in output
+    assert "Grace period" not in output
+    assert "Traceback" not in output
