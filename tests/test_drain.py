@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Protocol, cast
 
 import grpc
+import grpc.aio
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
 
 import greeter
 from greeter import (
@@ -544,6 +546,9 @@ async def _load_until_refused(
             sent = time.monotonic()
             try:
                 await client.greet("you")
+            except greeter.ResourceExhausted:
+                outcomes["ResourceExhausted"] += 1  # shed: every handler thread was busy
+                continue
             except greeter.GreeterError as error:
                 outcomes[type(error).__name__] += 1
                 failed_sent_at.append(sent)
@@ -573,7 +578,16 @@ async def _load_until_refused(
     return outcomes, [signalled - sent for sent in failed_sent_at], signalled
 
 
-@pytest.mark.parametrize("flags", [[], ["--async"]], ids=["threaded", "asyncio"])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--workers", "1"],
+        ["--workers", "1", "--async"],
+        ["--workers", "2"],
+        ["--workers", "2", "--async"],
+    ],
+    ids=["threaded", "asyncio", "threaded-workers", "asyncio-workers"],
+)
 @pytest.mark.parametrize(
     "signals", [(signal.SIGTERM,), (signal.SIGTERM, signal.SIGTERM)], ids=["once", "twice"]
 )
@@ -587,7 +601,7 @@ def test_sigterm_under_load_completes_accepted_calls_and_exits_0_within_the_grac
     process = ServerProcess(
         [
             *GREETER_SERVE,
-            *("--address", LOOPBACK, "--workers", "1", "--grace", str(LOAD_GRACE_SECONDS)),
+            *("--address", LOOPBACK, "--grace", str(LOAD_GRACE_SECONDS)),
             *flags,
         ],
         SERVING_LINE,
@@ -603,7 +617,7 @@ def test_sigterm_under_load_completes_accepted_calls_and_exits_0_within_the_grac
         process.kill()
     late = sorted(f"{seconds * 1000:.1f}" for seconds in failed_before_signal if seconds > 0)
     print(f"\n{dict(outcomes)}; failed calls sent before the signal, ms before: {late}")
-    assert set(outcomes) <= {"OK", "Unavailable", "Cancelled"}
+    assert set(outcomes) <= {"OK", "Unavailable", "Cancelled", "ResourceExhausted"}
     assert outcomes["OK"] >= LOAD_SIGNAL_AFTER - LOAD_CALLERS
     assert status == 0
     assert exited_after < LOAD_GRACE_SECONDS + 1
@@ -611,3 +625,75 @@ def test_sigterm_under_load_completes_accepted_calls_and_exits_0_within_the_grac
     assert "Stopped serving on 127.0.0.1:" in output
     assert "Grace period" not in output
     assert "Traceback" not in output
+
+
+# -- streams that never end on their own --------------------------------------------------
+
+REFLECTION_METHOD = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+ServerReflectionRequest = reflection_pb2.ServerReflectionRequest
+ServerReflectionResponse = reflection_pb2.ServerReflectionResponse
+STREAM_GRACE_SECONDS = 5.0
+LIST_SERVICES = ServerReflectionRequest(list_services="")
+
+
+def test_an_open_reflection_stream_does_not_hold_a_graceful_stop(server_kind: str) -> None:
+    # A tool such as grpcurl or Postman may keep its reflection stream open; a stop with
+    # no working call in flight must not wait the grace period for it.
+    config = ServerConfig(grace_seconds=STREAM_GRACE_SECONDS)
+    done_asking = threading.Event()
+    if server_kind == "sync":
+
+        def requests() -> Iterator[ServerReflectionRequest]:
+            yield LIST_SERVICES
+            done_asking.wait(TIMEOUT)
+
+        server = GreeterService().start(LOOPBACK, config=config)
+        try:
+            with grpc.insecure_channel(server.target) as channel:
+                info = channel.stream_stream(
+                    REFLECTION_METHOD,
+                    request_serializer=ServerReflectionRequest.SerializeToString,
+                    response_deserializer=ServerReflectionResponse.FromString,
+                )
+                replies = info(requests(), timeout=TIMEOUT)
+                assert next(replies).HasField("list_services_response")
+                started = time.monotonic()
+                server.stop()
+                elapsed = time.monotonic() - started
+                with pytest.raises(grpc.RpcError):  # ended by the stop
+                    next(replies)
+        finally:
+            done_asking.set()
+            server.stop(0)
+    else:
+
+        async def scenario() -> float:
+            waiting = asyncio.Event()
+
+            async def requests() -> AsyncIterator[ServerReflectionRequest]:
+                yield LIST_SERVICES
+                await waiting.wait()
+
+            server = await AsyncGreeterService().start(LOOPBACK, config=config)
+            try:
+                async with grpc.aio.insecure_channel(server.target) as channel:
+                    info = channel.stream_stream(
+                        REFLECTION_METHOD,
+                        request_serializer=ServerReflectionRequest.SerializeToString,
+                        response_deserializer=ServerReflectionResponse.FromString,
+                    )
+                    replies = info(requests(), timeout=TIMEOUT)
+                    first = await asyncio.wait_for(replies.read(), TIMEOUT)
+                    assert isinstance(first, ServerReflectionResponse)
+                    started = time.monotonic()
+                    await server.stop()
+                    elapsed = time.monotonic() - started
+                    rest = await asyncio.wait_for(replies.read(), TIMEOUT)
+                    assert rest is grpc.aio.EOF  # ended by the stop
+            finally:
+                waiting.set()
+                await server.stop(0)
+            return elapsed
+
+        elapsed = asyncio.run(scenario())
+    assert elapsed < STREAM_GRACE_SECONDS / 2
