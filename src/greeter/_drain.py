@@ -117,9 +117,12 @@ class EndlessStreams:
             # its ``send_response_callback``) ends with OK after the replies it has
             # queued (NOT_SERVING); any other is cancelled.
             end = (lambda: callback[0](None)) if callback else context.cancel
-            if self._opened(key, end):
-                context.add_callback(lambda: self._closed(key))  # when the call ends
-            return inner(request, context, *callback)
+            # Started first: a Watch that starts after the stop began still sends its
+            # status before it ends.
+            replies = inner(request, context, *callback)
+            if self._opened(key, end) and not context.add_callback(lambda: self._closed(key)):
+                self._closed(key)  # the call had ended already
+            return replies
 
         # grpc serves the threaded health Watch by callbacks, without holding a thread,
         # when its behavior says so: keep saying it.
