@@ -68,10 +68,12 @@ class InFlight:
 class EndlessStreams:
     """The open streams that never end on their own (health ``Watch``, reflection).
 
-    ``install`` wraps their handlers so each open stream is known; ``end_all()``, at the
-    start of a stop, ends every one of them, and any that starts later ends at once.
-    On the threaded server a stream ends by ``context.cancel()``; on the asyncio server
-    its handler's task is cancelled.
+    ``wrap`` wraps their handlers so each open stream is known; ``end_all()``, at the
+    start of a stop, ends every one of them, and any that starts later ends once it has
+    started. A health ``Watch`` ends with OK after its last status (NOT_SERVING). On the
+    threaded server a reflection stream, blocked reading its next request, is cancelled
+    (``context.cancel()``); on the asyncio server the handler's task is cancelled and
+    the stream ends with OK.
     """
 
     def __init__(self) -> None:
