@@ -1,10 +1,13 @@
-"""Draining: which calls a stopping server waits for, and how long.
+"""Draining: what a graceful stop waits for, what it ends at once, and who was cut.
 
-A graceful stop waits for the calls that do work (the Greeter's and any extra
-service's) and for nothing else: a load balancer's health ``Watch`` stream never ends
-on its own, and waiting for it would hold every stop for its whole grace period. So a
-server counts its working calls in an ``InFlight``; once none is left (or the grace
-period is over) it cuts whatever remains, health watches included, and stops.
+A graceful stop is grpc's own ``stop(grace)``: it refuses new calls at once and waits
+for every call grpc has accepted, including those whose handler has not started yet
+(grpc counts them from acceptance; nothing here guesses when a call is "about to"
+start). Two kinds of stream never end on their own, though: a load balancer's health
+``Watch`` and a tool's reflection stream. Waiting for them would hold every stop for
+its whole grace period, so ``EndlessStreams`` ends them the moment the stop begins.
+``InFlight`` names the working calls (the Greeter's and any extra service's) still
+running when the grace period is over, for the log line that reports them cut.
 """
 
 from __future__ import annotations
@@ -21,14 +24,17 @@ import grpc.aio
 
 from greeter._hooks import rewrap_handler
 
-__all__ = ["InFlight", "TrackedHandler"]
+__all__ = [
+    "AHEAD_OF_GRPC_SECONDS",
+    "EndlessHandler",
+    "EndlessStreams",
+    "InFlight",
+    "TrackedHandler",
+]
 
-#: How often a draining server looks whether its working calls are done.
-_POLL_SECONDS = 0.02
-#: How long before the end of the grace period a drain gives up and names the stragglers.
-_AHEAD_OF_GRPC_SECONDS = 0.05
-#: How long no call must be in flight before the server counts as drained.
-_SETTLE_SECONDS = 0.04
+#: How long before the end of the grace period a stop names the calls still running,
+#: so they are reported before grpc cancels them.
+AHEAD_OF_GRPC_SECONDS = 0.05
 
 
 class InFlight:
@@ -58,48 +64,124 @@ class InFlight:
             for method, peer, started in list(self._calls.values())
         ]
 
-    def wait_until_empty(self, timeout: float) -> list[str]:
-        """Block until no call has been in flight for a moment, or ``timeout`` passed.
 
-        Returns the calls still running at the end (``describe()``), so ``[]`` when
-        drained. "A moment" (two polls) covers a call grpc has accepted whose handler has
-        not started yet.
-        """
-        waiting = _Waiting(timeout)
-        while not waiting.over(self):
-            threading.Event().wait(_POLL_SECONDS)
-        return waiting.still_running
+class EndlessStreams:
+    """The open streams that never end on their own (health ``Watch``, reflection).
 
-    async def wait_until_empty_async(self, timeout: float) -> list[str]:
-        """As ``wait_until_empty``, on the event loop."""
-        waiting = _Waiting(timeout)
-        while not waiting.over(self):
-            await asyncio.sleep(_POLL_SECONDS)
-        return waiting.still_running
+    ``wrap`` wraps their handlers so each open stream is known; ``end_all()``, at the
+    start of a stop, ends every one of them, and any that starts later ends once it has
+    started. A health ``Watch`` ends with OK after its last status (NOT_SERVING). On the
+    threaded server a reflection stream, blocked reading its next request, is cancelled
+    (``context.cancel()``); on the asyncio server the handler's task is cancelled and
+    the stream ends with OK.
+    """
 
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[int, Callable[[], object]] = {}
+        self._ended = False
 
-class _Waiting:
-    """One wait for an ``InFlight`` to empty: when it ends, and what was last seen."""
+    def end_all(self) -> None:
+        """End every open stream, and from now on every new one as it starts."""
+        with self._lock:
+            self._ended = True
+            ends = list(self._open.values())
+            self._open.clear()
+        for end in ends:
+            end()
 
-    def __init__(self, timeout: float) -> None:
-        # Give up just before grpc cancels the calls at the end of the grace period,
-        # so what is still running then is seen (and reported) before it is cancelled.
-        self._deadline = time.monotonic() + max(0.0, timeout - _AHEAD_OF_GRPC_SECONDS)
-        self._quiet_since: float | None = None
-        self.still_running: list[str] = []
+    def _opened(self, key: int, end: Callable[[], object]) -> bool:
+        """Record a stream that started; False if the stop has begun (end it now)."""
+        with self._lock:
+            if not self._ended:
+                self._open[key] = end
+                return True
+        end()
+        return False
 
-    def over(self, in_flight: InFlight) -> bool:
-        now = time.monotonic()
-        if len(in_flight):
-            self._quiet_since = None
-            if now < self._deadline:
-                self.still_running = in_flight.describe()
-                return False
-            return True
-        self.still_running = []
-        if self._quiet_since is None:
-            self._quiet_since = now
-        return now - self._quiet_since >= _SETTLE_SECONDS or now >= self._deadline
+    def _closed(self, key: int) -> None:
+        with self._lock:
+            self._open.pop(key, None)
+
+    def wrap(self, handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
+        """``handler``, its streams ended by ``end_all()`` (unary handlers are left alone)."""
+        if not handler.response_streaming:
+            return handler
+        return rewrap_handler(handler, self._wrap_behavior, self._wrap_behavior)
+
+    def _wrap_behavior(self, inner: Callable[..., Any]) -> Any:
+        if inspect.iscoroutinefunction(inner) or inspect.isasyncgenfunction(inner):
+            return self._wrap_async(inner)
+
+        def behavior(request: Any, context: grpc.ServicerContext, *callback: Any) -> Any:
+            key = id(context)
+            # A stream served by callbacks (the threaded health Watch, which grpc passes
+            # its ``send_response_callback``) ends with OK after the replies it has
+            # queued (NOT_SERVING); any other is cancelled.
+            end = (lambda: callback[0](None)) if callback else context.cancel
+            # Started first: a Watch that starts after the stop began still sends its
+            # status before it ends.
+            replies = inner(request, context, *callback)
+            if self._opened(key, end) and not context.add_callback(lambda: self._closed(key)):
+                self._closed(key)  # the call had ended already
+            return replies
+
+        # grpc serves the threaded health Watch by callbacks, without holding a thread,
+        # when its behavior says so: keep saying it.
+        for name in ("experimental_non_blocking", "experimental_thread_pool"):
+            if hasattr(inner, name):
+                setattr(behavior, name, getattr(inner, name))
+        return behavior
+
+    def _wrap_async(self, inner: Callable[..., Any]) -> Any:
+        # Cancelling the task alone would leave the call open (grpc.aio sends no status
+        # for a cancelled handler) until the grace period is over: the handler ends
+        # with OK instead.
+        if inspect.isasyncgenfunction(inner):
+
+            async def replies(request: Any, context: Any) -> AsyncIterator[Any]:
+                key = self._opened_async()
+                try:
+                    async for reply in inner(request, context):
+                        yield reply
+                except asyncio.CancelledError:
+                    if not self._taken_back():
+                        raise
+                finally:
+                    self._closed(key)
+
+            return replies
+
+        async def behavior(request: Any, context: Any) -> Any:
+            key = self._opened_async()
+            try:
+                return await inner(request, context)
+            except asyncio.CancelledError:
+                if not self._taken_back():
+                    raise
+                return None
+            finally:
+                self._closed(key)
+
+        return behavior
+
+    def _opened_async(self) -> int:
+        task = asyncio.current_task()
+        assert task is not None, "grpc.aio runs each call in a task"
+        loop = task.get_loop()
+        # Cancelled after the steps already scheduled: a health Watch woken to send
+        # NOT_SERVING sends it first.
+        self._opened(id(task), lambda: loop.call_soon_threadsafe(task.cancel))
+        return id(task)
+
+    def _taken_back(self) -> bool:
+        """Whether a stream's cancellation came from the stop; if so, it is withdrawn."""
+        if not self._ended:
+            return False
+        task = asyncio.current_task()
+        if task is not None and hasattr(task, "uncancel"):  # Python 3.11 on
+            task.uncancel()
+        return True
 
 
 class TrackedHandler(grpc.GenericRpcHandler):
@@ -116,6 +198,20 @@ class TrackedHandler(grpc.GenericRpcHandler):
         if handler is None:
             return None
         return track(handler, handler_call_details.method, self._in_flight)
+
+
+class EndlessHandler(grpc.GenericRpcHandler):
+    """A generic handler (health, reflection) whose streams ``EndlessStreams`` ends."""
+
+    def __init__(self, handler: grpc.GenericRpcHandler, streams: EndlessStreams) -> None:
+        self._handler = handler
+        self._streams = streams
+
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = self._handler.service(handler_call_details)
+        return None if handler is None else self._streams.wrap(handler)
 
 
 def track(

@@ -183,11 +183,15 @@ def _serialized(message: Message) -> bytes:
 _MALFORMED = "the request is not a valid ServerReflectionRequest"
 
 
-def add_reflection(server: grpc.Server | grpc.aio.Server, services: Sequence[str]) -> None:
-    """Serve reflection on ``server``, listing ``services`` and reflection itself."""
+def add_reflection(
+    server: grpc.Server | grpc.aio.Server, services: Sequence[str], *, asyncio: bool
+) -> None:
+    """Serve reflection on ``server`` (an asyncio one if ``asyncio``), listing ``services``
+    and reflection itself. ``server`` may be a stand-in that only collects the handlers,
+    hence ``asyncio``."""
     reflection = _Reflection([*services, *REFLECTION_SERVICES])
     behavior: Any
-    if isinstance(server, grpc.aio.Server):
+    if asyncio:
 
         async def info_async(
             requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]

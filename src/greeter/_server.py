@@ -18,9 +18,10 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
 
 import grpc
 import grpc.aio
@@ -37,7 +38,14 @@ from greeter._addresses import (
 from greeter._admission import AdmissionInterceptor, AsyncAdmissionInterceptor, metadata_limit
 from greeter._auth import TokenIdentifier
 from greeter._config import ServerConfig, ServerInterceptor
-from greeter._drain import InFlight, TrackedHandler, track
+from greeter._drain import (
+    AHEAD_OF_GRPC_SECONDS,
+    EndlessHandler,
+    EndlessStreams,
+    InFlight,
+    TrackedHandler,
+    track,
+)
 from greeter._executor import CallThreads, handler_threads
 from greeter._health import HEALTH_SERVICE, AsyncHealth, Health
 from greeter._hooks import AccessLog, AsyncHookInterceptor, CallPipeline, HookInterceptor
@@ -64,6 +72,8 @@ ExtraService: TypeAlias = grpc.GenericRpcHandler | tuple[Callable[[Any, Any], No
 
 #: Extra time, past the grace period, that stopping waits for grpc to wind down.
 _STOP_MARGIN_SECONDS = 0.5
+
+_Registered = TypeVar("_Registered")
 
 
 class _Binding:
@@ -117,6 +127,10 @@ def _bind_all(
             ", ".join(exposed),
         )
     return bindings
+
+
+def _seconds_until(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
 
 
 def _report_stragglers(stragglers: list[str], grace: float) -> None:
@@ -196,19 +210,29 @@ class _Registrations:
         return names
 
     def install(
-        self, server: grpc.Server | grpc.aio.Server, in_flight: InFlight | None = None
+        self,
+        server: grpc.Server | grpc.aio.Server,
+        in_flight: InFlight | None = None,
+        endless: EndlessStreams | None = None,
     ) -> None:
-        """Install the handlers on ``server``; with ``in_flight``, their calls count there."""
+        """Install the handlers on ``server``; with ``in_flight``, their calls count there;
+        with ``endless``, their streams end when a stop begins."""
         for service_name, method_handlers in self.by_service.items():
             if in_flight is not None:
                 method_handlers = {
                     name: track(handler, f"/{service_name}/{name}", in_flight)
                     for name, handler in method_handlers.items()
                 }
+            if endless is not None:
+                method_handlers = {
+                    name: endless.wrap(handler) for name, handler in method_handlers.items()
+                }
             server.add_registered_method_handlers(service_name, method_handlers)
         generic = self.generic
         if in_flight is not None:
             generic = [TrackedHandler(handler, in_flight) for handler in generic]
+        if endless is not None:
+            generic = [EndlessHandler(handler, endless) for handler in generic]
         server.add_generic_rpc_handlers(tuple(generic))
 
 
@@ -248,6 +272,8 @@ class _Assembly:
         self.service_names = [*self.greeter.service_names(), *self.extras.service_names()]
         #: The auth check and hooks every call runs through, native and web alike.
         self.pipeline = call_pipeline(config)
+        #: Health watches and reflection streams: ended when a stop begins.
+        self.endless = EndlessStreams()
 
     def interceptors(
         self, hook_interceptor_type: type[HookInterceptor | AsyncHookInterceptor]
@@ -278,7 +304,21 @@ class _Assembly:
             from greeter._reflection import add_reflection
 
             listed = [*self.service_names, *([HEALTH_SERVICE] if self.config.health else [])]
-            add_reflection(server, listed)
+            asyncio_server = isinstance(server, grpc.aio.Server)
+            self.register_endless(
+                server, lambda stand_in: add_reflection(stand_in, listed, asyncio=asyncio_server)
+            )
+
+    def register_endless(
+        self,
+        server: grpc.Server | grpc.aio.Server,
+        add: Callable[[Any], _Registered],
+    ) -> _Registered:
+        """Install what ``add`` registers (health, reflection), its streams ended at stop."""
+        registrations = _Registrations()
+        added = add(registrations)  # registers handlers, as it would on ``server``
+        registrations.install(server, endless=self.endless)
+        return added
 
 
 class _HasAddress(Protocol):
@@ -399,7 +439,9 @@ class GreeterServer(_Bound):
             maximum_concurrent_rpcs=self.config.maximum_concurrent_rpcs,
             compression=to_grpc_compression(self.config.compression),
         )
-        self._health = Health(self._server) if self.config.health else None
+        self._health = (
+            assembly.register_endless(self._server, Health) if self.config.health else None
+        )
         assembly.register(self._server)
         self._bindings = []
         self._web: WebPort | None = None
@@ -471,21 +513,23 @@ class GreeterServer(_Bound):
             self._release()  # nothing to drain; grpc frees the ports only this way
             return
         grace = self.config.grace_seconds if grace_seconds is None else grace_seconds
+        began = time.monotonic()
         if self._health is not None:
             self._health.stopping()
         if self._web is not None:
             self._web.begin_stop()
+        # grpc refuses new calls from here on and waits for every call it has accepted,
+        # started or not; health watches and reflection streams would never end.
         stopping = self._server.stop(grace)
-        stragglers = self._assembly.in_flight.wait_until_empty(grace)
-        if stragglers:
-            _report_stragglers(stragglers, grace)
-        else:
-            # Only health watches and reflection streams are left: they never end on
-            # their own, and must not hold the stop for the rest of the grace period.
-            stopping = self._server.stop(0)
-        stopping.wait(_STOP_MARGIN_SECONDS)
+        self._assembly.endless.end_all()
+        if not stopping.wait(max(0.0, grace - AHEAD_OF_GRPC_SECONDS)):
+            stragglers = self._assembly.in_flight.describe()
+            if stragglers:
+                _report_stragglers(stragglers, grace)
+        deadline = began + grace + _STOP_MARGIN_SECONDS
+        stopping.wait(_seconds_until(deadline))
         if self._web is not None:
-            self._web.wait_stopped(_STOP_MARGIN_SECONDS)
+            self._web.wait_stopped(_seconds_until(deadline))
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self._signals is not None:
             self._signals.wake()
@@ -603,7 +647,9 @@ class AsyncGreeterServer(_Bound):
             maximum_concurrent_rpcs=self.config.maximum_concurrent_rpcs,
             compression=to_grpc_compression(self.config.compression),
         )
-        health = AsyncHealth(server) if self.config.health else None
+        health = None
+        if self.config.health:
+            health = self._assembly.register_endless(server, AsyncHealth)
         self._assembly.register(server)
         web = None
         try:
@@ -647,21 +693,25 @@ class AsyncGreeterServer(_Bound):
         assert self._end_serving is not None
         self._end_serving.set()
         grace = self.config.grace_seconds if grace_seconds is None else grace_seconds
+        started = time.monotonic()
         if self._health is not None:
             await self._health.stopping()
         if self._web is not None:
             self._web.begin_stop()
+        # As on the threaded server: grpc waits for every call it has accepted.
         stopping = asyncio.ensure_future(self._server.stop(grace))
-        stragglers = await self._assembly.in_flight.wait_until_empty_async(grace)
-        if stragglers:
-            _report_stragglers(stragglers, grace)
-        else:
-            await self._server.stop(0)  # cut health watches and reflection streams
-        done, _ = await asyncio.wait({stopping}, timeout=_STOP_MARGIN_SECONDS)
+        self._assembly.endless.end_all()
+        done, _ = await asyncio.wait({stopping}, timeout=max(0.0, grace - AHEAD_OF_GRPC_SECONDS))
+        if not done:
+            stragglers = self._assembly.in_flight.describe()
+            if stragglers:
+                _report_stragglers(stragglers, grace)
+        deadline = started + grace + _STOP_MARGIN_SECONDS
+        done, _ = await asyncio.wait({stopping}, timeout=_seconds_until(deadline))
         if stopping in done:
             stopping.result()
         if self._web is not None:
-            await self._web.wait_stopped_async(_STOP_MARGIN_SECONDS)
+            await self._web.wait_stopped_async(_seconds_until(deadline))
         assert self._stopped is not None
         self._stopped.set()
         logger.info("Stopped serving on %s", ", ".join(self.addresses))
@@ -686,41 +736,43 @@ class AsyncGreeterServer(_Bound):
     async def serve(self) -> signal.Signals | None:
         """Start, serve until SIGINT or SIGTERM (or ``stop()``), then stop gracefully.
 
-        On the main thread's loop, SIGINT and SIGTERM start the graceful stop; on any
-        other thread it serves until ``stop()``. Cancelling the task running it also
-        stops the server gracefully, then lets the cancellation propagate. Returns the
-        signal that ended serving, or ``None``.
+        On the main thread's loop, SIGINT and SIGTERM start the graceful stop; further
+        signals during it are ignored (the grace period bounds it), as on the threaded
+        server. On any other thread it serves until ``stop()``. Cancelling the task
+        running it also stops the server gracefully, then lets the cancellation
+        propagate. Returns the signal that ended serving, or ``None``.
         """
         raise_open_file_limit()
         loop = asyncio.get_running_loop()
         received: list[signal.Signals] = []
         on_main_thread = threading.current_thread() is threading.main_thread()
-        async with self:
-            assert self._end_serving is not None
-            end_serving = self._end_serving
+        previous = {sig: signal.getsignal(sig) for sig in SHUTDOWN_SIGNALS}
+        try:
+            async with self:
+                assert self._end_serving is not None
+                end_serving = self._end_serving
 
-            def handler(sig: signal.Signals) -> None:
-                received.append(sig)
-                end_serving.set()
+                def handler(sig: signal.Signals) -> None:
+                    received.append(sig)
+                    end_serving.set()
 
-            previous = {sig: signal.getsignal(sig) for sig in SHUTDOWN_SIGNALS}
-            if on_main_thread:
-                for sig in SHUTDOWN_SIGNALS:
-                    loop.add_signal_handler(sig, handler, sig)
-            try:
-                await end_serving.wait()
-            finally:
                 if on_main_thread:
                     for sig in SHUTDOWN_SIGNALS:
-                        loop.remove_signal_handler(sig)
-                        # asyncio restores the default, not what was there before.
-                        signal.signal(sig, previous[sig])
-            if received:
-                logger.info(
-                    "Received %s; stopping (in-flight calls get %.1f s)",
-                    received[0].name,
-                    self.config.grace_seconds,
-                )
+                        loop.add_signal_handler(sig, handler, sig)
+                await end_serving.wait()
+                if received:
+                    logger.info(
+                        "Received %s; stopping (in-flight calls get %.1f s)",
+                        received[0].name,
+                        self.config.grace_seconds,
+                    )
+        finally:
+            # Only now, once the stop is over: a second signal must not end the drain.
+            if on_main_thread:
+                for sig in SHUTDOWN_SIGNALS:
+                    loop.remove_signal_handler(sig)
+                    # asyncio restores the default, not what was there before.
+                    signal.signal(sig, previous[sig])
         return received[0] if received else None
 
     #: The older name of ``serve()``.

@@ -19,8 +19,10 @@ SayHelloBidiStream       bidirectional           ``say_hello(name)`` for each na
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import replace
+from typing import Any
 
 from greeter._config import ServerConfig
 from greeter._context import AsyncCallContext, CallContext, current_context_of
@@ -34,6 +36,8 @@ from greeter._server import (
 )
 
 __all__ = ["AsyncGreeterService", "GreeterService"]
+
+logger = logging.getLogger("greeter.server")
 
 
 def greet_everyone(names: list[str]) -> str:
@@ -272,13 +276,59 @@ class AsyncGreeterService:
         ``GreeterService.serve``.
         """
         _serve(
-            lambda at, with_config: asyncio.run(
+            lambda at, with_config: _run_to_the_end(
                 self.serve_async(at, config=with_config, services=services)
             ),
             address,
             _with_web(config, web),
             workers,
         )
+
+
+#: How long the tasks still running once a server has stopped get to end after being
+#: cancelled (grpc has cancelled its calls by then), before they are abandoned.
+_LEFTOVER_TASK_SECONDS = 0.5
+
+
+def _run_to_the_end(main: Coroutine[object, object, None]) -> None:
+    """``asyncio.run(main)``, except that leftover tasks cannot hold the process.
+
+    Once ``main`` returns, ``asyncio.run`` cancels the tasks still running and waits for
+    every one: a handler that swallows its cancellation would keep the process alive
+    long past the grace period. Here they get half a second, then are abandoned.
+    """
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(main)
+    finally:
+        try:
+            leftovers = asyncio.all_tasks(loop)
+            for task in leftovers:
+                task.cancel()
+            if leftovers:
+                _, stuck = loop.run_until_complete(
+                    asyncio.wait(leftovers, timeout=_LEFTOVER_TASK_SECONDS)
+                )
+                _abandon(stuck)
+            loop.run_until_complete(
+                asyncio.wait_for(loop.shutdown_asyncgens(), _LEFTOVER_TASK_SECONDS)
+            )
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+def _abandon(stuck: set[asyncio.Task[Any]]) -> None:
+    """Abandon tasks that ignored their cancellation (say so once, not once per task)."""
+    logger.warning(
+        "%d task(s) still running %.1f s after being cancelled (they ignore "
+        "cancellation); abandoned",
+        len(stuck),
+        _LEFTOVER_TASK_SECONDS,
+    )
+    for task in stuck:
+        task._log_destroy_pending = False  # type: ignore[attr-defined]  # said above
 
 
 def _with_web(config: ServerConfig | None, web: str | None) -> ServerConfig | None:

@@ -331,8 +331,13 @@ class AsyncServicer(helloworld_pb2_grpc.GreeterServicer):
         async def opened() -> AsyncIterator[str]:
             return aiter(open_stream())  # once: each step below continues, not restarts
 
-        replies = await _invoke_async(rpc, call, context, opened)
+        # Counted from the start, as on the threaded server: opening runs user code too.
         key = self.in_flight.add(_METHOD_PATHS[rpc], context.peer)
+        try:
+            replies = await _invoke_async(rpc, call, context, opened)
+        except BaseException:
+            self.in_flight.remove(key)
+            raise
         try:
             while not context.done():
                 reply = await _invoke_async(
