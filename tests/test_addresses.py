@@ -150,12 +150,15 @@ def test_brackets_go_around_ipv6_hosts_only(address: str, complaint: str) -> Non
 def test_greeter_serve_reports_a_star_host_in_one_line_before_grpc_logs_anything(
     flags: list[str],
 ) -> None:
-    """Not grpc core's ``E... add_port.cc`` line, nor one per worker process."""
+    """A usage error (exit 2): not grpc core's ``E... add_port.cc`` line, nor one per
+    worker process."""
     result = run_cli("serve", "--address", "*:50051", *flags, timeout=30)
-    assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr.splitlines() == [
-        "greeter: invalid address '*:50051': write [::]:50051 to listen on every interface "
-        "(0.0.0.0:50051 for IPv4 only)"
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines()[0].startswith("usage: greeter serve")
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert errors == [
+        "greeter serve: error: argument --address: invalid address '*:50051': write "
+        "[::]:50051 to listen on every interface (0.0.0.0:50051 for IPv4 only)"
     ]
 
 

@@ -439,9 +439,9 @@ class GreeterServer(_Bound):
             maximum_concurrent_rpcs=self.config.maximum_concurrent_rpcs,
             compression=to_grpc_compression(self.config.compression),
         )
-        self._health = (
-            assembly.register_endless(self._server, Health) if self.config.health else None
-        )
+        # Health ends its own Watch streams at stop (``end_watches``), with OK after
+        # NOT_SERVING: cancelling them from outside could cut that last status.
+        self._health = Health(self._server) if self.config.health else None
         assembly.register(self._server)
         self._bindings = []
         self._web: WebPort | None = None
@@ -522,6 +522,8 @@ class GreeterServer(_Bound):
         # started or not; health watches and reflection streams would never end.
         stopping = self._server.stop(grace)
         self._assembly.endless.end_all()
+        if self._health is not None:
+            self._health.end_watches()
         if not stopping.wait(max(0.0, grace - AHEAD_OF_GRPC_SECONDS)):
             stragglers = self._assembly.in_flight.describe()
             if stragglers:
@@ -649,7 +651,7 @@ class AsyncGreeterServer(_Bound):
         )
         health = None
         if self.config.health:
-            health = self._assembly.register_endless(server, AsyncHealth)
+            health = AsyncHealth(server)  # ends its own watches, as on the threaded server
         self._assembly.register(server)
         web = None
         try:
@@ -701,6 +703,8 @@ class AsyncGreeterServer(_Bound):
         # As on the threaded server: grpc waits for every call it has accepted.
         stopping = asyncio.ensure_future(self._server.stop(grace))
         self._assembly.endless.end_all()
+        if self._health is not None:
+            await self._health.end_watches()
         done, _ = await asyncio.wait({stopping}, timeout=max(0.0, grace - AHEAD_OF_GRPC_SECONDS))
         if not done:
             stragglers = self._assembly.in_flight.describe()
