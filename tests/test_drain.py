@@ -517,6 +517,7 @@ LOAD_CALLS = 20_000
 #: When the signal is sent: once this many calls have been made.
 LOAD_SIGNAL_AFTER = 2_000
 LOAD_GRACE_SECONDS = 5
+LAME_DUCK_SECONDS = ServerConfig().lame_duck_seconds
 
 
 async def _load_until_refused(
@@ -525,9 +526,9 @@ async def _load_until_refused(
     """Callers make calls without pause until the server refuses them; after
     ``LOAD_SIGNAL_AFTER`` calls, ``signals`` are sent (the second while a held
     client-streaming call still keeps the drain going). How the calls ended, how long
-    before the first signal each failed call was sent, and when the first was sent."""
+    before the first signal each cancelled call was sent, and when the first was sent."""
     outcomes: collections.Counter[str] = collections.Counter()
-    failed_sent_at: list[float] = []
+    cancelled_sent_at: list[float] = []
     made = 0
     enough = asyncio.Event()
     release = asyncio.Event()
@@ -551,7 +552,8 @@ async def _load_until_refused(
                 continue
             except greeter.GreeterError as error:
                 outcomes[type(error).__name__] += 1
-                failed_sent_at.append(sent)
+                if isinstance(error, greeter.Cancelled):
+                    cancelled_sent_at.append(sent)
                 return  # refused: this server is going away
             outcomes["OK"] += 1
 
@@ -575,7 +577,7 @@ async def _load_until_refused(
         release.set()
         for client in clients:
             await client.close()
-    return outcomes, [signalled - sent for sent in failed_sent_at], signalled
+    return outcomes, [signalled - sent for sent in cancelled_sent_at], signalled
 
 
 @pytest.mark.parametrize(
@@ -596,8 +598,9 @@ def test_sigterm_under_load_completes_accepted_calls_and_exits_0_within_the_grac
 ) -> None:
     """32 callers without pause, then SIGTERM (once or twice). Calls end OK, or are
     refused as the server goes away: UNAVAILABLE, or CANCELLED for those grpc core cuts
-    as its stop begins (queued in core, not yet handed to the server, or racing its
-    GOAWAY; see the README). The held call completes; the process exits 0 in time."""
+    as its stop begins; the lame duck (``--lame-duck``) serves every call sent before
+    the signal, so none of those is cut. The held call completes; the process exits 0
+    within the lame duck and the grace period."""
     process = ServerProcess(
         [
             *GREETER_SERVE,
@@ -607,20 +610,21 @@ def test_sigterm_under_load_completes_accepted_calls_and_exits_0_within_the_grac
         SERVING_LINE,
     )
     try:
-        outcomes, failed_before_signal, signalled = asyncio.run(
+        outcomes, cancelled_before_signal, signalled = asyncio.run(
             _load_until_refused(process, signals)
         )
-        status = process.process.wait(LOAD_GRACE_SECONDS + 1)
+        status = process.process.wait(LAME_DUCK_SECONDS + LOAD_GRACE_SECONDS + 1)
         exited_after = time.monotonic() - signalled
         process.stop()  # collects the rest of the output
     finally:
         process.kill()
-    late = sorted(f"{seconds * 1000:.1f}" for seconds in failed_before_signal if seconds > 0)
-    print(f"\n{dict(outcomes)}; failed calls sent before the signal, ms before: {late}")
+    early = sorted(f"{seconds * 1000:.1f}" for seconds in cancelled_before_signal if seconds > 0)
+    print(f"\n{dict(outcomes)}; cancelled calls sent before the signal, ms before: {early}")
     assert set(outcomes) <= {"OK", "Unavailable", "Cancelled", "ResourceExhausted"}
+    assert early == [], "a call sent before the signal was cut"
     assert outcomes["OK"] >= LOAD_SIGNAL_AFTER // 2  # the signal came under load
     assert status == 0
-    assert exited_after < LOAD_GRACE_SECONDS + 1
+    assert exited_after < LAME_DUCK_SECONDS + LOAD_GRACE_SECONDS + 1
     output = process.log()
     assert "Stopped serving on 127.0.0.1:" in output
     assert "Grace period" not in output

@@ -22,6 +22,7 @@ from greeter._addresses import DEFAULT_ADDRESS, DEFAULT_TARGET, check_target, sp
 from greeter._metadata import check_metadata
 from greeter._options import (
     DEFAULT_GRACE_SECONDS,
+    DEFAULT_LAME_DUCK_SECONDS,
     DEFAULT_MAX_QUEUE_WAIT_SHARE,
     DEFAULT_MAX_QUEUED_CALLS,
     DEFAULT_MAX_WORKERS,
@@ -201,6 +202,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="on shutdown, how long in-flight calls may finish before they are cancelled "
         f"(default: {DEFAULT_GRACE_SECONDS:g})",
+    )
+    serve.add_argument(
+        "--lame-duck",
+        type=_positive_or_zero,
+        default=DEFAULT_LAME_DUCK_SECONDS,
+        metavar="SECONDS",
+        help="on SIGINT or SIGTERM, how long to keep taking calls after reporting "
+        f"NOT_SERVING, before the stop begins (default: {DEFAULT_LAME_DUCK_SECONDS:g})",
     )
     serve.add_argument(
         "--async",
@@ -425,6 +434,7 @@ def _server_config(args: argparse.Namespace) -> ServerConfig:
         max_queue_wait_share=args.max_queue_wait_share,
         max_concurrent_streams=args.max_concurrent_streams,
         grace_seconds=args.grace,
+        lame_duck_seconds=args.lame_duck,
         compression=args.compression,
         health=args.health,
         reflection=args.reflection,

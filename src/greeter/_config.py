@@ -19,6 +19,7 @@ from greeter._auth import TokenCheck
 from greeter._hooks import ServerHook
 from greeter._options import (
     DEFAULT_GRACE_SECONDS,
+    DEFAULT_LAME_DUCK_SECONDS,
     DEFAULT_MAX_QUEUE_WAIT_SHARE,
     DEFAULT_MAX_QUEUED_CALLS,
     DEFAULT_MAX_WORKERS,
@@ -67,6 +68,11 @@ class ServerConfig:
         grace_seconds: on stop, how long in-flight calls may take to finish before
             they are cancelled. New calls are refused from the moment stop begins, and
             the health service reports ``NOT_SERVING``.
+        lame_duck_seconds: on SIGINT or SIGTERM (``serve()``), how long the server keeps
+            taking calls after it reports ``NOT_SERVING`` and before its stop begins:
+            load balancers that watch health move traffic away meanwhile, and calls
+            already on their way (queued inside grpc core, which would cancel them at
+            its stop) are served. ``stop()`` called from code has none.
         compression: default compression of responses (``"gzip"``, ``"deflate"``).
         max_send_message_length: largest message the server sends, in bytes.
         max_receive_message_length: largest message the server accepts, in bytes;
@@ -120,6 +126,7 @@ class ServerConfig:
     max_queue_wait_share: float = DEFAULT_MAX_QUEUE_WAIT_SHARE
     max_concurrent_streams: int | None = None
     grace_seconds: float = DEFAULT_GRACE_SECONDS
+    lame_duck_seconds: float = DEFAULT_LAME_DUCK_SECONDS
     compression: Compression | None = None
     max_send_message_length: int | None = None
     max_receive_message_length: int | None = None
@@ -154,6 +161,8 @@ class ServerConfig:
             raise ValueError("max_connections must be at least 1 (or None)")
         if self.max_concurrent_streams is not None and self.max_concurrent_streams < 1:
             raise ValueError("max_concurrent_streams must be at least 1 (or None)")
+        if self.lame_duck_seconds < 0:
+            raise ValueError("lame_duck_seconds must not be negative")
         if self.grace_seconds < 0:
             raise ValueError("grace_seconds must not be negative")
         if self.handshake_timeout_seconds <= 0:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_GRACE_SECONDS",
+    "DEFAULT_LAME_DUCK_SECONDS",
     "DEFAULT_MAX_QUEUED_CALLS",
     "DEFAULT_MAX_QUEUE_WAIT_SHARE",
     "DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH",
@@ -32,6 +33,7 @@ DEFAULT_MAX_WORKERS = 32
 DEFAULT_MAX_QUEUED_CALLS = 1024
 DEFAULT_MAX_QUEUE_WAIT_SHARE = 0.15
 DEFAULT_GRACE_SECONDS = 5.0
+DEFAULT_LAME_DUCK_SECONDS = 0.25
 #: The largest message grpc accepts unless told otherwise (4 MiB); the web port's too.
 DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH = 4 * 1024 * 1024
 #: A raw gRPC channel argument, e.g. ``("grpc.keepalive_time_ms", 10000)``.

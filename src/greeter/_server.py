@@ -575,6 +575,10 @@ class GreeterServer(_Bound):
                         received.name,
                         self.config.grace_seconds,
                     )
+                    if self._health is not None:
+                        self._health.stopping()
+                    # Lame duck: calls already on their way are taken, not cut.
+                    signals.sleep(self.config.lame_duck_seconds)
         return received
 
     #: The older name of ``serve()``.
@@ -770,6 +774,11 @@ class AsyncGreeterServer(_Bound):
                         received[0].name,
                         self.config.grace_seconds,
                     )
+                    if self._health is not None:
+                        await self._health.stopping()
+                    # Lame duck, unless stop() was called meanwhile (see GreeterServer).
+                    if not self._stopping:
+                        await asyncio.sleep(self.config.lame_duck_seconds)
         finally:
             # Only now, once the stop is over: a second signal must not end the drain.
             if on_main_thread:

@@ -7,6 +7,7 @@ import contextlib
 import select
 import signal
 import socket
+import time
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,13 @@ class ShutdownSignals:
         self._woken = True
         with contextlib.suppress(OSError):  # already closed: nobody is waiting
             self._writer.send(b"\0")
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if ``wake()`` is called (say, by ``stop()``)."""
+        deadline = time.monotonic() + seconds
+        while not self._woken and (left := deadline - time.monotonic()) > 0:
+            if select.select([self._reader], [], [], left)[0]:
+                self._reader.recv(1024)  # a signal (recorded, ignored) or a wake()
 
     def wait(self) -> signal.Signals | None:
         """Block until SIGINT or SIGTERM arrives (return it) or ``wake()`` (None)."""
