@@ -118,11 +118,11 @@ def test_reflection_the_client_finished_asking_is_ok(
     assert outcomes.of(REFLECTION) == StatusCode.OK
 
 
-def test_reflection_the_client_cancelled_is_cancelled_on_the_threaded_server() -> None:
-    """Its handler, waiting for the next request, raises: the status is still the
-    client's CANCELLED, not UNKNOWN. (grpc.aio may end such a handler's requests as if
-    the client had finished sending, so the asyncio server can see OK: see
-    ``greeter._hooks._client_left``.)"""
+def test_reflection_the_client_cancelled_is_never_unknown_on_the_threaded_server() -> None:
+    """Its handler, waiting for the next request, raises: the status is the client's
+    CANCELLED, not UNKNOWN. (grpc may end such a handler's requests as if the client had
+    finished sending, when the reset overtakes the cancellation, and then the handler
+    ends OK; grpc.aio always does: see ``greeter._hooks._client_left``.)"""
     outcomes = Outcomes()
     asked = threading.Event()
 
@@ -139,7 +139,7 @@ def test_reflection_the_client_cancelled_is_cancelled_on_the_threaded_server() -
         next(call)
         call.cancel()
         asked.set()
-        assert outcomes.of(REFLECTION) == StatusCode.CANCELLED
+        assert outcomes.of(REFLECTION) in {StatusCode.CANCELLED, StatusCode.OK}
 
 
 def test_the_access_log_says_deadline_exceeded_for_a_watch_past_its_deadline(

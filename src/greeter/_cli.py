@@ -82,24 +82,23 @@ def _positive_or_zero(text: str) -> float:
     return value
 
 
-def _at_least_one(text: str) -> int:
+def _whole_number(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+    if value < minimum:
+        wanted = "must not be negative" if minimum == 0 else f"must be at least {minimum}"
+        raise argparse.ArgumentTypeError(f"{wanted}, not {text}")
     return value
+
+
+def _at_least_one(text: str) -> int:
+    return _whole_number(text, 1)
 
 
 def _not_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, not {text}")
-    return value
+    return _whole_number(text, 0)
 
 
 def _share(text: str) -> float:
