@@ -41,6 +41,9 @@ __all__ = ["CallHandle", "CallThreads", "HandlerThreads", "handler_threads"]
 
 logger = logging.getLogger("greeter.server")
 
+#: Bounds on how long one refusal is taken to last, when planning when to start them.
+_MIN_REFUSAL_SECONDS, _MAX_REFUSAL_SECONDS = 0.0002, 0.005
+
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 _Threads = TypeVar("_Threads", bound="HandlerThreads")
@@ -146,6 +149,7 @@ class HandlerThreads(futures.Executor):
         self._wake_watchdog = threading.Event()
         self._refusals_unreported = 0
         self._reported_at = -math.inf
+        self._refusal_seconds = _MIN_REFUSAL_SECONDS * 5
 
     def submit(
         self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
@@ -208,7 +212,8 @@ class HandlerThreads(futures.Executor):
                 now = time.monotonic()
                 expires = now + max(0.0, ends - now) * self._max_queue_wait_share
         self._waiting.append(_Waiting(handle, work, expires))
-        if expires < self._watchdog_wakes_at:
+        # It may bring the start of refusals forward (see ``_due``).
+        if expires - len(self._waiting) * self._refusal_seconds < self._watchdog_wakes_at:
             self._wake_watchdog_now()
 
     def _wake_watchdog_now(self) -> None:
@@ -221,7 +226,12 @@ class HandlerThreads(futures.Executor):
         self._wake_watchdog.set()
 
     def _watch(self) -> None:
-        """Refuse the calls that waited their share of their deadline, or found it full."""
+        """Refuse the calls that waited their share of their deadline, or found it full.
+
+        Refusing takes time (grpc's own code answers each call), and calls that came
+        in a burst expire together: so each is refused early enough for all of them to
+        be answered by their expiry, at the pace refusals have been going.
+        """
         while True:
             self._wake_watchdog.clear()
             with self._lock:
@@ -229,23 +239,46 @@ class HandlerThreads(futures.Executor):
                     return
                 now = time.monotonic()
                 refused, self._refused = self._refused, []
-                if any(waiting.expires <= now for waiting in self._waiting):
-                    still = deque[_Waiting]()
-                    for waiting in self._waiting:
-                        if waiting.expires <= now:
-                            refused.append((waiting, self._too_long(waiting, now)))
-                        else:
-                            still.append(waiting)
-                    self._waiting = still
-                self._watchdog_wakes_at = min(
-                    (waiting.expires for waiting in self._waiting), default=math.inf
-                )
-                wakes_at = self._watchdog_wakes_at
+                due, wakes_at = self._due(now)
+                if due:
+                    self._waiting = deque(w for w in self._waiting if w not in due)
+                    refused += [(waiting, self._too_long(waiting, now)) for waiting in due]
+                self._watchdog_wakes_at = wakes_at
+            started = time.monotonic()
             for waiting, details in refused:
                 self._refuse(waiting, details)
+            if refused:
+                each = (time.monotonic() - started) / len(refused)
+                self._refusal_seconds = min(_MAX_REFUSAL_SECONDS, max(_MIN_REFUSAL_SECONDS, each))
             self._report_refusals(len(refused), now)
             del refused
-            self._wake_watchdog.wait(None if wakes_at == math.inf else wakes_at - now)
+            timeout = None if wakes_at == math.inf else max(0.0, wakes_at - time.monotonic())
+            self._wake_watchdog.wait(timeout)
+
+    def _due(self, now: float) -> tuple[set[_Waiting], float]:
+        """The waiting calls to refuse now, and when the next refusals must start.
+
+        Refused in order of expiry, the k-th call is answered about k refusals after
+        the first begins; so the refusals must begin by the earliest of "expiry minus
+        k refusals" over the calls, and then the calls up to that one go together.
+        """
+        ordered = sorted(
+            (w for w in self._waiting if w.expires != math.inf), key=lambda w: w.expires
+        )
+        starts_by, last = math.inf, 0
+        for place, waiting in enumerate(ordered, start=1):
+            latest_start = waiting.expires - place * self._refusal_seconds
+            if latest_start <= starts_by:
+                starts_by, last = latest_start, place
+        if starts_by > now:
+            return set(), starts_by
+        due = set(ordered[:last])
+        rest = ordered[last:]
+        later = min(
+            (w.expires - place * self._refusal_seconds for place, w in enumerate(rest, 1)),
+            default=math.inf,
+        )
+        return due, later
 
     def _report_refusals(self, count: int, now: float) -> None:
         """Log how many calls were refused: once per window, however many there were."""
