@@ -21,7 +21,9 @@ import pytest
 
 import greeter
 from greeter import GreeterClient, GreeterService, ServerConfig
+from greeter._proto.helloworld_pb2 import HelloRequest
 from tests.conftest import LOOPBACK, ServerProcess, serving, wait_for
+from tests.raw_h2 import frame
 
 #: Idle connections held at once: more than the 1,024 file descriptors a default soft
 #: limit allows.
@@ -220,3 +222,62 @@ def test_a_handler_that_never_checks_keeps_its_worker_and_a_queued_call_is_refus
             with pytest.raises(greeter.ResourceExhausted):
                 client.greet("next", timeout=2)
             assert time.monotonic() - started < 1.0
+
+
+class Endless(GreeterService):
+    """Streams 1 MiB replies, up to 1,000 of them, as fast as they are taken."""
+
+    def __init__(self) -> None:
+        self.started = threading.Semaphore(0)
+
+    def say_hello_stream_reply(self, name: str) -> Iterator[str]:
+        self.started.release()
+        for _ in range(1000):
+            yield "x" * (1024 * 1024)
+
+
+def _open_unread_stream(target: str) -> socket.socket:
+    """A stream opened on a connection of its own, whose replies are never read."""
+    host, _, port = target.rpartition(":")
+    connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    connection.initiate_connection()
+    stream = connection.get_next_available_stream_id()
+    connection.send_headers(
+        stream,
+        [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", "/helloworld.Greeter/SayHelloStreamReply"),
+            (":authority", target),
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+        ],
+    )
+    connection.send_data(stream, frame(HelloRequest(name="never read").SerializeToString()))
+    connection.end_stream(stream)
+    unread = socket.create_connection((host, int(port)), timeout=5)
+    unread.sendall(connection.data_to_send())
+    return unread
+
+
+@pytest.mark.parametrize("write_timeout", [1.0, None], ids=["timed", "untimed"])
+def test_streams_a_client_never_reads_are_cut_after_the_write_timeout(
+    write_timeout: float | None,
+) -> None:
+    config = ServerConfig(max_workers=2, write_timeout_seconds=write_timeout)
+    service = Endless()
+    with service.start(LOOPBACK, config=config) as server:
+        unread = [_open_unread_stream(server.target) for _ in range(2)]
+        try:
+            for _ in unread:
+                assert service.started.acquire(timeout=10)
+            with GreeterClient(server.target) as client:
+                # Both threads are held by the unread streams until their sends are cut.
+                if write_timeout is None:
+                    with pytest.raises(greeter.ResourceExhausted):
+                        client.greet("real", timeout=3)
+                else:
+                    assert client.greet("real", timeout=10) == "Hello, real!"
+        finally:
+            for each in unread:
+                each.close()

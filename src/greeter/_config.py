@@ -104,6 +104,10 @@ class ServerConfig:
             speak cannot pile up and exhaust the server's file descriptors.
         max_connection_idle_seconds: close connections that had no call for this long
             (``None``: keep them).
+        write_timeout_seconds: on the threaded server, how long one reply of a stream may
+            wait to be sent (its client not reading) before the call is cancelled, which
+            frees the handler thread and what grpc buffered (``None``: no limit). The
+            web port closes a connection that leaves its answer unread for 10 s.
         max_connections: connections the native port keeps at once; one more is closed
             as soon as it is accepted (its client sees ``UNAVAILABLE`` at once), so idle
             connections cannot take every file descriptor the calls of the others
@@ -144,6 +148,7 @@ class ServerConfig:
     handshake_timeout_seconds: float = 5.0
     max_connection_idle_seconds: float | None = 300.0
     max_connections: int | None = None
+    write_timeout_seconds: float | None = 30.0
     options: Sequence[ChannelOption] = ()
     web: str | None = None
     web_origins: Sequence[str] = ()
@@ -168,6 +173,7 @@ class ServerConfig:
         if self.handshake_timeout_seconds <= 0:
             raise ValueError("handshake_timeout_seconds must be positive")
         for name in (
+            "write_timeout_seconds",
             "max_connection_age_seconds",
             "keepalive_seconds",
             "max_connection_idle_seconds",

@@ -53,6 +53,7 @@ from greeter._options import to_grpc_compression
 from greeter._proto import helloworld_pb2_grpc
 from greeter._servicer import AsyncServicer, Servicer, lenient_parsing
 from greeter._signals import SHUTDOWN_SIGNALS, ShutdownSignals
+from greeter._writes import StalledWrites
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -427,6 +428,8 @@ class GreeterServer(_Bound):
     ) -> None:
         self.config = config or ServerConfig()
         self._servicer = Servicer(service)
+        if self.config.write_timeout_seconds is not None:
+            self._servicer.writes = StalledWrites(self.config.write_timeout_seconds, "greeter")
         assembly = _Assembly(self._servicer, services, self.config)
         if assembly.pipeline is not None:
             assembly.pipeline.check_threaded()
@@ -533,6 +536,8 @@ class GreeterServer(_Bound):
         if self._web is not None:
             self._web.wait_stopped(_seconds_until(deadline))
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._servicer.writes is not None:
+            self._servicer.writes.close()
         if self._signals is not None:
             self._signals.wake()
         logger.info("Stopped serving on %s", ", ".join(self.addresses))

@@ -21,6 +21,7 @@ from greeter._context import AsyncCallContext, CallContext, current_context
 from greeter._drain import InFlight
 from greeter._logging import log_unexpected_error
 from greeter._proto import helloworld_pb2, helloworld_pb2_grpc
+from greeter._writes import StalledWrites
 from greeter.errors import Cancelled, GreeterError, Internal, InvalidArgument
 
 if TYPE_CHECKING:
@@ -156,6 +157,8 @@ class Servicer(helloworld_pb2_grpc.GreeterServicer):
     def __init__(self, service: GreeterService) -> None:
         self._service = service
         self.in_flight = InFlight()
+        #: Times each reply's send on the native port (``None``: untimed).
+        self.writes: StalledWrites | None = None
 
     def _unary(
         self,
@@ -195,6 +198,9 @@ class Servicer(helloworld_pb2_grpc.GreeterServicer):
         except BaseException:
             self.in_flight.remove(key)
             raise
+        # A native call's sends are timed; a web call's (no cancel) are its server's.
+        cancel: Callable[[], object] | None = getattr(context, "cancel", None)
+        writes = self.writes
         try:
             # Pull one reply at a time, each in the call's context, and stop as soon as
             # the call has ended: no work continues for a client that is gone.
@@ -211,7 +217,15 @@ class Servicer(helloworld_pb2_grpc.GreeterServicer):
                     _abort(call, context, _unexpected_error(rpc, context.is_active()))
                 finally:
                     current_context.reset(token)
-                yield reply
+                if writes is None or cancel is None:
+                    yield reply
+                    continue
+                # grpc sends the reply between this yield and the next resume.
+                ticket = writes.begin(cancel)
+                try:
+                    yield reply
+                finally:
+                    writes.end(ticket)
         finally:
             self.in_flight.remove(key)
             close = getattr(replies, "close", None)

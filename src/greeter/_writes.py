@@ -1,0 +1,80 @@
+"""Replies a client does not take: a reply stream whose send makes no progress is cut.
+
+grpc's threaded server sends a stream's replies from the handler's thread, and waits for
+each send while the client's flow-control window is shut. A client that opens streams
+and never reads them would hold one handler thread each (and the replies grpc buffers
+for them) for as long as its connection stays open. ``StalledWrites`` times each reply's
+send; one that has not gone out after ``ServerConfig.write_timeout_seconds`` gets its
+call cancelled, which frees the thread and the buffers, and is logged once per window.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from greeter._logging import REPEAT_WINDOW_SECONDS
+
+__all__ = ["StalledWrites"]
+
+logger = logging.getLogger("greeter.server")
+
+
+class StalledWrites:
+    """The reply sends under way, and a thread that cancels those that stall."""
+
+    def __init__(self, timeout_seconds: float, name: str) -> None:
+        self._timeout = timeout_seconds
+        self._name = name
+        self._tickets = itertools.count()
+        # ticket -> (when the send began, how to cancel its call). Single dict operations
+        # need no lock under the GIL; the watcher reads a copy.
+        self._sending: dict[int, tuple[float, Callable[[], object]]] = {}
+        self._closed = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._cut_unreported = 0
+        self._reported_at = float("-inf")
+
+    def begin(self, cancel: Callable[[], object]) -> int:
+        """A reply's send begins; returns the ticket to ``end`` it with."""
+        ticket = next(self._tickets)
+        self._sending[ticket] = (time.monotonic(), cancel)
+        if self._watcher is None:
+            self._start_watching()
+        return ticket
+
+    def end(self, ticket: int) -> None:
+        """The send is over (or the stream ended)."""
+        self._sending.pop(ticket, None)
+
+    def close(self) -> None:
+        """Stop watching (the server has stopped)."""
+        self._closed.set()
+
+    def _start_watching(self) -> None:
+        with self._start_lock:
+            if self._watcher is None and not self._closed.is_set():
+                self._watcher = threading.Thread(
+                    target=self._watch, name=f"{self._name}-writes", daemon=True
+                )
+                self._watcher.start()
+
+    def _watch(self) -> None:
+        while not self._closed.wait(self._timeout / 4):
+            now = time.monotonic()
+            for ticket, (since, cancel) in self._sending.copy().items():
+                if now - since >= self._timeout:
+                    self._sending.pop(ticket, None)
+                    cancel()
+                    self._cut_unreported += 1
+            if self._cut_unreported and now - self._reported_at >= REPEAT_WINDOW_SECONDS:
+                logger.warning(
+                    "Cancelled %d stream(s) whose client took no reply for %.0f s",
+                    self._cut_unreported,
+                    self._timeout,
+                )
+                self._cut_unreported, self._reported_at = 0, now
