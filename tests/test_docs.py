@@ -1,9 +1,10 @@
 """The documentation site builds with every warning an error, and covers the whole API.
 
-The site (``mkdocs.yml``) is the README, one page per ``##`` section, plus an API
-reference generated from the docstrings. A broken cross-reference or link, a docstring
-naming a parameter or attribute that does not exist, or reST markup the site cannot
-render is a warning, so it fails ``mkdocs build --strict`` and this test.
+The site (``mkdocs.yml``) is the README as its home page, the guide pages of
+``docs/guide/`` and an API reference generated from the docstrings. A broken
+cross-reference or link, a docstring naming a parameter or attribute that does not
+exist, or reST markup the site cannot render is a warning, so it fails ``mkdocs build
+--strict`` and this test.
 """
 
 from __future__ import annotations
@@ -72,14 +73,14 @@ def _parse(page: Path) -> _Headings:
     return parser
 
 
-def _readme_headings() -> list[tuple[int, str]]:
-    """The README's ``##`` and ``###`` headings (level, text as rendered), in order."""
+def _markdown_headings(text: str) -> list[tuple[int, str]]:
+    """A page's ``#`` and ``##`` headings (level, text as rendered), in order."""
     headings = []
     in_fence = False
-    for line in README.splitlines():
+    for line in text.splitlines():
         if re.match(r"\s*(```|~~~)", line):
             in_fence = not in_fence
-        elif not in_fence and (match := re.match(r"(#{2,3}) (.+)", line)):
+        elif not in_fence and (match := re.match(r"(#{1,2}) (.+)", line)):
             headings.append((len(match[1]), html.unescape(match[2].replace("`", "").strip())))
     return headings
 
@@ -130,17 +131,17 @@ def test_the_reference_index_links_every_public_name(site: Path) -> None:
     assert "greeter.__version__" in _parse(site / "reference" / "index.html").ids
 
 
-def test_the_home_page_is_the_readme_introduction(site: Path) -> None:
-    title = README.splitlines()[0].removeprefix("# ")
-    assert ("h1", title) in _parse(site / "index.html").headings
+def test_the_home_page_is_the_readme(site: Path) -> None:
+    home = _parse(site / "index.html").headings
+    for level, text in _markdown_headings(README):
+        assert (f"h{level}", text) in home, text
 
 
-def test_each_readme_section_is_a_guide_page_with_its_parts(site: Path) -> None:
-    pages = {page: _parse(page).headings for page in (site / "guide").rglob("index.html")}
-    readme = _readme_headings()
-    sections = [text for level, text in readme if level == 2]
-    page_titles = [headings[0] for headings in pages.values() if headings]
-    assert sorted(page_titles) == sorted(("h1", title) for title in sections)
-    for level, text in readme:
-        if level == 3:
-            assert any(("h2", text) in headings for headings in pages.values()), text
+def test_every_guide_page_is_built_and_linked_from_the_readme(site: Path) -> None:
+    pages = sorted(path.stem for path in (REPO_ROOT / "docs" / "guide").glob("*.md"))
+    assert sorted(set(re.findall(r"\]\(docs/guide/([\w-]+)\.md\)", README))) == pages
+    for page in pages:
+        markdown = (REPO_ROOT / "docs" / "guide" / f"{page}.md").read_text(encoding="utf-8")
+        built = _parse(site / "guide" / page / "index.html").headings
+        for level, text in _markdown_headings(markdown):
+            assert (f"h{level}", text) in built, (page, text)

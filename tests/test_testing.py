@@ -327,17 +327,17 @@ def test_loading_the_plugin_imports_neither_grpc_nor_greeters_server_code(
     assert result.outlines[-1] == "[]"
 
 
-# --- the README's example -----------------------------------------------------------------
+# --- the guide's example ------------------------------------------------------------------
 
 
 def readme_testing_example() -> str:
-    """The ``py`` block of the README's "Testing your service": a user's test file.
+    """The ``py`` block of the guide's "Testing your service": a user's test file.
 
-    test_readme.py runs the README's ``python`` blocks as scripts; a test file only
-    means something under pytest, so it is a ``py`` block and runs here.
+    test_readme.py runs the README's and the guide's ``python`` blocks as scripts; a test
+    file only means something under pytest, so it is a ``py`` block and runs here.
     """
-    readme = (REPO_ROOT / "README.md").read_text()
-    section = readme.split("\n## Testing your service\n", 1)[1].split("\n## ", 1)[0]
+    guide = (REPO_ROOT / "docs" / "guide" / "testing.md").read_text()
+    section = guide.split("\n## Testing your service\n", 1)[1].split("\n## ", 1)[0]
     examples: list[str] = re.findall(r"```py\n(.*?)```", section, flags=re.DOTALL)
     (example,) = examples
     return example
