@@ -72,7 +72,8 @@ class ServerConfig:
             taking calls after it reports ``NOT_SERVING`` and before its stop begins:
             load balancers that watch health move traffic away meanwhile, and calls
             already on their way (queued inside grpc core, which would cancel them at
-            its stop) are served. ``stop()`` called from code has none.
+            its stop) are served. It is part of the grace period, which runs from the
+            signal. ``stop()`` called from code has none.
         compression: default compression of responses (``"gzip"``, ``"deflate"``).
         max_send_message_length: largest message the server sends, in bytes.
         max_receive_message_length: largest message the server accepts, in bytes;

@@ -458,6 +458,8 @@ class GreeterServer(_Bound):
         self._started = False
         self._stopped = False
         self._signals: ShutdownSignals | None = None
+        #: When a signal's lame duck began (its grace period runs from then).
+        self._lame_duck_began: float | None = None
 
     def _release(self) -> None:
         """Give back every port after a failed bind or start: nothing is left listening.
@@ -516,18 +518,20 @@ class GreeterServer(_Bound):
             self._release()  # nothing to drain; grpc frees the ports only this way
             return
         grace = self.config.grace_seconds if grace_seconds is None else grace_seconds
-        began = time.monotonic()
+        # The grace period runs from the signal: a lame duck before the stop is part of it.
+        began = self._lame_duck_began or time.monotonic()
+        left = max(0.0, began + grace - time.monotonic())
         if self._health is not None:
             self._health.stopping()
         if self._web is not None:
             self._web.begin_stop()
         # grpc refuses new calls from here on and waits for every call it has accepted,
         # started or not; health watches and reflection streams would never end.
-        stopping = self._server.stop(grace)
+        stopping = self._server.stop(left)
         self._assembly.endless.end_all()
         if self._health is not None:
             self._health.end_watches()
-        if not stopping.wait(max(0.0, grace - AHEAD_OF_GRPC_SECONDS)):
+        if not stopping.wait(max(0.0, left - AHEAD_OF_GRPC_SECONDS)):
             stragglers = self._assembly.in_flight.describe()
             if stragglers:
                 _report_stragglers(stragglers, grace)
@@ -583,7 +587,8 @@ class GreeterServer(_Bound):
                     if self._health is not None:
                         self._health.stopping()
                     # Lame duck: calls already on their way are taken, not cut.
-                    signals.sleep(self.config.lame_duck_seconds)
+                    self._lame_duck_began = time.monotonic()
+                    signals.sleep(min(self.config.lame_duck_seconds, self.config.grace_seconds))
         return received
 
     #: The older name of ``serve()``.
@@ -638,6 +643,7 @@ class AsyncGreeterServer(_Bound):
         self._web: WebPort | None = None
         self._stopping = False
         self._stopped_before_start = False
+        self._lame_duck_began: float | None = None
         self._stopped: asyncio.Event | None = None
         self._end_serving: asyncio.Event | None = None
         self._start_lock = asyncio.Lock()
@@ -704,17 +710,18 @@ class AsyncGreeterServer(_Bound):
         assert self._end_serving is not None
         self._end_serving.set()
         grace = self.config.grace_seconds if grace_seconds is None else grace_seconds
-        started = time.monotonic()
+        started = self._lame_duck_began or time.monotonic()  # as on the threaded server
+        left = max(0.0, started + grace - time.monotonic())
         if self._health is not None:
             await self._health.stopping()
         if self._web is not None:
             self._web.begin_stop()
         # As on the threaded server: grpc waits for every call it has accepted.
-        stopping = asyncio.ensure_future(self._server.stop(grace))
+        stopping = asyncio.ensure_future(self._server.stop(left))
         self._assembly.endless.end_all()
         if self._health is not None:
             await self._health.end_watches()
-        done, _ = await asyncio.wait({stopping}, timeout=max(0.0, grace - AHEAD_OF_GRPC_SECONDS))
+        done, _ = await asyncio.wait({stopping}, timeout=max(0.0, left - AHEAD_OF_GRPC_SECONDS))
         if not done:
             stragglers = self._assembly.in_flight.describe()
             if stragglers:
@@ -783,7 +790,10 @@ class AsyncGreeterServer(_Bound):
                         await self._health.stopping()
                     # Lame duck, unless stop() was called meanwhile (see GreeterServer).
                     if not self._stopping:
-                        await asyncio.sleep(self.config.lame_duck_seconds)
+                        self._lame_duck_began = time.monotonic()
+                        await asyncio.sleep(
+                            min(self.config.lame_duck_seconds, self.config.grace_seconds)
+                        )
         finally:
             # Only now, once the stop is over: a second signal must not end the drain.
             if on_main_thread:
