@@ -154,10 +154,13 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
     #: one per call: those are wrapped per call instead).
     _REMEMBERED = 1024
 
-    def __init__(self, max_metadata_bytes: int = MAX_METADATA_BYTES) -> None:
+    def __init__(self, max_metadata_bytes: int = MAX_METADATA_BYTES, *, remember: bool) -> None:
         self._max_metadata_bytes = max_metadata_bytes
         # Wrapping per call would cost every call a handler and a closure: registered
-        # handlers are the same objects call after call, so each is wrapped once.
+        # handlers are the same objects call after call, so each is wrapped once. Not
+        # when other interceptors follow (hooks): they make a handler per call, and
+        # remembering those would keep the first calls' details alive.
+        self._remember = remember
         self._wrapped: dict[
             int, tuple[grpc.RpcMethodHandler[Any, Any], grpc.RpcMethodHandler[Any, Any]]
         ] = {}
@@ -174,6 +177,8 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
         if oversized is not None:
             refuse = _refusing_with(oversized)
             return rewrap_handler(handler, refuse, refuse)
+        if not self._remember:
+            return rewrap_handler(handler, _admitted, _admitted)
         remembered = self._wrapped.get(id(handler))
         if remembered is not None and remembered[0] is handler:
             return remembered[1]

@@ -292,8 +292,13 @@ class _Assembly:
                 )
         # Admission first: a call it refuses is ended before any hook sees it.
         limit = metadata_limit(self.config.options)
-        admission = AdmissionInterceptor(limit) if threaded else AsyncAdmissionInterceptor(limit)
         hooks = [] if self.pipeline is None else [hook_interceptor_type(self.pipeline)]
+        alone = not hooks and not self.config.interceptors
+        admission = (
+            AdmissionInterceptor(limit, remember=alone)
+            if threaded
+            else AsyncAdmissionInterceptor(limit)
+        )
         return [admission, *hooks, *self.config.interceptors]
 
     def register(self, server: grpc.Server | grpc.aio.Server) -> None:
