@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from greeter import AsyncGreeterService, GreeterService, ServerConfig
-from greeter._workers import serve_in_workers
+from greeter.server._workers import serve_in_workers
 
 HOLD_SECONDS = 20
 

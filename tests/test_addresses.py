@@ -174,7 +174,7 @@ def test_no_module_but_addresses_splits_an_address_itself() -> None:
     package = Path(greeter.__file__).parent
     splitting = [
         module.name
-        for module in sorted(package.glob("*.py"))
+        for module in sorted(package.rglob("*.py"))
         if module.name != "_addresses.py" and 'rpartition(":")' in module.read_text()
     ]
     assert splitting == []

@@ -378,7 +378,7 @@ def test_the_command_runs_in_the_process_it_was_started_in() -> None:
     code = (
         "import sys\n"
         "print('started', flush=True)\n"
-        "from greeter._cli import main\n"
+        "from greeter.cli import main\n"
         "sys.argv = ['greeter', 'greet', 'you', '--target', '127.0.0.1:1', '--timeout', '5']\n"
         "sys.exit(main())\n"
     )
@@ -398,7 +398,7 @@ def test_the_command_runs_in_the_process_it_was_started_in() -> None:
 def test_reading_the_command_line_imports_no_grpc() -> None:
     code = (
         "import sys\n"
-        "from greeter._cli import _parser\n"
+        "from greeter.cli import _parser\n"
         "_parser().parse_args(['serve', '--compression', 'gzip', '--address', '[::1]:0'])\n"
         "_parser().parse_args(['greet', 'you', '--metadata', 'x-a=b'])\n"
         "print(sorted(name for name in sys.modules if name.partition('.')[0] == 'grpc'))\n"
@@ -410,7 +410,7 @@ def test_reading_the_command_line_imports_no_grpc() -> None:
 
 
 def test_serve_defaults_are_server_configs() -> None:
-    from greeter._cli import _parser
+    from greeter.cli import _parser
 
     args = _parser().parse_args(["serve"])
     defaults = greeter.ServerConfig()

@@ -32,7 +32,7 @@ IDLE_CONNECTIONS = 1_100
 _SERVE_WITH_LOW_SOFT_LIMIT = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 4096))
-from greeter._cli import main
+from greeter.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -86,7 +86,7 @@ def test_a_real_call_is_answered_within_a_second_while_1100_idle_connections_are
 _SERVE_WITH_HARD_LIMIT = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
-from greeter._cli import main
+from greeter.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 

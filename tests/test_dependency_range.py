@@ -189,7 +189,9 @@ with Refusing().start("127.0.0.1:0") as server, grpc.insecure_channel(server.tar
 print(check.status, methods, detail.field_violations[0].field, packed.type_url)
 """
 #: Loads greeter's health, reflection and status modules before anything else.
-GREETER_FIRST = "import greeter._health, greeter._reflection, greeter._proto.status_pb2\n"
+GREETER_FIRST = (
+    "import greeter.server._health, greeter.server._reflection, greeter._proto.status_pb2\n"
+)
 EXPECTED = "1 ['Check', 'List', 'Watch'] name type.googleapis.com/google.rpc.BadRequest\n"
 
 

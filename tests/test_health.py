@@ -28,8 +28,8 @@ from greeter import (
     GreeterService,
     ServerConfig,
 )
-from greeter._health import AsyncHealth, Health
 from greeter._proto.health_pb2 import HealthListRequest, HealthListResponse
+from greeter.server._health import AsyncHealth, Health
 from tests.conftest import LOOPBACK, serving, wait_for
 
 SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -35,7 +35,7 @@ from greeter import (
     ServerConfig,
     testing,
 )
-from greeter._web_server import (
+from greeter.web._port import (
     IDLE_TIMEOUT_SECONDS,
     REQUEST_TIMEOUT_SECONDS,
     WRITE_TIMEOUT_SECONDS,

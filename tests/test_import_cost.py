@@ -18,7 +18,7 @@ LOADED_WHEN_USED = [
     "importlib.metadata",  # __version__ (reads the installed distribution's metadata)
     "greeter._proto.status_pb2",  # rich error details
     "google.protobuf.any_pb2",  # rich error details
-    "greeter._reflection",  # loaded by servers that serve reflection
+    "greeter.server._reflection",  # loaded by servers that serve reflection
 ]
 
 
@@ -52,13 +52,18 @@ def test_version_is_the_installed_distributions() -> None:
 def test_import_greeter_loads_neither_grpc_nor_protobuf() -> None:
     """Public names load their modules when first used (PEP 562)."""
     loaded = _modules_after("import greeter")
-    assert not {"grpc", "google.protobuf", "greeter._client", "greeter._server"} & loaded
+    assert (
+        not {"grpc", "google.protobuf", "greeter.client._client", "greeter.server._server"} & loaded
+    )
 
 
 def test_a_client_loads_no_server_code() -> None:
     loaded = _modules_after("from greeter import GreeterClient")
-    assert "greeter._client" in loaded
-    assert not {"greeter._server", "greeter._config", "greeter._health", "hmac"} & loaded
+    assert "greeter.client._client" in loaded
+    assert (
+        not {"greeter.server._server", "greeter.server._config", "greeter.server._health", "hmac"}
+        & loaded
+    )
 
 
 def test_every_public_name_resolves_and_dir_lists_it() -> None:
@@ -115,15 +120,18 @@ def test_every_public_class_and_function_has_type_hints_and_source() -> None:
         assert re.match(rf"(class|def) {name}\b", first_line), (name, first_line)
 
 
-def test_the_lazy_names_are_the_ones_type_checkers_see() -> None:
-    """``_DEFINED_IN`` (run time) and the ``TYPE_CHECKING`` imports (type checkers)
-    name the same modules for the same names, and together make up ``__all__``."""
+@pytest.mark.parametrize("package", ["greeter", "greeter.testing"])
+def test_the_lazy_names_are_the_ones_type_checkers_see(package: str) -> None:
+    """``_PUBLIC`` (the one list: run time, ``__all__`` and ``dir()``) and the
+    ``TYPE_CHECKING`` imports (type checkers) name the same modules for the same names,
+    each re-exported under its own name."""
     import ast
+    import importlib
     from pathlib import Path
 
-    import greeter
-
-    tree = ast.parse(Path(greeter.__file__).read_text())
+    module = importlib.import_module(package)
+    assert module.__file__ is not None
+    tree = ast.parse(Path(module.__file__).read_text())
     (block,) = [
         node
         for node in tree.body
@@ -134,6 +142,10 @@ def test_the_lazy_names_are_the_ones_type_checkers_see() -> None:
         for node in block.body
         if isinstance(node, ast.ImportFrom)
         for alias in node.names
+        if alias.asname == alias.name
     }
-    assert seen_by_type_checkers == greeter._DEFINED_IN
-    assert {*greeter._DEFINED_IN, "__version__"} == set(greeter.__all__)
+    public: dict[str, tuple[str, ...]] = module._PUBLIC
+    defined_in = {name: where for where, names in public.items() for name in names}
+    assert seen_by_type_checkers == defined_in
+    assert set(module.__all__) - {"__version__"} == set(defined_in)
+    assert set(module.__all__) <= set(dir(module))

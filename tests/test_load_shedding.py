@@ -34,7 +34,7 @@ from greeter import (
     ServerConfig,
 )
 from greeter._proto.helloworld_pb2 import HelloReply, HelloRequest
-from greeter._workers import default_worker_count
+from greeter.server._workers import default_worker_count
 from tests.conftest import LOOPBACK, REPO_ROOT, ServerProcess, wait_for
 
 PID_SERVER = REPO_ROOT / "tests" / "pid_server.py"

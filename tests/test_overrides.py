@@ -15,8 +15,8 @@ from typing import ClassVar, ParamSpec, TypeVar
 import pytest
 
 from greeter import AsyncGreeterService, GreeterClient, GreeterService
-from greeter._overrides import RPCS, Rpc
 from greeter._proto import helloworld_pb2
+from greeter.server._overrides import RPCS, Rpc
 from tests.conftest import LOOPBACK, serving_async
 
 _P = ParamSpec("_P")

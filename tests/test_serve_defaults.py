@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from greeter import GreeterClient, _workers
-from greeter._workers import _cgroup_cpu_limit, default_worker_count
+from greeter import GreeterClient
+from greeter.server import _workers
+from greeter.server._workers import _cgroup_cpu_limit, default_worker_count
 from tests.conftest import GREETER_SERVE, LOOPBACK, ServerProcess, run_cli
 
 SERVING = r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)"

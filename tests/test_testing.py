@@ -267,7 +267,7 @@ def run_user_tests(pytester: pytest.Pytester, source: str, *args: str) -> pytest
 
 def test_the_plugin_is_registered_as_a_pytest11_entry_point() -> None:
     (plugin,) = entry_points(group="pytest11", name="greeter")
-    assert plugin.value == "greeter._pytest_plugin"
+    assert plugin.value == "greeter.testing._plugin"
 
 
 def test_a_users_async_service_is_tested_with_both_clients(pytester: pytest.Pytester) -> None:
@@ -303,7 +303,7 @@ def test_with_plugin_autoload_off_dash_p_greeter_loads_the_fixtures(
 def test_import_greeter_imports_neither_the_plugin_nor_pytest(pytester: pytest.Pytester) -> None:
     code = (
         "import sys, greeter\n"
-        "print(sorted(name for name in ('greeter.testing', 'greeter._pytest_plugin', "
+        "print(sorted(name for name in ('greeter.testing', 'greeter.testing._plugin', "
         "'pytest', 'pytest_asyncio') if name in sys.modules))"
     )
     result = pytester.run(sys.executable, "-c", code, timeout=PYTESTER_TIMEOUT)
@@ -317,10 +317,10 @@ def test_loading_the_plugin_imports_neither_grpc_nor_greeters_server_code(
     """Every pytest session of a project with grpc-greeter installed loads the plugin:
     it costs no grpc import until a test uses one of its fixtures."""
     code = (
-        "import sys, greeter._pytest_plugin\n"
+        "import sys, greeter.testing._plugin\n"
         "print(sorted(name for name in sys.modules if name == 'grpc' or name.startswith(("
-        "'grpc.', 'google.protobuf', 'greeter._server', 'greeter._service', "
-        "'greeter._client', 'greeter.testing'))))"
+        "'grpc.', 'google.protobuf', 'greeter.server._server', 'greeter.server._service', "
+        "'greeter.client._client', 'greeter.testing._serving'))))"
     )
     result = pytester.run(sys.executable, "-c", code, timeout=PYTESTER_TIMEOUT)
     assert result.ret == 0

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from greeter import GreeterClient, GreeterError, GreeterService, testing
-from greeter._workers import CannotFork, serve_in_workers
+from greeter.server._workers import CannotFork, serve_in_workers
 from tests.conftest import (
     GREETER_SERVE,
     LOOPBACK,
@@ -363,7 +363,7 @@ def test_serving_in_workers_off_linux_is_refused(monkeypatch: pytest.MonkeyPatch
 
 
 def test_greeter_serve_with_workers_off_linux_is_a_one_line_error() -> None:
-    as_if_on_macos = "import sys; sys.platform = 'darwin'; from greeter._cli import main; "
+    as_if_on_macos = "import sys; sys.platform = 'darwin'; from greeter.cli import main; "
     command = f"{as_if_on_macos}sys.exit(main(sys.argv[1:]))"
     result = subprocess.run(
         [sys.executable, "-c", command, "serve", "--address", LOOPBACK, "--workers", "2"],

@@ -1,5 +1,5 @@
 """``python -m greeter``: the same as the ``greeter`` command."""
 
-from greeter._cli import main
+from greeter.cli import main
 
 raise SystemExit(main())

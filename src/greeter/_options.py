@@ -1,6 +1,6 @@
 """gRPC channel arguments and compression names, shared by clients and servers.
 
-Kept apart from ``ServerConfig`` (``greeter._config``) so that a client, which needs
+Kept apart from ``ServerConfig`` (``greeter.server._config``) so that a client, which needs
 only these, does not build the server's settings class when it is imported.
 """
 

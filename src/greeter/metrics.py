@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
 
 from greeter._addresses import bare_host, split_address
-from greeter._hooks import CallInfo, CallOutcome, ServerHook
+from greeter.pipeline._hooks import CallInfo, CallOutcome, ServerHook
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

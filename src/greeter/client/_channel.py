@@ -16,10 +16,10 @@ import grpc
 import grpc.aio
 
 from greeter._addresses import check_target, ip_literal_version, split_address
-from greeter._auth import TokenSource, call_credentials
 from greeter._options import ChannelOption, milliseconds
 from greeter._tls import ClientTLS
 from greeter.errors import StatusCode
+from greeter.pipeline._auth import TokenSource, call_credentials
 
 __all__ = ["ChannelSettings", "ClientInterceptor", "LoadBalancing", "RetryPolicy"]
 

@@ -17,15 +17,15 @@ import grpc
 import grpc.aio
 from google.protobuf.message import DecodeError
 
-from greeter._context import AsyncCallContext, CallContext, current_context
-from greeter._drain import InFlight
 from greeter._logging import log_unexpected_error
 from greeter._proto import helloworld_pb2, helloworld_pb2_grpc
-from greeter._writes import StalledWrites
 from greeter.errors import Cancelled, GreeterError, Internal, InvalidArgument
+from greeter.pipeline._context import AsyncCallContext, CallContext, current_context
+from greeter.server._drain import InFlight
+from greeter.server._writes import StalledWrites
 
 if TYPE_CHECKING:
-    from greeter._service import AsyncGreeterService, GreeterService
+    from greeter.server._service import AsyncGreeterService, GreeterService
 
 logger = logging.getLogger("greeter.server")
 

@@ -60,19 +60,18 @@ from connectrpc.request import RequestContext
 from connectrpc.server import ConnectASGIApplication, Endpoint
 from google.protobuf.message import Message
 
-from greeter._config import ServerConfig
-from greeter._executor import HandlerThreads, handler_threads
-from greeter._hooks import ActiveCall, CallPipeline, current_call
 from greeter._metadata import MetadataTuple
 from greeter._options import DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH
 from greeter._proto import helloworld_pb2
-from greeter._server import call_pipeline
-from greeter._service import AsyncGreeterService, GreeterService
-from greeter._servicer import AsyncServicer, Servicer
-from greeter._web_context import AsyncWebServicerContext, WebServicerContext, status_code
-from greeter._web_cors import CORS
-from greeter._web_cors import ASGIApp as _ASGIApp
 from greeter.errors import ResourceExhausted, StatusCode
+from greeter.pipeline._hooks import ActiveCall, CallPipeline, current_call
+from greeter.server._config import ServerConfig
+from greeter.server._executor import HandlerThreads, handler_threads
+from greeter.server._service import AsyncGreeterService, GreeterService
+from greeter.server._servicer import AsyncServicer, Servicer
+from greeter.web._context import AsyncWebServicerContext, WebServicerContext, status_code
+from greeter.web._cors import CORS
+from greeter.web._cors import ASGIApp as _ASGIApp
 
 __all__ = ["ASGIApp", "asgi_app"]
 
@@ -118,7 +117,7 @@ def asgi_app(
         app = asgi_app(service, config=ServerConfig(auth=bearer_tokens([token]), access_log=True))
     """
     config = config or ServerConfig()
-    pipeline = call_pipeline(config)
+    pipeline = config.call_pipeline()
     if pipeline is not None and not isinstance(service, AsyncGreeterService):
         pipeline.check_threaded()
     return _asgi_app(

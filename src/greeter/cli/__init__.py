@@ -30,11 +30,11 @@ from greeter._options import (
 )
 
 if TYPE_CHECKING:
-    from greeter._client import GreeterClient
-    from greeter._config import ServerConfig
-    from greeter._hooks import ServerHook
     from greeter._tls import ClientTLS, ServerTLS
+    from greeter.client._client import GreeterClient
     from greeter.errors import GreeterError
+    from greeter.pipeline._hooks import ServerHook
+    from greeter.server._config import ServerConfig
 
 __all__ = ["main"]
 
@@ -418,8 +418,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _server_config(args: argparse.Namespace) -> ServerConfig:
     """The one place where ``greeter serve``'s flags become a ``ServerConfig``."""
-    from greeter._auth import bearer_tokens
-    from greeter._config import ServerConfig
+    from greeter.pipeline._auth import bearer_tokens
+    from greeter.server._config import ServerConfig
 
     tokens = [*args.auth_token, *_split_tokens(os.environ.get(AUTH_TOKENS_VARIABLE, ""))]
     hooks: list[ServerHook] = []
@@ -484,8 +484,8 @@ def _start_metrics(address: str) -> ServerHook:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from greeter._service import AsyncGreeterService, GreeterService
-    from greeter._workers import CannotFork, default_worker_count, shares_a_port
+    from greeter.server._service import AsyncGreeterService, GreeterService
+    from greeter.server._workers import CannotFork, default_worker_count, shares_a_port
 
     addresses: list[str] = args.address or [DEFAULT_ADDRESS]
     if args.workers is None:
@@ -549,7 +549,7 @@ def _client_tls(args: argparse.Namespace) -> ClientTLS | None:
 
 
 def _greet(args: argparse.Namespace) -> int:
-    from greeter._client import GreeterClient
+    from greeter.client._client import GreeterClient
     from greeter.errors import GreeterError
 
     if len(args.names) > 1 and args.mode not in ("many", "chat"):

@@ -23,7 +23,7 @@ import grpc
 from greeter.errors import Unauthenticated
 
 if TYPE_CHECKING:
-    from greeter._hooks import CallInfo
+    from greeter.pipeline._hooks import CallInfo
 
 __all__ = ["TokenCheck", "TokenSource", "bearer_tokens"]
 

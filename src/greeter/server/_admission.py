@@ -18,7 +18,7 @@ A call whose metadata is over grpc's limit (16 KiB) is refused the same way on b
 servers: grpc core skips that limit on a connection's first request.
 
 A refused call ends with ``RESOURCE_EXHAUSTED`` before any of the service's code runs.
-The queue (``greeter._executor``) cannot end a call by itself: it runs the call's first
+The queue (``greeter.server._executor``) cannot end a call by itself: it runs the call's first
 step under ``refusing()``, and ``AdmissionInterceptor`` (the outermost interceptor of
 every threaded server) ends it there. Each handler thread, the port and the client see
 the same refusal, logged by the access log and counted by the metrics like any status.
@@ -35,7 +35,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from greeter._hooks import rewrap_handler
+from greeter.pipeline._hooks import rewrap_handler
 
 __all__ = [
     "MAX_METADATA_BYTES",

@@ -1,7 +1,7 @@
 """A call over HTTP (Connect, gRPC-Web) seen through grpc's servicer-context interface.
 
 ``greeter.web`` serves a service through the same servicers as the gRPC server
-(``greeter._servicer``), so errors, ``self.context``, in-flight tracking and reply
+(``greeter.server._servicer``), so errors, ``self.context``, in-flight tracking and reply
 streams behave the same on both ports. Those servicers talk to grpc's
 ``ServicerContext``; the classes here answer the part of it they use, from a Connect
 ``RequestContext``: request headers become invocation metadata, trailing metadata

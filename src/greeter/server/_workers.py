@@ -37,7 +37,7 @@ from pathlib import Path
 from types import FrameType
 
 from greeter._addresses import check_port_is_free, split_tcp_address
-from greeter._signals import SHUTDOWN_SIGNALS, ShutdownSignals
+from greeter.server._signals import SHUTDOWN_SIGNALS, ShutdownSignals
 
 __all__ = ["CannotFork", "default_worker_count", "serve_in_workers", "shares_a_port"]
 

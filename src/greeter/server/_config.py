@@ -1,7 +1,7 @@
 """How a server runs: ``ServerConfig``, shared by the sync and asyncio servers.
 
 ``ServerConfig`` is the one object that carries every server setting: the servers read
-it, and the command line maps its flags onto it in one place (``greeter._cli``).
+it, and the command line maps its flags onto it in one place (``greeter.cli``).
 """
 
 from __future__ import annotations
@@ -13,10 +13,6 @@ from typing import TypeAlias
 import grpc
 import grpc.aio
 
-# Imported at run time, not only for type checkers: typing.get_type_hints(ServerConfig)
-# (pydantic, cattrs, IDEs) resolves every field's type in this module's namespace.
-from greeter._auth import TokenCheck
-from greeter._hooks import ServerHook
 from greeter._options import (
     DEFAULT_GRACE_SECONDS,
     DEFAULT_LAME_DUCK_SECONDS,
@@ -30,6 +26,11 @@ from greeter._options import (
     to_grpc_compression,
 )
 from greeter._tls import ServerTLS
+
+# Imported at run time, not only for type checkers: typing.get_type_hints(ServerConfig)
+# (pydantic, cattrs, IDEs) resolves every field's type in this module's namespace.
+from greeter.pipeline._auth import TokenCheck, TokenIdentifier
+from greeter.pipeline._hooks import AccessLog, CallPipeline, ServerHook
 
 __all__ = ["ChannelOption", "Compression", "ServerConfig", "ServerInterceptor"]
 
@@ -196,6 +197,13 @@ class ServerConfig:
         if soft == resource.RLIM_INFINITY:
             return None
         return max(1, soft // 2 if self.web is not None else soft * 3 // 4)
+
+    def call_pipeline(self) -> CallPipeline | None:
+        """The auth check and hooks this config asks for, for the native and web ports
+        alike (``None`` if none: calls pay nothing)."""
+        hooks = [*self.hooks, *([AccessLog()] if self.access_log else [])]
+        identify = None if self.auth is None else TokenIdentifier(self.auth)
+        return CallPipeline(hooks, identify) if hooks or identify else None
 
     def channel_options(self) -> list[ChannelOption]:
         """All gRPC channel arguments this configuration implies."""

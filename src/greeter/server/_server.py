@@ -35,10 +35,16 @@ from greeter._addresses import (
     split_address,
     why_not_bound,
 )
-from greeter._admission import AdmissionInterceptor, AsyncAdmissionInterceptor, metadata_limit
-from greeter._auth import TokenIdentifier
-from greeter._config import ServerConfig, ServerInterceptor
-from greeter._drain import (
+from greeter._options import to_grpc_compression
+from greeter._proto import helloworld_pb2_grpc
+from greeter.pipeline._hooks import AsyncHookInterceptor, CallPipeline, HookInterceptor
+from greeter.server._admission import (
+    AdmissionInterceptor,
+    AsyncAdmissionInterceptor,
+    metadata_limit,
+)
+from greeter.server._config import ServerConfig, ServerInterceptor
+from greeter.server._drain import (
     AHEAD_OF_GRPC_SECONDS,
     EndlessHandler,
     EndlessStreams,
@@ -46,20 +52,17 @@ from greeter._drain import (
     TrackedHandler,
     track,
 )
-from greeter._executor import CallThreads, handler_threads
-from greeter._health import HEALTH_SERVICE, AsyncHealth, Health
-from greeter._hooks import AccessLog, AsyncHookInterceptor, CallPipeline, HookInterceptor
-from greeter._options import to_grpc_compression
-from greeter._proto import helloworld_pb2_grpc
-from greeter._servicer import AsyncServicer, Servicer, lenient_parsing
-from greeter._signals import SHUTDOWN_SIGNALS, ShutdownSignals
-from greeter._writes import StalledWrites
+from greeter.server._executor import CallThreads, handler_threads
+from greeter.server._health import HEALTH_SERVICE, AsyncHealth, Health
+from greeter.server._ports import SidePort, side_port
+from greeter.server._servicer import AsyncServicer, Servicer, lenient_parsing
+from greeter.server._signals import SHUTDOWN_SIGNALS, ShutdownSignals
+from greeter.server._writes import StalledWrites
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from greeter._service import AsyncGreeterService, GreeterService
-    from greeter._web_server import WebPort
+    from greeter.server._service import AsyncGreeterService, GreeterService
 
 __all__ = ["DEFAULT_ADDRESS", "AsyncGreeterServer", "ExtraService", "GreeterServer"]
 
@@ -237,13 +240,6 @@ class _Registrations:
         server.add_generic_rpc_handlers(tuple(generic))
 
 
-def call_pipeline(config: ServerConfig) -> CallPipeline | None:
-    """The auth check and hooks ``config`` asks for (``None`` if none: calls pay nothing)."""
-    hooks = [*config.hooks, *([AccessLog()] if config.access_log else [])]
-    identify = None if config.auth is None else TokenIdentifier(config.auth)
-    return CallPipeline(hooks, identify) if hooks or identify else None
-
-
 class _Assembly:
     """What both servers build from a config: interceptors and the services to register."""
 
@@ -272,7 +268,7 @@ class _Assembly:
         #: Every service the server carries, the Greeter first (health lists them).
         self.service_names = [*self.greeter.service_names(), *self.extras.service_names()]
         #: The auth check and hooks every call runs through, native and web alike.
-        self.pipeline = call_pipeline(config)
+        self.pipeline = config.call_pipeline()
         #: Health watches and reflection streams: ended when a stop begins.
         self.endless = EndlessStreams()
 
@@ -307,7 +303,7 @@ class _Assembly:
         self.extras.install(server, self.in_flight)
         if self.config.reflection:
             # Imported here: reflection is a cost only servers that serve it pay.
-            from greeter._reflection import add_reflection
+            from greeter.server._reflection import add_reflection
 
             listed = [*self.service_names, *([HEALTH_SERVICE] if self.config.health else [])]
             asyncio_server = isinstance(server, grpc.aio.Server)
@@ -328,7 +324,7 @@ class _Assembly:
 
 
 class _HasAddress(Protocol):
-    """What ``_Bound`` reads of a web port (``greeter._web_server.WebPort``)."""
+    """What ``_Bound`` reads of a side port (``greeter.server._ports.SidePort``)."""
 
     @property
     def address(self) -> str: ...
@@ -371,8 +367,7 @@ class _Bound:
         self._first()
         return [binding.target for binding in self._bindings]
 
-    # Declared by what it is read for, not as WebPort: the server never imports the web
-    # port's module unless it serves one, and typing.get_type_hints() must resolve this.
+    # Declared by what it is read for: typing.get_type_hints() must resolve it at run time.
     _web: _HasAddress | None
 
     @property
@@ -386,17 +381,14 @@ def _web_port(
     servicer: Servicer | AsyncServicer,
     pipeline: CallPipeline | None,
     config: ServerConfig,
-) -> WebPort | None:
+) -> SidePort | None:
     """The web port ``config.web`` asks for, if any; its calls run through ``pipeline``."""
     if config.web is None:
         return None
-    # Imported here: the web extra is a cost only servers that serve browsers pay.
-    from greeter._web_server import web_port
-
-    return web_port(service, servicer, pipeline, config)
+    return side_port("web", service, servicer, pipeline, config)
 
 
-def _log_web(web: WebPort | None) -> None:
+def _log_web(web: SidePort | None) -> None:
     if web is not None:
         logger.info(
             "Serving helloworld.Greeter to browsers (Connect, gRPC-Web) on %s%s",
@@ -452,7 +444,7 @@ class GreeterServer(_Bound):
         self._health = Health(self._server) if self.config.health else None
         assembly.register(self._server)
         self._bindings = []
-        self._web: WebPort | None = None
+        self._web: SidePort | None = None
         try:
             self._bindings = _bind_all(self._server, _addresses(address), self.config)
             self._web = _web_port(service, self._servicer, assembly.pipeline, self.config)
@@ -645,7 +637,7 @@ class AsyncGreeterServer(_Bound):
         self._health: AsyncHealth | None = None
         self._bindings = []
         self._service = service
-        self._web: WebPort | None = None
+        self._web: SidePort | None = None
         self._stopping = False
         self._stopped_before_start = False
         self._lame_duck_began: float | None = None

@@ -13,7 +13,7 @@ at a fraction of a ``Future``'s cost per call (which builds a ``threading.Condit
 and notifies it); ``HandlerThreads`` returns real futures, for ``asyncio.wrap_future``.
 
 Work that finds every thread busy waits in a queue, which admission bounds
-(``greeter._admission``): a thread that finishes takes the oldest waiting work, and an
+(``greeter.server._admission``): a thread that finishes takes the oldest waiting work, and an
 admission thread refuses the calls that have waited too long or find the queue full.
 """
 
@@ -30,12 +30,12 @@ from collections.abc import Callable
 from concurrent import futures
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from greeter._admission import call_deadline, refusing
 from greeter._logging import REPEAT_WINDOW_SECONDS
 from greeter.errors import ResourceExhausted
+from greeter.server._admission import call_deadline, refusing
 
 if TYPE_CHECKING:
-    from greeter._config import ServerConfig
+    from greeter.server._config import ServerConfig
 
 __all__ = ["CallHandle", "CallThreads", "HandlerThreads", "handler_threads"]
 
@@ -121,7 +121,7 @@ class HandlerThreads(futures.Executor):
 
     Work that finds every thread busy waits, first come first served. ``submit`` is for
     a step of a call already admitted, and always waits its turn; ``submit_call`` is for
-    a new call, which admission may refuse (``greeter._admission`` says when): then its
+    a new call, which admission may refuse (``greeter.server._admission`` says when): then its
     future fails with ``ResourceExhausted`` and its work never runs.
     """
 

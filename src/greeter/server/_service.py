@@ -24,10 +24,10 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterat
 from dataclasses import replace
 from typing import Any
 
-from greeter._config import ServerConfig
-from greeter._context import AsyncCallContext, CallContext, current_context_of
-from greeter._overrides import check_overrides
-from greeter._server import (
+from greeter.pipeline._context import AsyncCallContext, CallContext, current_context_of
+from greeter.server._config import ServerConfig
+from greeter.server._overrides import check_overrides
+from greeter.server._server import (
     DEFAULT_ADDRESS,
     AsyncGreeterServer,
     ExtraService,
@@ -354,7 +354,7 @@ def _serve(
         raise ValueError("workers must be at least 1")
     if not isinstance(address, str):
         raise ValueError("workers > 1 serve one address (HOST:PORT), not a list")
-    from greeter._workers import serve_in_workers  # only multi-process serving needs it
+    from greeter.server._workers import serve_in_workers  # only multi-process serving needs it
 
     worker_config = replace(config or ServerConfig(), reuse_port=True)
     if worker_config.tls is not None:

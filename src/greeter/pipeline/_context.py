@@ -15,10 +15,10 @@ from typing import Any, NoReturn, TypeVar
 import grpc
 import grpc.aio
 
-from greeter._hooks import current_call
 from greeter._metadata import Metadata, MetadataTuple, normalize_metadata
 from greeter._options import Compression, to_grpc_compression
 from greeter.errors import GreeterError, StatusCode, error_for_status
+from greeter.pipeline._hooks import current_call
 
 __all__ = ["AsyncCallContext", "CallContext"]
 

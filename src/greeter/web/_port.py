@@ -51,15 +51,15 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from greeter._addresses import is_loopback, socket_addresses, split_address, split_tcp_address
-from greeter._config import ServerConfig
-from greeter._hooks import CallPipeline
 from greeter._logging import MAX_TRACEBACK, REPEAT_WINDOW_SECONDS, shorten
-from greeter._servicer import AsyncServicer, Servicer
 from greeter._tls import ServerTLS, read_pem
-from greeter._web_cors import ASGIApp
+from greeter.pipeline._hooks import CallPipeline
+from greeter.server._config import ServerConfig
+from greeter.server._servicer import AsyncServicer, Servicer
+from greeter.web._cors import ASGIApp
 
 if TYPE_CHECKING:
-    from greeter._service import AsyncGreeterService, GreeterService
+    from greeter.server._service import AsyncGreeterService, GreeterService
 
 __all__ = ["WebPort", "web_port"]
 
@@ -419,7 +419,7 @@ def web_port(
 ) -> WebPort:
     """The web port ``config.web`` asks for, serving through the native server's servicer
     and call pipeline (auth, hooks, access log), so both ports treat calls alike."""
-    from greeter._service import AsyncGreeterService
+    from greeter.server._service import AsyncGreeterService
     from greeter.web import _asgi_app, web_handler_threads
 
     assert config.web is not None

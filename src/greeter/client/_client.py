@@ -34,9 +34,6 @@ import grpc
 import grpc.aio
 
 from greeter._addresses import DEFAULT_TARGET
-from greeter._auth import TokenSource, authorization_metadata
-from greeter._calls import AsyncReplyStream, Reply, ReplyStream
-from greeter._channel import ChannelSettings, ClientInterceptor, LoadBalancing, RetryPolicy
 from greeter._metadata import Metadata, MetadataTuple, metadata_from_grpc, normalize_metadata
 from greeter._options import (
     ChannelOption,
@@ -46,12 +43,15 @@ from greeter._options import (
 )
 from greeter._proto import helloworld_pb2, helloworld_pb2_grpc
 from greeter._tls import ClientTLS
+from greeter.client._calls import AsyncReplyStream, Reply, ReplyStream
+from greeter.client._channel import ChannelSettings, ClientInterceptor, LoadBalancing, RetryPolicy
 from greeter.errors import error_from_grpc
+from greeter.pipeline._auth import TokenSource, authorization_metadata
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from greeter._health import HealthCheckResponse
+    from greeter.server._health import HealthCheckResponse
 
 __all__ = ["DEFAULT_TARGET", "AsyncGreeterClient", "GreeterClient", "RetryPolicy"]
 
@@ -381,7 +381,11 @@ class GreeterClient(_BaseClient):
         a server without the health service, ``greeter.Unimplemented``.
         """
         # grpc's health package loads here, on first use: most clients never ask.
-        from greeter._health import HEALTH_CHECK_CODECS, HEALTH_CHECK_METHOD, HealthCheckRequest
+        from greeter.server._health import (
+            HEALTH_CHECK_CODECS,
+            HEALTH_CHECK_METHOD,
+            HealthCheckRequest,
+        )
 
         options = self._options(timeout, None, None, None)
         check = self._channel.unary_unary(HEALTH_CHECK_METHOD, **HEALTH_CHECK_CODECS)
@@ -595,7 +599,11 @@ class AsyncGreeterClient(_BaseClient):
 
         As ``GreeterClient.check_health``: the status name, e.g. ``"SERVING"``.
         """
-        from greeter._health import HEALTH_CHECK_CODECS, HEALTH_CHECK_METHOD, HealthCheckRequest
+        from greeter.server._health import (
+            HEALTH_CHECK_CODECS,
+            HEALTH_CHECK_METHOD,
+            HealthCheckRequest,
+        )
 
         options = self._options(timeout, None, None, None)
         check = self._channel.unary_unary(HEALTH_CHECK_METHOD, **HEALTH_CHECK_CODECS)
