@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,8 +35,8 @@ PID_SERVER = str(REPO_ROOT / "tests" / "pid_server.py")
 BACKEND_GRACE_SECONDS = 15
 
 
-def render_config(template: str, port: int, backends: list[str], directory: Path) -> str:
-    """``template`` (deploy/nginx.conf) listening on 127.0.0.1:``port``, files in ``directory``.
+def render_config(template: str, listen: str, backends: list[str], directory: Path) -> str:
+    """``template`` (deploy/nginx.conf) listening on ``listen``, files in ``directory``.
 
     Every substitution must match exactly once, so a change to the shipped file that
     this function does not understand fails the test instead of testing something else.
@@ -50,7 +51,7 @@ def render_config(template: str, port: int, backends: list[str], directory: Path
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     substitutions: list[tuple[str, Callable[[re.Match[str]], str]]] = [
-        (r"^(\s*)listen \S+ http2;", lambda m: f"{m[1]}listen 127.0.0.1:{port} http2;"),
+        (r"^(\s*)listen \S+ http2;", lambda m: f"{m[1]}listen {listen} http2;"),
         (r"^pid \S+;", lambda m: f"pid {directory / 'nginx.pid'};"),
         (r"^error_log \S+ \w+;", lambda m: f"error_log {directory / 'error.log'} info;"),
         (
@@ -149,8 +150,13 @@ class Nginx:
     """nginx in the foreground (``daemon off``), its files in ``directory``."""
 
     def __init__(self, binary: str, backends: list[str], directory: Path) -> None:
-        self.port = _free_port()
-        config = render_config(DEPLOYED_CONFIG.read_text(), self.port, backends, directory)
+        # A unix socket of its own: nothing else can take it between choosing and binding
+        # (a short path: the limit is 108 bytes, and pytest's directories are long).
+        self._socket_directory = Path(tempfile.mkdtemp(prefix="nginx-"))
+        self.socket = self._socket_directory / "grpc.sock"
+        config = render_config(
+            DEPLOYED_CONFIG.read_text(), f"unix:{self.socket}", backends, directory
+        )
         (directory / "nginx.conf").write_text(config)
         self.output = ""
         self.process = subprocess.Popen(
@@ -163,7 +169,7 @@ class Nginx:
             text=True,
         )
         deadline = time.monotonic() + 10
-        while not _accepts_connections(self.port):
+        while not _accepts_connections(self.socket):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 pytest.fail(f"nginx did not start: {self.output}")
@@ -171,7 +177,7 @@ class Nginx:
 
     @property
     def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"unix:{self.socket}"
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -182,6 +188,7 @@ class Nginx:
             self.process.kill()
             remaining, _ = self.process.communicate(timeout=10)
         self.output = remaining or ""
+        shutil.rmtree(self._socket_directory, ignore_errors=True)
 
 
 @pytest.fixture
@@ -202,15 +209,11 @@ def start_nginx(nginx_binary: str, tmp_path: Path) -> Iterator[Callable[[list[st
             nginx.stop()
 
 
-def _free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _accepts_connections(port: int) -> bool:
+def _accepts_connections(path: Path) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
+        with socket.socket(socket.AF_UNIX) as probe:
+            probe.settimeout(1)
+            probe.connect(str(path))
             return True
     except OSError:
         return False
@@ -222,7 +225,9 @@ def served_by(client: GreeterClient, calls: int) -> collections.Counter[int]:
 
 
 def test_the_shipped_config_is_valid_nginx(nginx_binary: str, tmp_path: Path) -> None:
-    config = render_config(DEPLOYED_CONFIG.read_text(), 50051, ["127.0.0.1:50052"], tmp_path)
+    config = render_config(
+        DEPLOYED_CONFIG.read_text(), "127.0.0.1:50051", ["127.0.0.1:50052"], tmp_path
+    )
     (tmp_path / "nginx.conf").write_text(config)
 
     result = subprocess.run(
