@@ -35,7 +35,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from greeter.pipeline._hooks import rewrap_handler
+from greeter.pipeline._handlers import rewrap_handler
 
 __all__ = [
     "MAX_METADATA_BYTES",
