@@ -14,13 +14,17 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import grpc
 import grpc.aio
 
-from greeter.pipeline._handlers import rewrap_handler
+from greeter.pipeline._handlers import (
+    AsyncHandlerInterceptor,
+    HandlerInterceptor,
+    rewrap_handler,
+)
 from greeter.pipeline._pipeline import ActiveCall, CallPipeline, current_call
 
 __all__ = ["AsyncHookInterceptor", "HookInterceptor"]
@@ -66,21 +70,16 @@ class _Finishing:
 # ---------------------------------------------------------------- threaded server
 
 
-class HookInterceptor(grpc.ServerInterceptor):
+class HookInterceptor(HandlerInterceptor):
     """Wraps every handler of a threaded server in a ``CallPipeline``."""
 
     def __init__(self, pipeline: CallPipeline) -> None:
         self._pipeline = pipeline
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        pipeline, details = self._pipeline, handler_call_details
+    def wrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any], details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        pipeline = self._pipeline
         stream = handler.unary_stream
         if stream is not None and getattr(stream, "experimental_non_blocking", False):
             wrapped = _NonBlockingStream(pipeline, details, stream)
@@ -239,23 +238,16 @@ def _with_status(context: grpc.ServicerContext) -> grpc.ServicerContext:
 # ---------------------------------------------------------------- asyncio server
 
 
-class AsyncHookInterceptor(grpc.aio.ServerInterceptor):
+class AsyncHookInterceptor(AsyncHandlerInterceptor):
     """Wraps every handler of an asyncio server in a ``CallPipeline``."""
 
     def __init__(self, pipeline: CallPipeline) -> None:
         self._pipeline = pipeline
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        pipeline, details = self._pipeline, handler_call_details
+    def wrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any], details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        pipeline = self._pipeline
         loop = asyncio.get_running_loop()
         return rewrap_handler(
             handler,
