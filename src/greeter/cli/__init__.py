@@ -22,19 +22,16 @@ __all__ = ["main"]
 
 
 class _Command(Protocol):
-    """A ``greeter`` subcommand: a module with these names."""
+    """A ``greeter`` subcommand: a module with these two functions."""
 
-    #: The subcommand's name, its one-line help in ``greeter --help``, its description.
-    NAME: str
-    HELP: str
-    DESCRIPTION: str
-
-    def add_flags(self, parser: argparse.ArgumentParser, /) -> None:
-        """Add the subcommand's flags to its parser."""
+    def add_parser(
+        self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser], /
+    ) -> argparse.ArgumentParser:
+        """Add the subcommand and its flags to ``subparsers``; its parser."""
 
     def run(self, args: argparse.Namespace, /) -> int:
-        """Run the subcommand; the exit status. Raises ``UsageError`` for flags that
-        do not go together."""
+        """Run the subcommand; the exit status. ``UsageError`` for flags that do not go
+        together."""
 
 
 #: The subcommands, in the order ``greeter --help`` lists them: a new one is one entry.
@@ -50,11 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"greeter {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in _COMMANDS:
-        command_parser = subparsers.add_parser(
-            command.NAME, help=command.HELP, description=command.DESCRIPTION
-        )
+        command_parser = command.add_parser(subparsers)
         command_parser.set_defaults(command_parser=command_parser, run=command.run)
-        command.add_flags(command_parser)
     return parser
 
 

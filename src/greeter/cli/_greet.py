@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from greeter.client._client import GreeterClient
     from greeter.errors import GreeterError
 
-__all__ = ["DESCRIPTION", "HELP", "NAME", "TOKEN_VARIABLE", "add_flags", "run"]
+__all__ = ["TOKEN_VARIABLE", "add_parser", "run"]
 
 #: Where ``greeter greet`` finds its bearer token when ``--token`` is not given.
 TOKEN_VARIABLE = "GREETER_TOKEN"
@@ -36,9 +36,7 @@ _MODES = {
 _CLOSED_WHILE_CONNECTING = "Socket closed"
 
 
-NAME = "greet"
-HELP = "call a Greeter server and print its reply"
-DESCRIPTION = (
+_DESCRIPTION = (
     "Call SayHello (or another RPC, see the mode options) and print each reply's message "
     "on its own line. A failed call prints one line, the status and its details, and "
     "exits with status 1; grpc core's own log lines are off unless "
@@ -46,8 +44,13 @@ DESCRIPTION = (
 )
 
 
-def add_flags(greet: argparse.ArgumentParser) -> None:
-    """Add ``greeter greet``'s flags to its parser."""
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    """Add ``greeter greet`` and its flags to the command line; its parser."""
+    greet = subparsers.add_parser(
+        "greet", help="call a Greeter server and print its reply", description=_DESCRIPTION
+    )
     greet.add_argument("names", nargs="+", metavar="NAME", help="the name(s) to greet")
     greet.add_argument(
         "--target",
@@ -100,6 +103,7 @@ def add_flags(greet: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow --token without TLS (local development only: anyone can read it)",
     )
+    return greet
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,7 +1,7 @@
 """``greeter serve``: its flags, the one place they become a ``ServerConfig``, and the
 command that serves until SIGINT or SIGTERM.
 
-A new server setting is one ``ServerConfig`` field, one flag in ``add_flags`` and one
+A new server setting is one ``ServerConfig`` field, one flag in ``add_parser`` and one
 line in ``server_config``.
 """
 
@@ -44,30 +44,25 @@ if TYPE_CHECKING:
     from greeter.pipeline._hooks import ServerHook
     from greeter.server._config import ServerConfig
 
-__all__ = [
-    "AUTH_TOKENS_VARIABLE",
-    "DESCRIPTION",
-    "HELP",
-    "NAME",
-    "add_flags",
-    "run",
-    "server_config",
-]
+__all__ = ["AUTH_TOKENS_VARIABLE", "add_parser", "run", "server_config"]
 
 #: Comma-separated bearer tokens ``greeter serve`` accepts, beside ``--auth-token``.
 AUTH_TOKENS_VARIABLE = "GREETER_AUTH_TOKENS"
 
 
-NAME = "serve"
-HELP = "run a Greeter server until SIGINT or SIGTERM"
-DESCRIPTION = (
+_DESCRIPTION = (
     "Run a Greeter server with the canonical greetings until SIGINT or SIGTERM, then "
     "stop gracefully."
 )
 
 
-def add_flags(serve: argparse.ArgumentParser) -> None:
-    """Add ``greeter serve``'s flags to its parser."""
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    """Add ``greeter serve`` and its flags to the command line; its parser."""
+    serve = subparsers.add_parser(
+        "serve", help="run a Greeter server until SIGINT or SIGTERM", description=_DESCRIPTION
+    )
     serve.add_argument(
         "--address",
         action="append",
@@ -213,6 +208,7 @@ def add_flags(serve: argparse.ArgumentParser) -> None:
         help="a page allowed to call --web from a browser (CORS), e.g. "
         "https://app.example, or * for any; repeat for several",
     )
+    return serve
 
 
 def server_config(args: argparse.Namespace) -> ServerConfig:
