@@ -122,7 +122,7 @@ def test_reflection_the_client_cancelled_is_never_unknown_on_the_threaded_server
     """Its handler, waiting for the next request, raises: the status is the client's
     CANCELLED, not UNKNOWN. (grpc may end such a handler's requests as if the client had
     finished sending, when the reset overtakes the cancellation, and then the handler
-    ends OK; grpc.aio always does: see ``greeter.pipeline._hooks._client_left``.)"""
+    ends OK; grpc.aio always does: see ``greeter.pipeline._pipeline._client_left``.)"""
     outcomes = Outcomes()
     asked = threading.Event()
 

@@ -124,6 +124,9 @@ _Detail = TypeVar("_Detail", bound="Message")
 
 #: The trailing metadata key that carries a serialized ``google.rpc.Status``.
 RICH_STATUS_KEY = "grpc-status-details-bin"
+#: What the client sees when a service method or a hook fails with anything but a
+#: ``GreeterError``: the exception's own text stays in the server's log.
+INTERNAL_ERROR_DETAILS = "Internal server error"
 
 
 class GreeterError(Exception):

@@ -18,7 +18,7 @@ import grpc.aio
 from greeter._metadata import Metadata, MetadataTuple, normalize_metadata
 from greeter._options import Compression, to_grpc_compression
 from greeter.errors import GreeterError, StatusCode, error_for_status
-from greeter.pipeline._hooks import current_call
+from greeter.pipeline._pipeline import as_text, current_call
 
 __all__ = ["AsyncCallContext", "CallContext"]
 
@@ -125,7 +125,7 @@ class _BaseCallContext:
         Empty unless the server uses mTLS (``ServerTLS(client_ca=...)``).
         """
         identities = self._grpc_context.peer_identities()
-        return tuple(_text(identity) for identity in identities or ())
+        return tuple(as_text(identity) for identity in identities or ())
 
     @property
     def peer_identity_key(self) -> str | None:
@@ -280,10 +280,6 @@ class AsyncCallContext(_BaseCallContext):
 
         # The stubs type the callback as a class of theirs; any callable works.
         self._grpc_context.add_done_callback(done)  # type: ignore[arg-type]
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 # The context of the call being served in this thread (sync) or task (asyncio).

@@ -29,13 +29,17 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import grpc
 import grpc.aio
 
-from greeter.pipeline._hooks import rewrap_handler
+from greeter.pipeline._handlers import (
+    AsyncHandlerInterceptor,
+    HandlerInterceptor,
+    rewrap_handler,
+)
 
 __all__ = [
     "MAX_METADATA_BYTES",
@@ -147,7 +151,7 @@ def _admitted(inner: Callable[..., Any]) -> Callable[..., Any]:
     return behavior
 
 
-class AdmissionInterceptor(grpc.ServerInterceptor):
+class AdmissionInterceptor(HandlerInterceptor):
     """Ends a call that the queue refused, before any handler or hook sees it."""
 
     #: How many distinct handlers to remember wrapped (a generic handler may make a new
@@ -165,15 +169,10 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
             int, tuple[grpc.RpcMethodHandler[Any, Any], grpc.RpcMethodHandler[Any, Any]]
         ] = {}
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        oversized = _oversized(handler_call_details.invocation_metadata, self._max_metadata_bytes)
+    def wrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any], details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        oversized = _oversized(details.invocation_metadata, self._max_metadata_bytes)
         if oversized is not None:
             refuse = _refusing_with(oversized)
             return rewrap_handler(handler, refuse, refuse)
@@ -188,23 +187,16 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
         return wrapped
 
 
-class AsyncAdmissionInterceptor(grpc.aio.ServerInterceptor):
+class AsyncAdmissionInterceptor(AsyncHandlerInterceptor):
     """Refuses, on the asyncio server, a call whose metadata is over the limit."""
 
     def __init__(self, max_metadata_bytes: int = MAX_METADATA_BYTES) -> None:
         self._max_metadata_bytes = max_metadata_bytes
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        oversized = _oversized(handler_call_details.invocation_metadata, self._max_metadata_bytes)
+    def wrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any], details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        oversized = _oversized(details.invocation_metadata, self._max_metadata_bytes)
         if oversized is None:
             return handler
         refuse = _refusing_with_async(oversized)

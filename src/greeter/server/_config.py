@@ -30,7 +30,8 @@ from greeter._tls import ServerTLS
 # Imported at run time, not only for type checkers: typing.get_type_hints(ServerConfig)
 # (pydantic, cattrs, IDEs) resolves every field's type in this module's namespace.
 from greeter.pipeline._auth import TokenCheck, TokenIdentifier
-from greeter.pipeline._hooks import AccessLog, CallPipeline, ServerHook
+from greeter.pipeline._hooks import AccessLog, ServerHook
+from greeter.pipeline._pipeline import CallPipeline
 
 __all__ = ["ChannelOption", "Compression", "ServerConfig", "ServerInterceptor"]
 

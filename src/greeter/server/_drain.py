@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from greeter.pipeline._hooks import rewrap_handler
+from greeter.pipeline._handlers import rewrap_handler
 
 __all__ = [
     "AHEAD_OF_GRPC_SECONDS",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from greeter.pipeline._hooks import CallPipeline
+    from greeter.pipeline._pipeline import CallPipeline
     from greeter.server._config import ServerConfig
     from greeter.server._service import AsyncGreeterService, GreeterService
     from greeter.server._servicer import AsyncServicer, Servicer

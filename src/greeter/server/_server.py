@@ -37,7 +37,8 @@ from greeter._addresses import (
 )
 from greeter._options import to_grpc_compression
 from greeter._proto import helloworld_pb2_grpc
-from greeter.pipeline._hooks import AsyncHookInterceptor, CallPipeline, HookInterceptor
+from greeter.pipeline._interceptors import AsyncHookInterceptor, HookInterceptor
+from greeter.pipeline._pipeline import CallPipeline
 from greeter.server._admission import (
     AdmissionInterceptor,
     AsyncAdmissionInterceptor,

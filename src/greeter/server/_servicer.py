@@ -19,7 +19,13 @@ from google.protobuf.message import DecodeError
 
 from greeter._logging import log_unexpected_error
 from greeter._proto import helloworld_pb2, helloworld_pb2_grpc
-from greeter.errors import Cancelled, GreeterError, Internal, InvalidArgument
+from greeter.errors import (
+    INTERNAL_ERROR_DETAILS,
+    Cancelled,
+    GreeterError,
+    Internal,
+    InvalidArgument,
+)
 from greeter.pipeline._context import AsyncCallContext, CallContext, current_context
 from greeter.server._drain import InFlight
 from greeter.server._writes import StalledWrites
@@ -40,8 +46,6 @@ _METHOD_PATHS = {
         "SayHelloBidiStream",
     )
 }
-#: What the client sees when a service method raises anything but a GreeterError.
-INTERNAL_ERROR_DETAILS = "Internal server error"
 
 _T = TypeVar("_T")
 _In = TypeVar("_In")  # what a service method takes: a name, or an iterator of names

@@ -64,7 +64,7 @@ from greeter._metadata import MetadataTuple
 from greeter._options import DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH
 from greeter._proto import helloworld_pb2
 from greeter.errors import ResourceExhausted, StatusCode
-from greeter.pipeline._hooks import ActiveCall, CallPipeline, current_call
+from greeter.pipeline._pipeline import ActiveCall, CallPipeline, current_call
 from greeter.server._config import ServerConfig
 from greeter.server._executor import HandlerThreads, handler_threads
 from greeter.server._service import AsyncGreeterService, GreeterService

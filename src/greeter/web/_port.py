@@ -53,7 +53,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from greeter._addresses import is_loopback, socket_addresses, split_address, split_tcp_address
 from greeter._logging import MAX_TRACEBACK, REPEAT_WINDOW_SECONDS, shorten
 from greeter._tls import ServerTLS, read_pem
-from greeter.pipeline._hooks import CallPipeline
+from greeter.pipeline._pipeline import CallPipeline
 from greeter.server._config import ServerConfig
 from greeter.server._servicer import AsyncServicer, Servicer
 from greeter.web._cors import ASGIApp
