@@ -151,26 +151,26 @@ if TYPE_CHECKING:
     from greeter.pipeline._hooks import (
         ServerHook as ServerHook,
     )
+    from greeter.server._assembly import (
+        ExtraService as ExtraService,
+    )
+    from greeter.server._async_server import (
+        AsyncGreeterServer as AsyncGreeterServer,
+    )
     from greeter.server._config import (
         ServerConfig as ServerConfig,
     )
     from greeter.server._config import (
         ServerInterceptor as ServerInterceptor,
     )
-    from greeter.server._server import (
-        AsyncGreeterServer as AsyncGreeterServer,
-    )
-    from greeter.server._server import (
-        ExtraService as ExtraService,
-    )
-    from greeter.server._server import (
-        GreeterServer as GreeterServer,
-    )
     from greeter.server._service import (
         AsyncGreeterService as AsyncGreeterService,
     )
     from greeter.server._service import (
         GreeterService as GreeterService,
+    )
+    from greeter.server._threaded_server import (
+        GreeterServer as GreeterServer,
     )
 
 #: The installed distribution's version (read on first use: see ``__getattr__``).
@@ -251,15 +251,13 @@ _PUBLIC = {
         "ServerConfig",
         "ServerInterceptor",
     ),
-    "greeter.server._server": (
-        "AsyncGreeterServer",
-        "ExtraService",
-        "GreeterServer",
-    ),
+    "greeter.server._assembly": ("ExtraService",),
+    "greeter.server._async_server": ("AsyncGreeterServer",),
     "greeter.server._service": (
         "AsyncGreeterService",
         "GreeterService",
     ),
+    "greeter.server._threaded_server": ("GreeterServer",),
 }
 
 _names, _public_name, __dir__ = _lazy_names(__name__, _PUBLIC, globals())

@@ -24,16 +24,14 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterat
 from dataclasses import replace
 from typing import Any
 
+from greeter._addresses import DEFAULT_ADDRESS
 from greeter.pipeline._context import AsyncCallContext, CallContext, current_context_of
+from greeter.server._assembly import ExtraService
+from greeter.server._async_server import AsyncGreeterServer
+from greeter.server._binding import raise_open_file_limit
 from greeter.server._config import ServerConfig
 from greeter.server._overrides import check_overrides
-from greeter.server._server import (
-    DEFAULT_ADDRESS,
-    AsyncGreeterServer,
-    ExtraService,
-    GreeterServer,
-    raise_open_file_limit,
-)
+from greeter.server._threaded_server import GreeterServer
 
 __all__ = ["AsyncGreeterService", "GreeterService"]
 
