@@ -25,8 +25,9 @@ from greeter.server._admission import (
 from greeter.server._config import ServerConfig, ServerInterceptor
 from greeter.server._drain import EndlessStreams, InFlight, RewrappedHandler, track
 from greeter.server._health import HEALTH_SERVICE
+from greeter.server._messages import lenient_parsing
 from greeter.server._ports import SidePort, side_port
-from greeter.server._servicer import AsyncServicer, Servicer, lenient_parsing
+from greeter.server._servicer import AsyncServicer, Servicer
 
 if TYPE_CHECKING:
     from greeter.server._service import AsyncGreeterService, GreeterService
