@@ -13,7 +13,6 @@ import contextlib
 import signal
 import threading
 from collections.abc import Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 import grpc.aio
@@ -225,10 +224,5 @@ class AsyncGreeterServer(ServerLife):
     async def __aenter__(self) -> Self:
         return await self.start()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()

@@ -15,7 +15,6 @@ import contextlib
 import signal
 import threading
 from collections.abc import Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 import grpc
@@ -223,10 +222,5 @@ class GreeterServer(ServerLife):
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
