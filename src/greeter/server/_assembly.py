@@ -30,7 +30,7 @@ from greeter.server._ports import SidePort, side_port
 from greeter.server._servicer import AsyncServicer, Servicer
 
 if TYPE_CHECKING:
-    from greeter.server._service import AsyncGreeterService, GreeterService
+    from greeter.server._methods import AsyncGreeterMethods, GreeterMethods
 
 __all__ = ["Assembly", "ExtraService"]
 
@@ -121,7 +121,7 @@ class Assembly:
 
     def __init__(
         self,
-        service: GreeterService | AsyncGreeterService,
+        service: GreeterMethods | AsyncGreeterMethods,
         servicer: Servicer | AsyncServicer,
         services: Sequence[ExtraService],
         config: ServerConfig,

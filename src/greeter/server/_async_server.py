@@ -31,7 +31,7 @@ from greeter.server._signals import SHUTDOWN_SIGNALS
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from greeter.server._service import AsyncGreeterService
+    from greeter.server._methods import AsyncGreeterMethods
 
 __all__ = ["AsyncGreeterServer"]
 
@@ -54,7 +54,7 @@ class AsyncGreeterServer(ServerLife):
 
     def __init__(
         self,
-        service: AsyncGreeterService,
+        service: AsyncGreeterMethods,
         address: str | Sequence[str] = DEFAULT_ADDRESS,
         *,
         config: ServerConfig | None = None,

@@ -33,7 +33,7 @@ from greeter.server._messages import (
 from greeter.server._writes import StalledWrites
 
 if TYPE_CHECKING:
-    from greeter.server._service import AsyncGreeterService, GreeterService
+    from greeter.server._methods import AsyncGreeterMethods, GreeterMethods
 
 logger = logging.getLogger("greeter.server")
 
@@ -137,7 +137,7 @@ _END = object()
 class Servicer(helloworld_pb2_grpc.GreeterServicer):
     """Serves a ``GreeterService`` on the threaded server."""
 
-    def __init__(self, service: GreeterService) -> None:
+    def __init__(self, service: GreeterMethods) -> None:
         self._service = service
         self.in_flight = InFlight()
         #: Times each reply's send on the native port (``None``: untimed).
@@ -277,7 +277,7 @@ async def _next_reply_async(rpc: str, replies: AsyncIterator[str]) -> HelloReply
 class AsyncServicer(helloworld_pb2_grpc.GreeterServicer):
     """Serves an ``AsyncGreeterService`` on the asyncio server."""
 
-    def __init__(self, service: AsyncGreeterService) -> None:
+    def __init__(self, service: AsyncGreeterMethods) -> None:
         self._service = service
         self.in_flight = InFlight()
 

@@ -35,7 +35,7 @@ from greeter.server._writes import StalledWrites
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from greeter.server._service import GreeterService
+    from greeter.server._methods import GreeterMethods
 
 __all__ = ["GreeterServer"]
 
@@ -60,7 +60,7 @@ class GreeterServer(ServerLife):
 
     def __init__(
         self,
-        service: GreeterService,
+        service: GreeterMethods,
         address: str | Sequence[str] = DEFAULT_ADDRESS,
         *,
         config: ServerConfig | None = None,
