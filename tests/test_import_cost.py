@@ -72,6 +72,13 @@ def test_a_client_loads_no_server_code() -> None:
     )
 
 
+@pytest.mark.parametrize("server", ["GreeterServer", "AsyncGreeterServer", "GreeterService"])
+def test_a_server_loads_no_client_code(server: str) -> None:
+    loaded = _modules_after(f"from greeter import {server}")
+    assert "greeter.server._lifecycle" in loaded
+    assert not {name for name in loaded if name.startswith("greeter.client")}
+
+
 def test_every_public_name_resolves_and_dir_lists_it() -> None:
     import greeter
 
