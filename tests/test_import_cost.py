@@ -53,7 +53,8 @@ def test_import_greeter_loads_neither_grpc_nor_protobuf() -> None:
     """Public names load their modules when first used (PEP 562)."""
     loaded = _modules_after("import greeter")
     assert (
-        not {"grpc", "google.protobuf", "greeter.client._client", "greeter.server._server"} & loaded
+        not {"grpc", "google.protobuf", "greeter.client._client", "greeter.server._lifecycle"}
+        & loaded
     )
 
 
@@ -61,9 +62,21 @@ def test_a_client_loads_no_server_code() -> None:
     loaded = _modules_after("from greeter import GreeterClient")
     assert "greeter.client._client" in loaded
     assert (
-        not {"greeter.server._server", "greeter.server._config", "greeter.server._health", "hmac"}
+        not {
+            "greeter.server._lifecycle",
+            "greeter.server._config",
+            "greeter.server._health",
+            "hmac",
+        }
         & loaded
     )
+
+
+@pytest.mark.parametrize("server", ["GreeterServer", "AsyncGreeterServer", "GreeterService"])
+def test_a_server_loads_no_client_code(server: str) -> None:
+    loaded = _modules_after(f"from greeter import {server}")
+    assert "greeter.server._lifecycle" in loaded
+    assert not {name for name in loaded if name.startswith("greeter.client")}
 
 
 def test_every_public_name_resolves_and_dir_lists_it() -> None:

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXPECTED_BY_RPC as EXPECTED
-from tests.conftest import REPO_ROOT, ServerProcess
+from tests.conftest import EXPECTED_BY_RPC as EXPECTED, REPO_ROOT, ServerProcess
 
 PROTO = REPO_ROOT / "protos" / "greeter" / "_proto" / "helloworld.proto"
 GRPCLIB_CLIENT = Path(__file__).resolve().parent / "interop" / "grpclib_client.py"

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXPECTED_BY_RPC as EXPECTED
-from tests.conftest import ServerProcess
+from tests.conftest import EXPECTED_BY_RPC as EXPECTED, ServerProcess
 
 NODE_DIR = Path(__file__).resolve().parent / "interop" / "node"
 CALL_TIMEOUT_SECONDS = 10.0

@@ -50,7 +50,7 @@ def test_the_import_contracts_are_kept() -> None:
         ("_metadata.py", "from greeter.server import _config", "Layers"),
         ("client/_calls.py", "from greeter.pipeline import _hooks", "The client stands alone"),
         ("pipeline/_hooks.py", "import greeter.cli", "Layers"),
-        ("web/_cors.py", "from greeter.server import _server", "The web port plugs"),
+        ("web/_cors.py", "from greeter.server import _threaded_server", "The web port plugs"),
         ("server/_executor.py", "from greeter.server import _servicer", "No import cycles"),
     ],
 )

@@ -34,8 +34,7 @@ from opentelemetry.propagate import inject
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
-from opentelemetry.trace import StatusCode as SpanStatus
+from opentelemetry.trace import SpanKind, StatusCode as SpanStatus
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 

@@ -27,150 +27,82 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from greeter._addresses import (
         DEFAULT_ADDRESS as DEFAULT_ADDRESS,
-    )
-    from greeter._addresses import (
         DEFAULT_TARGET as DEFAULT_TARGET,
     )
     from greeter._metadata import (
         Metadata as Metadata,
-    )
-    from greeter._metadata import (
         MetadataTuple as MetadataTuple,
     )
     from greeter._options import (
         ChannelOption as ChannelOption,
-    )
-    from greeter._options import (
         Compression as Compression,
     )
     from greeter._tls import (
         PEM as PEM,
-    )
-    from greeter._tls import (
         ClientTLS as ClientTLS,
-    )
-    from greeter._tls import (
         ServerTLS as ServerTLS,
     )
     from greeter.client._calls import (
         AsyncReplyStream as AsyncReplyStream,
-    )
-    from greeter.client._calls import (
         Reply as Reply,
-    )
-    from greeter.client._calls import (
         ReplyStream as ReplyStream,
     )
     from greeter.client._client import (
         AsyncGreeterClient as AsyncGreeterClient,
-    )
-    from greeter.client._client import (
         GreeterClient as GreeterClient,
-    )
-    from greeter.client._client import (
         RetryPolicy as RetryPolicy,
     )
     from greeter.errors import (
         Aborted as Aborted,
-    )
-    from greeter.errors import (
         AlreadyExists as AlreadyExists,
-    )
-    from greeter.errors import (
         Cancelled as Cancelled,
-    )
-    from greeter.errors import (
         DataLoss as DataLoss,
-    )
-    from greeter.errors import (
         DeadlineExceeded as DeadlineExceeded,
-    )
-    from greeter.errors import (
         FailedPrecondition as FailedPrecondition,
-    )
-    from greeter.errors import (
         GreeterError as GreeterError,
-    )
-    from greeter.errors import (
         Internal as Internal,
-    )
-    from greeter.errors import (
         InvalidArgument as InvalidArgument,
-    )
-    from greeter.errors import (
         NotFound as NotFound,
-    )
-    from greeter.errors import (
         OutOfRange as OutOfRange,
-    )
-    from greeter.errors import (
         PermissionDenied as PermissionDenied,
-    )
-    from greeter.errors import (
         ResourceExhausted as ResourceExhausted,
-    )
-    from greeter.errors import (
         StatusCode as StatusCode,
-    )
-    from greeter.errors import (
         Unauthenticated as Unauthenticated,
-    )
-    from greeter.errors import (
         Unavailable as Unavailable,
-    )
-    from greeter.errors import (
         Unimplemented as Unimplemented,
-    )
-    from greeter.errors import (
         Unknown as Unknown,
     )
     from greeter.pipeline._auth import (
         TokenCheck as TokenCheck,
-    )
-    from greeter.pipeline._auth import (
         TokenSource as TokenSource,
-    )
-    from greeter.pipeline._auth import (
         bearer_tokens as bearer_tokens,
     )
     from greeter.pipeline._context import (
         AsyncCallContext as AsyncCallContext,
-    )
-    from greeter.pipeline._context import (
         CallContext as CallContext,
     )
     from greeter.pipeline._hooks import (
         AccessLog as AccessLog,
-    )
-    from greeter.pipeline._hooks import (
         CallInfo as CallInfo,
-    )
-    from greeter.pipeline._hooks import (
         CallOutcome as CallOutcome,
-    )
-    from greeter.pipeline._hooks import (
         ServerHook as ServerHook,
+    )
+    from greeter.server._assembly import (
+        ExtraService as ExtraService,
+    )
+    from greeter.server._async_server import (
+        AsyncGreeterServer as AsyncGreeterServer,
     )
     from greeter.server._config import (
         ServerConfig as ServerConfig,
-    )
-    from greeter.server._config import (
         ServerInterceptor as ServerInterceptor,
-    )
-    from greeter.server._server import (
-        AsyncGreeterServer as AsyncGreeterServer,
-    )
-    from greeter.server._server import (
-        ExtraService as ExtraService,
-    )
-    from greeter.server._server import (
-        GreeterServer as GreeterServer,
     )
     from greeter.server._service import (
         AsyncGreeterService as AsyncGreeterService,
-    )
-    from greeter.server._service import (
         GreeterService as GreeterService,
+    )
+    from greeter.server._threaded_server import (
+        GreeterServer as GreeterServer,
     )
 
 #: The installed distribution's version (read on first use: see ``__getattr__``).
@@ -251,15 +183,13 @@ _PUBLIC = {
         "ServerConfig",
         "ServerInterceptor",
     ),
-    "greeter.server._server": (
-        "AsyncGreeterServer",
-        "ExtraService",
-        "GreeterServer",
-    ),
+    "greeter.server._assembly": ("ExtraService",),
+    "greeter.server._async_server": ("AsyncGreeterServer",),
     "greeter.server._service": (
         "AsyncGreeterService",
         "GreeterService",
     ),
+    "greeter.server._threaded_server": ("GreeterServer",),
 }
 
 _names, _public_name, __dir__ = _lazy_names(__name__, _PUBLIC, globals())

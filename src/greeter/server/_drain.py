@@ -26,10 +26,10 @@ from greeter.pipeline._handlers import rewrap_handler
 
 __all__ = [
     "AHEAD_OF_GRPC_SECONDS",
-    "EndlessHandler",
     "EndlessStreams",
     "InFlight",
-    "TrackedHandler",
+    "RewrappedHandler",
+    "track",
 ]
 
 #: How long before the end of the grace period a stop names the calls still running,
@@ -184,12 +184,21 @@ class EndlessStreams:
         return True
 
 
-class TrackedHandler(grpc.GenericRpcHandler):
-    """A user's generic handler whose calls count as in flight (threaded or asyncio)."""
+class RewrappedHandler(grpc.GenericRpcHandler):
+    """A generic handler whose method handlers are wrapped as they are found.
 
-    def __init__(self, handler: grpc.GenericRpcHandler, in_flight: InFlight) -> None:
+    ``rewrap(handler, method)`` gives the handler to serve: ``track`` counts an extra
+    service's calls as in flight; ``EndlessStreams.wrap`` ends health and reflection
+    streams when a stop begins. Threaded and asyncio handlers alike.
+    """
+
+    def __init__(
+        self,
+        handler: grpc.GenericRpcHandler,
+        rewrap: Callable[[grpc.RpcMethodHandler[Any, Any], str], grpc.RpcMethodHandler[Any, Any]],
+    ) -> None:
         self._handler = handler
-        self._in_flight = in_flight
+        self._rewrap = rewrap
 
     def service(
         self, handler_call_details: grpc.HandlerCallDetails
@@ -197,21 +206,7 @@ class TrackedHandler(grpc.GenericRpcHandler):
         handler = self._handler.service(handler_call_details)
         if handler is None:
             return None
-        return track(handler, handler_call_details.method, self._in_flight)
-
-
-class EndlessHandler(grpc.GenericRpcHandler):
-    """A generic handler (health, reflection) whose streams ``EndlessStreams`` ends."""
-
-    def __init__(self, handler: grpc.GenericRpcHandler, streams: EndlessStreams) -> None:
-        self._handler = handler
-        self._streams = streams
-
-    def service(
-        self, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = self._handler.service(handler_call_details)
-        return None if handler is None else self._streams.wrap(handler)
+        return self._rewrap(handler, handler_call_details.method)
 
 
 def track(

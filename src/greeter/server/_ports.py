@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from greeter.pipeline._pipeline import CallPipeline
     from greeter.server._config import ServerConfig
-    from greeter.server._service import AsyncGreeterService, GreeterService
+    from greeter.server._methods import AsyncGreeterMethods, GreeterMethods
     from greeter.server._servicer import AsyncServicer, Servicer
 
 __all__ = ["PORTS_GROUP", "SidePort", "SidePortFactory", "side_port"]
@@ -57,7 +57,7 @@ class SidePortFactory(Protocol):
 
     def __call__(
         self,
-        service: GreeterService | AsyncGreeterService,
+        service: GreeterMethods | AsyncGreeterMethods,
         servicer: Servicer | AsyncServicer,
         pipeline: CallPipeline | None,
         config: ServerConfig,
@@ -66,7 +66,7 @@ class SidePortFactory(Protocol):
 
 def side_port(
     name: str,
-    service: GreeterService | AsyncGreeterService,
+    service: GreeterMethods | AsyncGreeterMethods,
     servicer: Servicer | AsyncServicer,
     pipeline: CallPipeline | None,
     config: ServerConfig,

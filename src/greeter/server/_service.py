@@ -22,18 +22,16 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeAlias
 
+from greeter._addresses import DEFAULT_ADDRESS
 from greeter.pipeline._context import AsyncCallContext, CallContext, current_context_of
+from greeter.server._assembly import ExtraService
+from greeter.server._async_server import AsyncGreeterServer
+from greeter.server._binding import raise_open_file_limit
 from greeter.server._config import ServerConfig
 from greeter.server._overrides import check_overrides
-from greeter.server._server import (
-    DEFAULT_ADDRESS,
-    AsyncGreeterServer,
-    ExtraService,
-    GreeterServer,
-    raise_open_file_limit,
-)
+from greeter.server._threaded_server import GreeterServer
 
 __all__ = ["AsyncGreeterService", "GreeterService"]
 
@@ -55,7 +53,57 @@ def numbered_greetings(name: str, count: int) -> Iterator[str]:
         yield f"Hello, {name}! ({number} of {count})"
 
 
-class GreeterService:
+#: Serves in this process on an address with a config, until a signal.
+_ServeHere: TypeAlias = Callable[[str | Sequence[str], ServerConfig | None], object]
+
+
+class _Served:
+    """What both service classes share: ``serve()``, in this process or in several."""
+
+    def serve(
+        self,
+        address: str | Sequence[str] = DEFAULT_ADDRESS,
+        *,
+        config: ServerConfig | None = None,
+        services: Sequence[ExtraService] = (),
+        workers: int = 1,
+        web: str | None = None,
+    ) -> None:
+        """Serve until SIGINT or SIGTERM, then stop gracefully: the one-line way to serve.
+
+        An ``AsyncGreeterService`` runs an event loop and ``serve_async`` on it. Off the
+        main thread, where no signals arrive, it serves until the process ends; to stop
+        a server from code, ``start()`` it and call ``stop()``. ``workers=N`` serves
+        from N processes sharing the port (``SO_REUSEPORT``); each gets its own copy of
+        this service, so keep shared state elsewhere. ``address``, ``services`` and
+        ``web`` are as for ``start()``.
+        """
+        config = _with_web(config, web)
+        # Before the server is built: its connection limit follows the open-file limit.
+        raise_open_file_limit()
+        serve_here = self._serving(services)
+        if workers == 1:
+            serve_here(address, config)
+            return
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        if not isinstance(address, str):
+            raise ValueError("workers > 1 serve one address (HOST:PORT), not a list")
+        from greeter.server._workers import serve_in_workers  # only multi-process serving needs it
+
+        worker_config = replace(config or ServerConfig(), reuse_port=True)
+        if worker_config.tls is not None:
+            worker_config.tls.check()  # one error here, not one from every worker
+        status = serve_in_workers(lambda at: serve_here(at, worker_config), address, workers)
+        if status != 0:
+            raise SystemExit(status)
+
+    def _serving(self, services: Sequence[ExtraService]) -> _ServeHere:
+        """How this service serves in this process, with ``services``, until a signal."""
+        raise NotImplementedError
+
+
+class GreeterService(_Served):
     """The ``helloworld.Greeter`` service for the threaded (sync) server.
 
     An unmodified ``GreeterService()`` is a working server with the canonical greetings.
@@ -138,36 +186,14 @@ class GreeterService:
         Greeter (see ``greeter.ExtraService``). ``web="[::]:8080"`` also serves browsers
         and plain HTTP there (``ServerConfig.web``; see ``greeter.web``).
         """
-        config = _with_web(config, web)
-        return GreeterServer(self, address, config=config, services=services).start()
+        server = GreeterServer(self, address, config=_with_web(config, web), services=services)
+        return server.start()
 
-    def serve(
-        self,
-        address: str | Sequence[str] = DEFAULT_ADDRESS,
-        *,
-        config: ServerConfig | None = None,
-        services: Sequence[ExtraService] = (),
-        workers: int = 1,
-        web: str | None = None,
-    ) -> None:
-        """Serve until SIGINT or SIGTERM, then stop gracefully.
-
-        Off the main thread, where no signals arrive, it serves until the process
-        ends; to stop a server from code, ``start()`` it and call ``stop()``.
-        ``workers=N`` serves from N processes sharing the port (``SO_REUSEPORT``);
-        each gets its own copy of this service, so keep shared state elsewhere.
-        """
-        _serve(
-            lambda at, with_config: GreeterServer(
-                self, at, config=with_config, services=services
-            ).serve(),
-            address,
-            _with_web(config, web),
-            workers,
-        )
+    def _serving(self, services: Sequence[ExtraService]) -> _ServeHere:
+        return lambda at, config: GreeterServer(self, at, config=config, services=services).serve()
 
 
-class AsyncGreeterService:
+class AsyncGreeterService(_Served):
     """The ``helloworld.Greeter`` service for the asyncio server: ``async def`` methods.
 
     Mirrors ``GreeterService`` method for method; streams are async iterables::
@@ -242,8 +268,7 @@ class AsyncGreeterService:
         ``async with await service.start(addr) as server: ...``. ``address``,
         ``services`` and ``web`` are as for ``GreeterService.start``.
         """
-        config = _with_web(config, web)
-        server = AsyncGreeterServer(self, address, config=config, services=services)
+        server = AsyncGreeterServer(self, address, config=_with_web(config, web), services=services)
         return await server.start()
 
     async def serve_async(
@@ -258,30 +283,12 @@ class AsyncGreeterService:
 
         Run it on the main thread's event loop: that is where signals arrive.
         """
-        config = _with_web(config, web)
-        await AsyncGreeterServer(self, address, config=config, services=services).serve()
+        server = AsyncGreeterServer(self, address, config=_with_web(config, web), services=services)
+        await server.serve()
 
-    def serve(
-        self,
-        address: str | Sequence[str] = DEFAULT_ADDRESS,
-        *,
-        config: ServerConfig | None = None,
-        services: Sequence[ExtraService] = (),
-        workers: int = 1,
-        web: str | None = None,
-    ) -> None:
-        """Run an event loop and ``serve_async`` on it: the one-line way to serve.
-
-        ``workers=N`` serves from N processes sharing the port, as for
-        ``GreeterService.serve``.
-        """
-        _serve(
-            lambda at, with_config: _run_to_the_end(
-                self.serve_async(at, config=with_config, services=services)
-            ),
-            address,
-            _with_web(config, web),
-            workers,
+    def _serving(self, services: Sequence[ExtraService]) -> _ServeHere:
+        return lambda at, config: _run_to_the_end(
+            self.serve_async(at, config=config, services=services)
         )
 
 
@@ -336,29 +343,3 @@ def _with_web(config: ServerConfig | None, web: str | None) -> ServerConfig | No
     if web is None:
         return config
     return replace(config or ServerConfig(), web=web)
-
-
-def _serve(
-    serve_one: Callable[[str | Sequence[str], ServerConfig | None], object],
-    address: str | Sequence[str],
-    config: ServerConfig | None,
-    workers: int,
-) -> None:
-    """Serve in this process, or in ``workers`` processes on one port (exit with their status)."""
-    # Before the server is built: its connection limit follows the open-file limit.
-    raise_open_file_limit()
-    if workers == 1:
-        serve_one(address, config)
-        return
-    if workers < 1:
-        raise ValueError("workers must be at least 1")
-    if not isinstance(address, str):
-        raise ValueError("workers > 1 serve one address (HOST:PORT), not a list")
-    from greeter.server._workers import serve_in_workers  # only multi-process serving needs it
-
-    worker_config = replace(config or ServerConfig(), reuse_port=True)
-    if worker_config.tls is not None:
-        worker_config.tls.check()  # one error here, not one from every worker
-    status = serve_in_workers(lambda at: serve_one(at, worker_config), address, workers)
-    if status != 0:
-        raise SystemExit(status)

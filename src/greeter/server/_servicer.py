@@ -1,9 +1,10 @@
 """Adapters between the service classes and the generated ``GreeterServicer``.
 
-This is the only server-side module that touches generated code. It turns requests
-into plain Python values, makes the call's context reachable as ``service.context``
-while user code runs, turns what user code raises into a gRPC status, and stops
-pulling from a reply stream as soon as its call has ended.
+With ``_messages`` (requests into plain Python values, and back into replies), this is
+the only server-side code that touches generated code. It makes the call's context
+reachable as ``service.context`` while user code runs, turns what user code raises
+into a gRPC status, and stops pulling from a reply stream as soon as its call has
+ended.
 """
 
 from __future__ import annotations
@@ -15,23 +16,24 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import grpc
 import grpc.aio
-from google.protobuf.message import DecodeError
 
 from greeter._logging import log_unexpected_error
-from greeter._proto import helloworld_pb2, helloworld_pb2_grpc
-from greeter.errors import (
-    INTERNAL_ERROR_DETAILS,
-    Cancelled,
-    GreeterError,
-    Internal,
-    InvalidArgument,
-)
+from greeter._proto import helloworld_pb2_grpc
+from greeter.errors import INTERNAL_ERROR_DETAILS, Cancelled, GreeterError, Internal
 from greeter.pipeline._context import AsyncCallContext, CallContext, current_context
 from greeter.server._drain import InFlight
+from greeter.server._messages import (
+    HelloReply,
+    HelloRequest,
+    name_of,
+    names_async,
+    names_of,
+    reply_of,
+)
 from greeter.server._writes import StalledWrites
 
 if TYPE_CHECKING:
-    from greeter.server._service import AsyncGreeterService, GreeterService
+    from greeter.server._methods import AsyncGreeterMethods, GreeterMethods
 
 logger = logging.getLogger("greeter.server")
 
@@ -50,61 +52,7 @@ _METHOD_PATHS = {
 _T = TypeVar("_T")
 _In = TypeVar("_In")  # what a service method takes: a name, or an iterator of names
 _Incoming = TypeVar("_Incoming")  # what grpc passes: a request, or an iterator of them
-HelloRequest = helloworld_pb2.HelloRequest
-HelloReply = helloworld_pb2.HelloReply
 _AioContext = grpc.aio.ServicerContext[Any, Any]
-
-
-#: What the client sees when its request does not parse as a ``helloworld.HelloRequest``.
-MALFORMED_REQUEST_DETAILS = "the request is not a valid helloworld.HelloRequest"
-
-
-class _Malformed:
-    """Stands for a request that did not parse (grpc takes ``None`` as a failure)."""
-
-
-MALFORMED = _Malformed()
-
-
-def parse_request(data: bytes) -> HelloRequest | _Malformed:
-    """A request's message, or ``MALFORMED`` if it does not parse (bad bytes, bad UTF-8).
-
-    grpc would log a traceback for every such request, and the asyncio server would tell
-    the client the exception's text; with ``MALFORMED``, the servicer answers
-    INVALID_ARGUMENT instead: the client's mistake, not the server's.
-    """
-    try:
-        return HelloRequest.FromString(data)
-    except DecodeError:
-        logger.debug("a request did not parse as helloworld.HelloRequest", exc_info=True)
-        return MALFORMED
-
-
-def lenient_parsing(
-    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]],
-) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:
-    """The generated Greeter handlers, parsing requests with ``parse_request``."""
-    return {
-        name: handler._replace(request_deserializer=parse_request)  # type: ignore[attr-defined]
-        for name, handler in handlers.items()
-    }
-
-
-def _name_of(request: HelloRequest | _Malformed) -> str:
-    if isinstance(request, _Malformed):
-        raise InvalidArgument(MALFORMED_REQUEST_DETAILS)
-    return request.name
-
-
-def _names_of(requests: Iterator[HelloRequest | _Malformed]) -> Iterator[str]:
-    for request in requests:
-        yield _name_of(request)
-
-
-def _reply(rpc: str, message: object) -> HelloReply:
-    if not isinstance(message, str):
-        raise TypeError(f"{rpc} must produce str, not {type(message).__name__}")
-    return HelloReply(message=message)
 
 
 def _unexpected_error(rpc: str, call_is_active: bool) -> GreeterError:
@@ -133,18 +81,47 @@ def _abort(call: CallContext, context: grpc.ServicerContext, error: GreeterError
 
 
 def _invoke(
-    rpc: str, call: CallContext, context: grpc.ServicerContext, run: Callable[[], _T]
+    rpc: str,
+    call: CallContext,
+    context: grpc.ServicerContext,
+    step: Callable[..., _T],
+    *arguments: Any,
 ) -> _T:
-    """Run one step of user code as ``call``; end the call with a status if it raises."""
+    """Run one step of user code, ``step(*arguments)``, as ``call``; end the call with a
+    status if it raises."""
     token = current_context.set(call)
     try:
-        return run()
+        return step(*arguments)
     except GreeterError as error:
         _abort(call, context, error)
     except Exception:
         _abort(call, context, _unexpected_error(rpc, context.is_active()))
     finally:
         current_context.reset(token)
+
+
+def _one_reply(
+    rpc: str, produce: Callable[[_In], str], names: Callable[[_Incoming], _In], incoming: _Incoming
+) -> HelloReply:
+    return reply_of(rpc, produce(names(incoming)))
+
+
+def _next_reply(rpc: str, replies: Iterator[str]) -> HelloReply | None:
+    message = next(replies, _END)
+    return None if message is _END else reply_of(rpc, message)
+
+
+class _RunningAs:
+    """Runs a block as ``call``: ``service.context`` is that call's context inside it."""
+
+    def __init__(self, call: CallContext | AsyncCallContext) -> None:
+        self._call = call
+
+    def __enter__(self) -> None:
+        self._token = current_context.set(self._call)
+
+    def __exit__(self, *exc_info: object) -> None:
+        current_context.reset(self._token)
 
 
 #: Nothing more to send (``next()``'s default at the end of a reply stream).
@@ -158,7 +135,7 @@ _END = object()
 class Servicer(helloworld_pb2_grpc.GreeterServicer):
     """Serves a ``GreeterService`` on the threaded server."""
 
-    def __init__(self, service: GreeterService) -> None:
+    def __init__(self, service: GreeterMethods) -> None:
         self._service = service
         self.in_flight = InFlight()
         #: Times each reply's send on the native port (``None``: untimed).
@@ -174,16 +151,10 @@ class Servicer(helloworld_pb2_grpc.GreeterServicer):
     ) -> HelloReply:
         """One reply: ``produce(names(incoming))`` run as the call, its errors a status."""
         key = self.in_flight.add(_METHOD_PATHS[rpc], context.peer)
-        call = CallContext(context)
-        token = current_context.set(call)
         try:
-            return _reply(rpc, produce(names(incoming)))
-        except GreeterError as error:
-            _abort(call, context, error)
-        except Exception:
-            _abort(call, context, _unexpected_error(rpc, context.is_active()))
+            call = CallContext(context)
+            return _invoke(rpc, call, context, _one_reply, rpc, produce, names, incoming)
         finally:
-            current_context.reset(token)
             self.in_flight.remove(key)
 
     def _stream(
@@ -209,18 +180,9 @@ class Servicer(helloworld_pb2_grpc.GreeterServicer):
             # Pull one reply at a time, each in the call's context, and stop as soon as
             # the call has ended: no work continues for a client that is gone.
             while context.is_active():
-                token = current_context.set(call)
-                try:
-                    message = next(replies, _END)
-                    if message is _END:
-                        return
-                    reply = _reply(rpc, message)
-                except GreeterError as error:
-                    _abort(call, context, error)
-                except Exception:
-                    _abort(call, context, _unexpected_error(rpc, context.is_active()))
-                finally:
-                    current_context.reset(token)
+                reply = _invoke(rpc, call, context, _next_reply, rpc, replies)
+                if reply is None:
+                    return
                 if writes is None or cancel is None:
                     yield reply
                     continue
@@ -234,18 +196,15 @@ class Servicer(helloworld_pb2_grpc.GreeterServicer):
             self.in_flight.remove(key)
             close = getattr(replies, "close", None)
             if close is not None:
-                token = current_context.set(call)
-                try:
+                with _RunningAs(call):
                     close()  # runs the user generator's finally blocks
-                finally:
-                    current_context.reset(token)
 
     def SayHello(self, request: HelloRequest, context: grpc.ServicerContext) -> HelloReply:  # noqa: N802
-        return self._unary("SayHello", context, self._service.say_hello, _name_of, request)
+        return self._unary("SayHello", context, self._service.say_hello, name_of, request)
 
     def SayHelloAgain(self, request: HelloRequest, context: grpc.ServicerContext) -> HelloReply:  # noqa: N802
         return self._unary(
-            "SayHelloAgain", context, self._service.say_hello_again, _name_of, request
+            "SayHelloAgain", context, self._service.say_hello_again, name_of, request
         )
 
     def SayHelloStreamReply(  # noqa: N802
@@ -255,7 +214,7 @@ class Servicer(helloworld_pb2_grpc.GreeterServicer):
             "SayHelloStreamReply",
             context,
             self._service.say_hello_stream_reply,
-            _name_of,
+            name_of,
             request,
         )
 
@@ -266,7 +225,7 @@ class Servicer(helloworld_pb2_grpc.GreeterServicer):
             "SayHelloStreamRequest",
             context,
             self._service.say_hello_stream_request,
-            _names_of,
+            names_of,
             request_iterator,
         )
 
@@ -277,7 +236,7 @@ class Servicer(helloworld_pb2_grpc.GreeterServicer):
             "SayHelloBidiStream",
             context,
             self._service.say_hello_bidi_stream,
-            _names_of,
+            names_of,
             request_iterator,
         )
 
@@ -309,19 +268,14 @@ async def _invoke_async(
 
 async def _next_reply_async(rpc: str, replies: AsyncIterator[str]) -> HelloReply | None:
     async for message in replies:
-        return _reply(rpc, message)
+        return reply_of(rpc, message)
     return None
-
-
-async def _names(requests: AsyncIterator[HelloRequest | _Malformed]) -> AsyncIterator[str]:
-    async for request in requests:
-        yield _name_of(request)
 
 
 class AsyncServicer(helloworld_pb2_grpc.GreeterServicer):
     """Serves an ``AsyncGreeterService`` on the asyncio server."""
 
-    def __init__(self, service: AsyncGreeterService) -> None:
+    def __init__(self, service: AsyncGreeterMethods) -> None:
         self._service = service
         self.in_flight = InFlight()
 
@@ -331,7 +285,7 @@ class AsyncServicer(helloworld_pb2_grpc.GreeterServicer):
         call = AsyncCallContext(context)
 
         async def run() -> HelloReply:
-            reply = _reply(rpc, await produce())
+            reply = reply_of(rpc, await produce())
             await call._apply_pending_compression()
             return reply
 
@@ -369,23 +323,20 @@ class AsyncServicer(helloworld_pb2_grpc.GreeterServicer):
             self.in_flight.remove(key)
             aclose = getattr(replies, "aclose", None)
             if aclose is not None:
-                token = current_context.set(call)
-                try:
+                with _RunningAs(call):
                     await aclose()  # runs the user generator's finally blocks
-                finally:
-                    current_context.reset(token)
 
     # grpc.aio serves a streaming RPC from an async generator *function*, so the
     # streaming handlers below are written as ones.
 
     async def SayHello(self, request: HelloRequest, context: _AioContext) -> HelloReply:  # noqa: N802
         return await self._unary(
-            "SayHello", context, lambda: self._service.say_hello(_name_of(request))
+            "SayHello", context, lambda: self._service.say_hello(name_of(request))
         )
 
     async def SayHelloAgain(self, request: HelloRequest, context: _AioContext) -> HelloReply:  # noqa: N802
         return await self._unary(
-            "SayHelloAgain", context, lambda: self._service.say_hello_again(_name_of(request))
+            "SayHelloAgain", context, lambda: self._service.say_hello_again(name_of(request))
         )
 
     async def SayHelloStreamReply(  # noqa: N802
@@ -394,7 +345,7 @@ class AsyncServicer(helloworld_pb2_grpc.GreeterServicer):
         replies = self._stream(
             "SayHelloStreamReply",
             context,
-            lambda: self._service.say_hello_stream_reply(_name_of(request)),
+            lambda: self._service.say_hello_stream_reply(name_of(request)),
         )
         async for reply in replies:
             yield reply
@@ -402,7 +353,7 @@ class AsyncServicer(helloworld_pb2_grpc.GreeterServicer):
     async def SayHelloStreamRequest(  # noqa: N802
         self, request_iterator: AsyncIterator[HelloRequest], context: _AioContext
     ) -> HelloReply:
-        names = _names(request_iterator)
+        names = names_async(request_iterator)
         return await self._unary(
             "SayHelloStreamRequest",
             context,
@@ -412,7 +363,7 @@ class AsyncServicer(helloworld_pb2_grpc.GreeterServicer):
     async def SayHelloBidiStream(  # noqa: N802
         self, request_iterator: AsyncIterator[HelloRequest], context: _AioContext
     ) -> AsyncIterator[HelloReply]:
-        names = _names(request_iterator)
+        names = names_async(request_iterator)
         replies = self._stream(
             "SayHelloBidiStream", context, lambda: self._service.say_hello_bidi_stream(names)
         )

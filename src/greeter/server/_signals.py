@@ -8,7 +8,6 @@ import select
 import signal
 import socket
 import time
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -65,12 +64,7 @@ class ShutdownSignals:
             self._reader.recv(1024)  # drain the wakeup bytes
         return self.received[0] if self.received else None
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         signal.set_wakeup_fd(self._previous_wakeup_fd)

@@ -10,9 +10,11 @@ from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar, overload
 
+from greeter.server._assembly import ExtraService
+from greeter.server._async_server import AsyncGreeterServer
 from greeter.server._config import ServerConfig
-from greeter.server._server import AsyncGreeterServer, ExtraService, GreeterServer
 from greeter.server._service import AsyncGreeterService, GreeterService
+from greeter.server._threaded_server import GreeterServer
 
 __all__ = ["serving"]
 

@@ -70,8 +70,7 @@ from greeter.server._executor import HandlerThreads, handler_threads
 from greeter.server._service import AsyncGreeterService, GreeterService
 from greeter.server._servicer import AsyncServicer, Servicer
 from greeter.web._context import AsyncWebServicerContext, WebServicerContext, status_code
-from greeter.web._cors import CORS
-from greeter.web._cors import ASGIApp as _ASGIApp
+from greeter.web._cors import CORS, ASGIApp as _ASGIApp
 
 __all__ = ["ASGIApp", "asgi_app"]
 
