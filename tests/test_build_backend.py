@@ -13,15 +13,12 @@ import pytest
 from packaging.requirements import Requirement
 
 from greeter import build
+from tests import test_generate
 from tests.builds import pyproject, run
 
 FIXTURE = Path(__file__).parent / "projects" / "inventory"
 #: What the backend generates into the fixture's src/, beside the user's own shop/ code.
-GENERATED = sorted(
-    f"src/shop/v1/{stem}{suffix}"
-    for stem in ("inventory", "types")
-    for suffix in ("_pb2.py", "_pb2.pyi", "_greeter.py")
-)
+GENERATED = [f"src/{name}" for name in test_generate.GENERATED]
 
 
 @pytest.fixture

@@ -25,11 +25,14 @@ from tests.conftest import REPO_ROOT
 PROTOS = REPO_ROOT / "tests" / "projects" / "inventory" / "protos"
 INVENTORY = PROTOS / "shop" / "v1" / "inventory.proto"
 TYPES = PROTOS / "shop" / "v1" / "types.proto"
+#: What protoc writes for each file.
+PB2 = ("_pb2.py", "_pb2.pyi")
 #: What ``generate`` writes for the two files, below ``--out``.
 GENERATED = sorted(
-    f"shop/v1/{stem}{suffix}"
-    for stem in ("inventory", "types")
-    for suffix in ("_pb2.py", "_pb2.pyi", "_greeter.py")
+    [
+        *(f"shop/v1/{stem}{suffix}" for stem in ("inventory", "types") for suffix in PB2),
+        "shop/v1/inventory_greeter.py",  # types.proto has no service: no _greeter module
+    ]
 )
 #: The classes the generator makes for ``service Inventory`` (issue #18).
 INVENTORY_CLASSES = (
@@ -99,12 +102,12 @@ def test_files_are_named_on_disk_or_below_a_proto_path_alike(tmp_path: Path) -> 
 
 def test_the_proto_path_defaults_to_the_working_directory(tmp_path: Path) -> None:
     out = tmp_path / "gen"
-    run(sys.executable, "-m", "greeter.codegen._command", "--out", out, "shop/v1/types.proto",
-        cwd=PROTOS)  # fmt: skip
+    run(sys.executable, "-m", "greeter.codegen._command", "--out", out,
+        "shop/v1/inventory.proto", cwd=PROTOS)  # fmt: skip
     assert written_files(out) == [
-        "shop/v1/types_greeter.py",
-        "shop/v1/types_pb2.py",
-        "shop/v1/types_pb2.pyi",
+        "shop/v1/inventory_greeter.py",
+        "shop/v1/inventory_pb2.py",
+        "shop/v1/inventory_pb2.pyi",
     ]
 
 

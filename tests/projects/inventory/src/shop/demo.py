@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from google.protobuf.empty_pb2 import Empty
 
-from greeter import NotFound
+import greeter.rpc
+from greeter import GreeterService, NotFound
 from shop.service import ShopInventory
 from shop.v1.inventory_greeter import InventoryClient
 from shop.v1.inventory_pb2 import GetItemRequest, Restock
@@ -12,8 +13,9 @@ from shop.v1.inventory_pb2 import GetItemRequest, Restock
 
 def main() -> None:
     """Print what each call answers, one line each."""
+    inventory = (greeter.rpc.add_to_server, ShopInventory())
     with (
-        ShopInventory().start("127.0.0.1:0") as server,
+        GreeterService().start("127.0.0.1:0", services=[inventory]) as server,
         InventoryClient(server.target) as client,
     ):
         print(client.get_item(GetItemRequest(sku="w-1")).name)
