@@ -174,6 +174,40 @@ def test_an_import_that_resolves_nowhere_exits_1_naming_it(
     assert "shop/v1/nowhere.proto: File not found." in capfd.readouterr().err
 
 
+#: Two services whose generated classes would share a name (AsyncFooClient): the
+#: generator refuses the file.
+CLASHING_SERVICES = """\
+syntax = "proto3";
+package clash;
+message M {}
+service Foo { rpc Get(M) returns (M); }
+service AsyncFoo { rpc Get(M) returns (M); }
+"""
+
+
+def test_protos_the_generator_refuses_exit_1_with_its_message_and_write_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "clash.proto").write_text(CLASHING_SERVICES)
+    out = tmp_path / "gen"
+    status = _command.main(["-I", str(tmp_path), "--out", str(out), "clash.proto"])
+    assert status == 1
+    assert capsys.readouterr().err == (
+        "greeter generate: error: clash.proto: service clash.AsyncFoo would generate "
+        "AsyncFooClient, which service clash.Foo generates too; rename one of the services\n"
+    )
+    assert not out.exists()  # not even protoc's _pb2 modules
+
+
+def test_an_out_that_is_a_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "gen"
+    out.write_text("not a folder\n")
+    assert _command.main(["-I", str(PROTOS), "--out", str(out), str(TYPES)]) == 2
+    assert f"greeter generate: error: --out {out} is not a directory" in capsys.readouterr().err
+
+
 def test_without_grpcio_tools_generate_says_what_to_install(tmp_path: Path) -> None:
     # sys.modules[name] = None is how Python spells "not installed" to the import system.
     code = (

@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from greeter.codegen import _command
-from tests.test_generate import GENERATED, INVENTORY, PROTOS, TYPES, run_python, written_files
+from tests.test_generate import (
+    CLASHING_SERVICES,
+    GENERATED,
+    INVENTORY,
+    PROTOS,
+    TYPES,
+    run_python,
+    written_files,
+)
 
 #: Where the package's scripts were installed: beside this interpreter, in a venv.
 SCRIPTS = Path(sys.executable).parent
@@ -94,3 +102,15 @@ def test_protoc_as_the_issue_shows_it_from_the_project_root(relative: bool, tmp_
         "shop/v1/inventory_pb2.py",
         "shop/v1/inventory_pb2.pyi",
     ]
+
+
+def test_protoc_reports_what_the_generator_refuses_and_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "clash.proto").write_text(CLASHING_SERVICES)
+    (tmp_path / "gen").mkdir()
+    result = protoc("-I", tmp_path, "--greeter_out=gen", "clash.proto", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "--greeter_out: clash.proto: service clash.AsyncFoo would generate AsyncFooClient, "
+        "which service clash.Foo generates too; rename one of the services\n"
+    )
+    assert not list((tmp_path / "gen").iterdir())

@@ -11,6 +11,7 @@ separate protoc: grpcio-tools carries its own, and the well-known types
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,8 @@ from types import ModuleType
 
 from google.protobuf.compiler.plugin_pb2 import CodeGeneratorRequest, CodeGeneratorResponse
 from google.protobuf.descriptor_pb2 import FileDescriptorSet
+
+from greeter.codegen._generator import generate as generate_modules
 
 __all__ = ["GenerateError", "GenerateUsageError", "generate", "proto_name"]
 
@@ -38,10 +41,11 @@ class GenerateUsageError(GenerateError):
 def generate(
     proto_paths: Sequence[str | Path], files: Sequence[str | Path], out: str | Path
 ) -> list[Path]:
-    """Compile ``files`` into ``out``; return the files written, in order.
+    """Compile ``files`` into ``out`` (created if missing); return the files written.
 
     For each ``dir/name.proto`` (its name below the proto path that holds it), ``out``
-    receives ``dir/name_pb2.py``, ``dir/name_pb2.pyi`` and ``dir/name_greeter.py``.
+    receives ``dir/name_pb2.py``, ``dir/name_pb2.pyi`` and, when it has services,
+    ``dir/name_greeter.py``. Nothing is written unless everything succeeds.
     ``files`` are paths on disk, or names below one of ``proto_paths``, as protoc takes
     them; imports resolve through ``proto_paths`` and then the well-known types.
 
@@ -59,18 +63,24 @@ def generate(
     names = list(dict.fromkeys(proto_name(file, roots) for file in files))
     sources = [_source_file(name, proto_paths, roots) for name in names]
     out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise GenerateUsageError(f"--out {out} is not a directory")
 
     protoc, well_known_types = _protoc()
+    # Everything is written to a scratch folder first and copied out only when protoc
+    # and the generator have both succeeded: as with protoc's own plugins, a failure
+    # leaves --out as it was.
     with tempfile.TemporaryDirectory(prefix="greeter-generate-") as scratch:
+        staged = Path(scratch) / "out"
+        staged.mkdir()
         descriptor_set = Path(scratch) / "descriptors.binpb"
         status: int = protoc.main(
             [
                 "grpc_tools.protoc",
                 *(f"--proto_path={path}" for path in proto_paths),
                 f"--proto_path={well_known_types}",
-                f"--python_out={out_dir}",
-                f"--pyi_out={out_dir}",
+                f"--python_out={staged}",
+                f"--pyi_out={staged}",
                 f"--descriptor_set_out={descriptor_set}",
                 "--include_imports",
                 "--include_source_info",
@@ -80,15 +90,9 @@ def generate(
         if status != 0:
             raise GenerateError(f"protoc failed (exit status {status}); its message is above")
         descriptors = FileDescriptorSet.FromString(descriptor_set.read_bytes())
-
-    written = [
-        out_dir / f"{name.removesuffix('.proto')}_pb2{suffix}"
-        for name in names
-        for suffix in (".py", ".pyi")
-    ]
-    request = CodeGeneratorRequest(file_to_generate=names, proto_file=descriptors.file)
-    written += _write(_run_generator(request), out_dir)
-    return written
+        request = CodeGeneratorRequest(file_to_generate=names, proto_file=descriptors.file)
+        _write(_run_generator(request), staged)
+        return _copy_tree(staged, out_dir)
 
 
 def proto_name(file: str | Path, proto_paths: Sequence[Path]) -> str:
@@ -137,21 +141,27 @@ def _protoc() -> tuple[ModuleType, Path]:
 
 
 def _run_generator(request: CodeGeneratorRequest) -> CodeGeneratorResponse:
-    from greeter.codegen._generator import generate as generate_modules
-
     response = generate_modules(request)
     if response.error:
         raise GenerateError(response.error)
     return response
 
 
-def _write(response: CodeGeneratorResponse, out_dir: Path) -> list[Path]:
-    written = []
+def _write(response: CodeGeneratorResponse, out_dir: Path) -> None:
     for file in response.file:
         if file.insertion_point:
             raise GenerateError(f"{file.name}: insertion points are not supported")
         path = out_dir / file.name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(file.content, encoding="utf-8")
-        written.append(path)
+
+
+def _copy_tree(staged: Path, out_dir: Path) -> list[Path]:
+    """Copy every file under ``staged`` to the same place under ``out_dir``; the copies."""
+    written = []
+    for path in sorted(p for p in staged.rglob("*") if p.is_file()):
+        target = out_dir / path.relative_to(staged)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        written.append(target)
     return written
