@@ -130,6 +130,13 @@ def test_the_sdist_ships_the_protos_and_never_generated_code(project: Path) -> N
     name = run(sys.executable, "-c", code, cwd=project).splitlines()[-1]
     with tarfile.open(dist / name) as archive:
         shipped = {member.split("/", 1)[1] for member in archive.getnames() if "/" in member}
+        sources = archive.extractfile(
+            f"{name.removesuffix('.tar.gz')}/src/shop_inventory.egg-info/SOURCES.txt"
+        )
+        assert sources is not None
+        listed = sources.read().decode().split()
     assert {"pyproject.toml", "src/shop/service.py", "src/shop/demo.py"} <= shipped
     assert {"protos/shop/v1/inventory.proto", "protos/shop/v1/types.proto"} <= shipped
     assert not [name for name in shipped if name.endswith(("_pb2.py", "_pb2.pyi", "_greeter.py"))]
+    assert "src/shop/service.py" in listed
+    assert not [name for name in listed if name.endswith(("_pb2.py", "_pb2.pyi", "_greeter.py"))]

@@ -215,10 +215,9 @@ def _ship_protos_only(sdist: Path, protos: Path, package_dir: Path) -> None:
     """Rewrite ``sdist`` without generated modules and with every file under ``protos``."""
     generated = {(package_dir / name).as_posix() for name in _generated_names(protos)}
     with tarfile.open(sdist) as archive:
-        members = [(m, archive.extractfile(m)) for m in archive.getmembers()]
         kept = [
-            (member, data.read() if data else None)
-            for member, data in members
+            (member, _content(archive, member))
+            for member in archive.getmembers()
             if member.name.split("/", 1)[-1] not in generated
         ]
     root = kept[0][0].name.split("/", 1)[0]
@@ -226,9 +225,19 @@ def _ship_protos_only(sdist: Path, protos: Path, package_dir: Path) -> None:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as archive:
         for member, content in kept:
+            if content is not None and member.name.endswith(".egg-info/SOURCES.txt"):
+                # setuptools' list of the sdist's files names them too.
+                lines = content.decode().splitlines(keepends=True)
+                content = "".join(line for line in lines if line.strip() not in generated).encode()
+                member.size = len(content)
             archive.addfile(member, io.BytesIO(content) if content is not None else None)
         for path in sorted(p for p in protos.rglob("*") if p.is_file()):
             name = f"{root}/{path.as_posix()}"
             if name not in shipped:
                 archive.add(path, arcname=name)
     sdist.write_bytes(buffer.getvalue())
+
+
+def _content(archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes | None:
+    data = archive.extractfile(member)
+    return data.read() if data is not None else None
