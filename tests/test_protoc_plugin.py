@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -114,3 +115,19 @@ def test_protoc_reports_what_the_generator_refuses_and_exits_1(tmp_path: Path) -
         "which service clash.Foo generates too; rename one of the services\n"
     )
     assert not list((tmp_path / "gen").iterdir())
+
+
+def test_the_plugin_run_in_a_terminal_explains_itself_instead_of_waiting(tmp_path: Path) -> None:
+    plugin = shutil.which("protoc-gen-greeter", path=str(SCRIPTS))
+    assert plugin is not None
+    controller, terminal = pty.openpty()
+    try:
+        result = subprocess.run(
+            [plugin], stdin=terminal, capture_output=True, text=True, timeout=60, check=False
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert result.returncode == 2
+    assert result.stderr.startswith("protoc-gen-greeter is a protoc plugin: protoc runs it for")
+    assert result.stdout == ""

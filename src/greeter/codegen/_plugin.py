@@ -20,9 +20,21 @@ from greeter.codegen._generator import generate
 __all__ = ["main"]
 
 
+#: For a person who runs the plugin in a terminal, where it would wait for a request.
+USAGE = (
+    "protoc-gen-greeter is a protoc plugin: protoc runs it for --greeter_out, e.g.\n"
+    "  python -m grpc_tools.protoc -I protos --python_out=gen --pyi_out=gen "
+    "--greeter_out=gen protos/shop/v1/inventory.proto\n"
+    "or, with no protoc at hand: greeter generate -I protos --out gen FILE.proto"
+)
+
+
 def main() -> int:
     """Answer the request protoc writes to stdin; the exit status (0: protoc reads the
-    answer, errors included)."""
+    answer, errors included; 2, with a usage message, when stdin is a terminal)."""
+    if sys.stdin.isatty():
+        print(USAGE, file=sys.stderr)
+        return 2
     request = CodeGeneratorRequest.FromString(sys.stdin.buffer.read())
     response = generate(request)
     sys.stdout.buffer.write(response.SerializeToString())
