@@ -24,6 +24,7 @@ from greeter.codegen._gennames import (
     long_alias,
     method_attribute,
     pb2_module,
+    snake_case,
 )
 
 __all__ = ["GenerationError", "generate"]
@@ -167,15 +168,16 @@ class _Module:
     def _service(self, index: int, service: descriptor_pb2.ServiceDescriptorProto) -> _ServiceNames:
         full_name = f"{self.proto.package}.{service.name}" if self.proto.package else service.name
         taken: set[str] = set()
-        attributes = [method_attribute(method.name, taken) for method in service.method]
-        for attribute in attributes:
-            taken.add(attribute)
+        attributes = []
+        for method in service.method:  # in proto order: the first keeps the plain name
+            attributes.append(method_attribute(method.name, taken))
+            taken.add(attributes[-1])
         rpcs = []
         for number, (method, attribute) in enumerate(zip(service.method, attributes, strict=True)):
             where = f"{self.proto.name}: {full_name}/{method.name}"
             with_call = None
             if not method.server_streaming:
-                with_call = free_name(f"{attribute}_with_call", taken)
+                with_call = free_name(f"{snake_case(method.name)}_with_call", taken)
                 taken.add(with_call)
             shape = (
                 f"{'STREAM' if method.client_streaming else 'UNARY'}_"
@@ -295,7 +297,10 @@ class _Module:
                 "    )",
             ]
         listed = [f"            {rpc.attribute}," for rpc in service.rpcs]
-        methods = ["        (", *listed, "        ),"] if listed else ["        (),"]
+        if len(service.rpcs) > 1:
+            methods = ["        (", *listed, "        ),"]
+        else:  # ruff format keeps () and (one,) on one line
+            methods = [f"        ({''.join(rpc.attribute + ',' for rpc in service.rpcs)}),"]
         return [
             *lines,
             "    definition = greeter.rpc.ServiceDefinition(",

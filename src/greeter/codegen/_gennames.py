@@ -12,8 +12,10 @@ The rules, which the generated code's users rely on:
   base classes use (``close``, ``context``, ``add_to_server``, ...) or a name an earlier
   RPC of the service already took (``GetItem`` and ``get_item``) gets a trailing ``_``
   until it is free, in proto order: so the first RPC keeps the plain name.
-- The ``*_with_call`` variant of an RPC with one response is named after its method,
-  once every RPC has its name, with a trailing ``_`` if that is taken too.
+- The ``*_with_call`` variant of an RPC with one response is its snake_case name and
+  ``_with_call`` (``Import`` -> ``import_with_call``), named once every RPC has its
+  method, with a trailing ``_`` if that is taken (``GetItem`` beside an RPC
+  ``GetItemWithCall``: ``get_item_with_call_``).
 """
 
 from __future__ import annotations

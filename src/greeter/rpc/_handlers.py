@@ -54,16 +54,19 @@ def _parser(method: Method[Any, Any]) -> Callable[[bytes], object]:
     """The request deserializer: the message, or ``_MALFORMED`` if the bytes do not parse.
 
     grpc would log a traceback for every such request (and the asyncio server would send
-    the exception's text); the handler answers INVALID_ARGUMENT instead.
+    the exception's text); the handler answers INVALID_ARGUMENT instead. So it does for a
+    message missing a proto2 ``required`` field.
     """
     from_string = method.request_type.FromString
 
     def parse(data: bytes) -> object:
         try:
-            return from_string(data)
+            request = from_string(data)
         except DecodeError:
             logger.debug("a request to %s did not parse", method.path, exc_info=True)
             return _MALFORMED
+        # protobuf parses a proto2 message that lacks a required field; it is malformed.
+        return request if request.IsInitialized() else _MALFORMED
 
     return parse
 
