@@ -269,3 +269,13 @@ def test_user_code_calling_the_generated_modules_passes_mypy_strict(tmp_path: Pa
         cwd=out,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_adding_the_generate_command_to_a_command_line_loads_neither_grpc_nor_protobuf() -> None:
+    code = (
+        "import argparse, sys\n"
+        "from greeter.codegen import _command\n"
+        "_command.add_parser(argparse.ArgumentParser().add_subparsers())\n"
+        "print(sorted(m for m in ('grpc', 'google.protobuf', 'greeter.rpc') if m in sys.modules))"
+    )
+    assert run(sys.executable, "-c", code) == "[]\n"

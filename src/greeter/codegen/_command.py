@@ -16,8 +16,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from greeter.codegen._protoc import GenerateError, GenerateUsageError, generate
-
 __all__ = ["add_parser", "main", "run"]
 
 EXIT_OK = 0
@@ -58,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     """Generate what ``args`` (parsed by ``add_parser``'s parser) asks for; the exit
     status. Reports each file written, or the error, on stderr."""
+    # Loaded here, not at the top: the generator brings grpc and protobuf (~150 ms), which
+    # a command line adding this parser should not pay for its other commands.
+    from greeter.codegen._protoc import GenerateError, GenerateUsageError, generate
+
     parser: argparse.ArgumentParser = args.command_parser
     try:
         written = generate(args.proto_path or ["."], args.files, args.out)
