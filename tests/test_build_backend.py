@@ -76,19 +76,44 @@ def test_generate_code_writes_every_proto_into_the_package_dir(
     assert sorted(reported) == sorted(f"greeter.build: wrote {path}" for path in written)
 
 
-def test_generate_code_removes_only_modules_of_protos_that_are_gone(project: Path) -> None:
+def test_generate_code_removes_the_modules_of_a_deleted_proto_and_nothing_of_the_users(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    orders = project / "protos" / "shop" / "v1" / "orders.proto"
+    orders.write_text(
+        'syntax = "proto3";\npackage shop.v1;\nmessage Order {}\n'
+        "service Orders { rpc Place(Order) returns (Order); }\n"
+    )
+    build.generate_code(project)
     package = project / "src" / "shop" / "v1"
-    package.mkdir(parents=True)
-    stale = ["orders_pb2.py", "orders_pb2.pyi", "orders_greeter.py"]
-    for name in stale:
-        (package / name).write_text("# from protos/shop/v1/orders.proto, since deleted\n")
-    (package / "helpers.py").write_text("# the user's own module\n")
-    (package / "orders.py").write_text("# the user's own module\n")
+    assert (package / "orders_greeter.py").is_file()
+    orders.unlink()
+    users = ["helpers.py", "orders.py", "welcome_greeter.py"]  # the last by name alone
+    for name in users:
+        (package / name).write_text("# the user's own module\n")
+    capsys.readouterr()
 
     build.generate_code(project)
     assert sorted(p.name for p in package.iterdir() if p.is_file()) == sorted(
-        ["helpers.py", "orders.py", *(Path(name).name for name in GENERATED)]
+        [*users, *(Path(name).name for name in GENERATED)]
     )
+    removed = [line for line in capsys.readouterr().err.splitlines() if "removed" in line]
+    assert removed == [
+        f"greeter.build: removed {package / name}"
+        for name in ("orders_greeter.py", "orders_pb2.py", "orders_pb2.pyi")
+    ]
+
+
+def test_a_proto_that_loses_its_services_loses_its_greeter_module(project: Path) -> None:
+    build.generate_code(project)
+    package = project / "src" / "shop" / "v1"
+    assert (package / "inventory_greeter.py").is_file()
+    proto = project / "protos" / "shop" / "v1" / "inventory.proto"
+    text = proto.read_text()
+    proto.write_text(text[: text.index("// What the shop has.")])
+    build.generate_code(project)
+    assert not (package / "inventory_greeter.py").exists()
+    assert (package / "inventory_pb2.py").is_file()
 
 
 def test_package_dir_defaults_to_src_when_it_exists(project: Path) -> None:
@@ -125,6 +150,7 @@ def test_an_empty_proto_root_is_refused(project: Path) -> None:
 
 def test_the_sdist_ships_the_protos_and_never_generated_code(project: Path) -> None:
     build.generate_code(project)  # as an earlier pip install -e left the tree
+    (project / "src" / "shop" / "v1" / "welcome_greeter.py").write_text("# the user's own\n")
     dist = project / "dist"
     code = f"import greeter.build as b; print(b.build_sdist({str(dist)!r}))"
     name = run(sys.executable, "-c", code, cwd=project).splitlines()[-1]
@@ -135,8 +161,8 @@ def test_the_sdist_ships_the_protos_and_never_generated_code(project: Path) -> N
         )
         assert sources is not None
         listed = sources.read().decode().split()
-    assert {"pyproject.toml", "src/shop/service.py", "src/shop/demo.py"} <= shipped
+    assert {"pyproject.toml", "src/shop/service.py", "src/shop/v1/welcome_greeter.py"} <= shipped
     assert {"protos/shop/v1/inventory.proto", "protos/shop/v1/types.proto"} <= shipped
-    assert not [name for name in shipped if name.endswith(("_pb2.py", "_pb2.pyi", "_greeter.py"))]
-    assert "src/shop/service.py" in listed
-    assert not [name for name in listed if name.endswith(("_pb2.py", "_pb2.pyi", "_greeter.py"))]
+    assert not set(GENERATED) & shipped
+    assert {"src/shop/service.py", "src/shop/v1/welcome_greeter.py"} <= set(listed)
+    assert not set(GENERATED) & set(listed)

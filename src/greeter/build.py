@@ -59,8 +59,12 @@ GENERATOR_REQUIREMENTS = (
 #: reads ``[tool.greeter]`` where the standard library cannot.
 _SETUPTOOLS = ("setuptools>=77", "tomli>=2; python_version < '3.11'")
 
-#: What the generator writes beside each ``NAME.proto``; only these names are removed.
-_GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_greeter.py")
+#: protoc's modules, by their names: nobody writes a ``_pb2`` module by hand.
+_PROTOC_SUFFIXES = ("_pb2.py", "_pb2.pyi")
+#: The generator's modules, by their name and what their docstring says (a module of the
+#: user's may well be called ``welcome_greeter.py``).
+_GREETER_SUFFIX = "_greeter.py"
+_GREETER_MARKS = (b"greeter.codegen", b"do not edit")
 _SETTINGS = {"protos", "package-dir"}
 
 
@@ -68,17 +72,21 @@ def generate_code(project: Path | str = ".") -> list[Path]:
     """Compile every ``.proto`` under the project's proto root into its package
     directory; return the files written (each also reported on stderr).
 
-    Generated modules whose ``.proto`` is gone are removed first, so a renamed proto
-    leaves no stale module behind.
+    The modules generated before are removed first, so a deleted proto, or one that no
+    longer has services, leaves no stale module behind.
     """
     protos, package_dir = _settings(Path(project))
     files = sorted(protos.rglob("*.proto"))
     if not files:
         raise RuntimeError(f"greeter.build: no .proto files under {protos}")
-    _remove_stale(protos, package_dir)
+    previous = _generated_modules(protos, package_dir)
+    for path in previous:
+        path.unlink()
     written = generate([protos], files, package_dir)
     for path in written:
         print(f"greeter.build: wrote {path}", file=sys.stderr)
+    for path in sorted(set(previous) - set(written)):
+        print(f"greeter.build: removed {path}", file=sys.stderr)
     return written
 
 
@@ -186,40 +194,48 @@ def _settings(project: Path) -> tuple[Path, Path]:
     return protos, project / settings.get("package-dir", default_package_dir)
 
 
-def _generated_names(protos: Path) -> set[Path]:
-    """Where each ``.proto`` under ``protos`` has its generated modules, relative to
-    the package directory."""
-    return {
-        proto.relative_to(protos).with_name(proto.stem + suffix)
-        for proto in protos.rglob("*.proto")
-        for suffix in _GENERATED_SUFFIXES
-    }
+def _is_generated(name: str, content: bytes) -> bool:
+    """Whether the module called ``name``, which begins with ``content``, is generated."""
+    if name.endswith(_PROTOC_SUFFIXES):
+        return True
+    head = content[:1024].lower()
+    return name.endswith(_GREETER_SUFFIX) and all(mark in head for mark in _GREETER_MARKS)
 
 
-def _remove_stale(protos: Path, package_dir: Path) -> None:
-    # Only in the folders that mirror the proto tree, and only names the generator
-    # writes: the rest of the package is the user's.
-    current = _generated_names(protos)
-    for folder in {p.parent for p in protos.rglob("*.proto")}:
-        target = package_dir / folder.relative_to(protos)
-        if not target.is_dir():
-            continue
-        for path in target.iterdir():
-            generated = path.name.endswith(_GENERATED_SUFFIXES)
-            if generated and path.relative_to(package_dir) not in current:
-                print(f"greeter.build: removed stale {path}", file=sys.stderr)
-                path.unlink()
+def _generated_modules(protos: Path, package_dir: Path) -> list[Path]:
+    """The generated modules in the folders of ``package_dir`` that mirror the proto
+    tree (the rest of the package is the user's)."""
+    return sorted(
+        path
+        for folder in _output_folders(protos, package_dir)
+        if folder.is_dir()
+        for path in folder.iterdir()
+        if path.is_file() and _is_generated(path.name, _head(path))
+    )
+
+
+def _output_folders(protos: Path, package_dir: Path) -> set[Path]:
+    return {package_dir / p.parent.relative_to(protos) for p in protos.rglob("*.proto")}
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as file:
+        return file.read(1024)
 
 
 def _ship_protos_only(sdist: Path, protos: Path, package_dir: Path) -> None:
     """Rewrite ``sdist`` without generated modules and with every file under ``protos``."""
-    generated = {(package_dir / name).as_posix() for name in _generated_names(protos)}
     with tarfile.open(sdist) as archive:
-        kept = [
-            (member, _content(archive, member))
-            for member in archive.getmembers()
-            if member.name.split("/", 1)[-1] not in generated
-        ]
+        members = [(member, _content(archive, member)) for member in archive.getmembers()]
+    folders = {folder.as_posix() for folder in _output_folders(protos, package_dir)}
+    generated = {
+        _in_sdist(member)
+        for member, content in members
+        if content is not None
+        and Path(_in_sdist(member)).parent.as_posix() in folders
+        and _is_generated(member.name, content)
+    }
+    kept = [(m, content) for m, content in members if _in_sdist(m) not in generated]
     root = kept[0][0].name.split("/", 1)[0]
     shipped = {member.name for member, _ in kept}
     buffer = io.BytesIO()
@@ -236,6 +252,11 @@ def _ship_protos_only(sdist: Path, protos: Path, package_dir: Path) -> None:
             if name not in shipped:
                 archive.add(path, arcname=name)
     sdist.write_bytes(buffer.getvalue())
+
+
+def _in_sdist(member: tarfile.TarInfo) -> str:
+    """A member's path below the sdist's top folder (``name-version/``)."""
+    return member.name.split("/", 1)[-1]
 
 
 def _content(archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes | None:
