@@ -121,7 +121,7 @@ def test_a_deep_package_with_nested_messages(modules: Any, target: str) -> None:
 
 def test_proto_comments_become_docstrings_as_written(modules: Any) -> None:
     documented = modules.deep.DeepClient.__doc__
-    assert 'Comments become docstrings: "quotes", a backslash \\ and """ triple' in documented
+    assert 'Comments become docstrings: "quotes", a backslash \\ and """ triple\n' in documented
     assert inspect.getdoc(modules.deep.DeepClient.echo) == (
         "Call ``deep.a.b.c.d.v1.Deep/Echo``.\n\nEchoes the inner message."
     )
