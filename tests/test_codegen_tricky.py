@@ -4,7 +4,8 @@ tests/protos/tricky/v1/keywords.proto: keywords as RPC and field names, RPCs who
 names clash in snake_case or with the base classes' names, a streaming-only service and
 an empty one; deep/a/b/c/d/v1/deep.proto: a deep package and nested messages;
 tutorial/greeter.proto: the classic tutorial's proto2 ``tutorial.Greeter``, with
-``required`` fields, beside greeter's own ``helloworld.Greeter``.
+``required`` fields, beside greeter's own ``helloworld.Greeter``;
+editions/v1/notes.proto: an ``edition = "2023"`` file.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def modules(tmp_path_factory: pytest.TempPathFactory) -> Any:
         "deep_pb2": "deep.a.b.c.d.v1.deep_pb2",
         "tutorial": "tutorial.greeter_greeter",
         "tutorial_pb2": "tutorial.greeter_pb2",
+        "notes": "editions.v1.notes_greeter",
+        "notes_pb2": "editions.v1.notes_pb2",
     }
     loaded = {key: load(tmp_path_factory, module) for key, module in names.items()}
     return type("Modules", (), loaded)
@@ -59,6 +62,7 @@ def target(modules: Any) -> Iterator[str]:
         modules.keywords.NothingService(),
         shop.Deep(),
         shop.TutorialGreeter(),
+        shop.Notes(),
     ]
     registrations = [(greeter.rpc.add_to_server, service) for service in services]
     with testing.serving(GreeterService(), services=registrations) as server:
@@ -152,3 +156,10 @@ def test_a_proto2_request_missing_a_required_field_answers_invalid_argument(
             say_hello(b"", timeout=10)  # no name: a required field
     assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert raised.value.details() == "the request is not a valid tutorial.HelloRequest"
+
+
+def test_a_service_from_an_editions_file_is_served(modules: Any, target: str) -> None:
+    pb2 = modules.notes_pb2
+    with modules.notes.NotesClient(target, timeout=10) as client:
+        kept = client.keep(pb2.Note(text="hi", stars=1))
+    assert (kept.text, kept.stars) == ("kept: hi", 2)
