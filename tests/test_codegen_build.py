@@ -32,6 +32,7 @@ SERVED_PROTOS = (
     "tricky/v1/keywords.proto",
     "deep/a/b/c/d/v1/deep.proto",
     "tutorial/greeter.proto",
+    "editions/v1/notes.proto",
 )
 
 _tree: Path | None = None
@@ -102,6 +103,7 @@ def test_each_proto_with_services_gets_a_greeter_module_beside_its_pb2(
     written = write_files(tmp_path, generate(compile_request(tmp_path, SERVED_PROTOS)))
     assert sorted(written) == [
         "deep/a/b/c/d/v1/deep_greeter.py",
+        "editions/v1/notes_greeter.py",
         "shop/v1/inventory_greeter.py",
         "tricky/v1/keywords_greeter.py",
         "tutorial/greeter_greeter.py",

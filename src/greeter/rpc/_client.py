@@ -25,15 +25,17 @@ from greeter._options import (
     message_length_options,
     to_grpc_compression,
 )
-from greeter._tls import ClientTLS
-from greeter.client._channel import ChannelSettings, ClientInterceptor, LoadBalancing, RetryPolicy
 from greeter.errors import error_from_grpc
-from greeter.pipeline._auth import TokenSource, authorization_metadata
 from greeter.rpc._method import Method, ServiceDefinition
 from greeter.rpc._streams import AsyncResponseStream, Response, ResponseStream
 
 if TYPE_CHECKING:
+    # Loaded when a client is made, not when a generated module is imported.
     from typing_extensions import Self
+
+    from greeter._tls import ClientTLS
+    from greeter.client._channel import ClientInterceptor, LoadBalancing, RetryPolicy
+    from greeter.pipeline._auth import TokenSource
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -92,6 +94,8 @@ class _BaseClient:
                 f"{type(self).__name__} calls no service: use a generated client class "
                 "(InventoryClient), not greeter.rpc.Client itself"
             )
+        from greeter.client._channel import ChannelSettings
+
         self._defaults = _CallOptions(
             timeout=_grpc_timeout(timeout),
             metadata=normalize_metadata(metadata),
@@ -146,6 +150,8 @@ class _BaseClient:
         ):
             return defaults  # the usual call: nothing to merge (grpc never changes it)
         token = self._channel_settings.plaintext_token
+        if token is not None:
+            from greeter.pipeline._auth import authorization_metadata
         return _CallOptions(
             timeout=defaults["timeout"] if timeout is None else _grpc_timeout(timeout),
             metadata=(

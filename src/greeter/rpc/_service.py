@@ -8,14 +8,17 @@ statement live here once, for every service.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import grpc
 
-from greeter.pipeline._context import AsyncCallContext, CallContext, current_context_of
-from greeter.rpc._handlers import async_method_handler, method_handler
 from greeter.rpc._method import ServiceDefinition
-from greeter.rpc._overrides import check_overrides, generated_base
+
+if TYPE_CHECKING:
+    from greeter.pipeline._context import AsyncCallContext, CallContext
+
+# The call pipeline, the handlers and the override checks are imported where they are
+# first needed (serving, a subclass of a generated class), not with a generated module.
 
 __all__ = ["AsyncService", "Service", "ServiceRegistry", "add_to_server"]
 
@@ -42,10 +45,17 @@ class _BaseService:
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
+        if cls.__module__ == __name__ or isinstance(vars(cls).get("definition"), ServiceDefinition):
+            return  # Service, AsyncService, or a generated class: the reference for checks
+        from greeter.rpc._overrides import check_overrides
+
         check_overrides(cls, is_async=cls._is_async)
 
     def method_handlers(self) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:
         """A grpc handler for each RPC, by its name in the proto (``"GetItem"``)."""
+        from greeter.rpc._handlers import async_method_handler, method_handler
+        from greeter.rpc._overrides import generated_base
+
         if generated_base(type(self)) is None:
             raise TypeError(
                 f"{type(self).__name__} serves no service: subclass a generated service "
@@ -88,6 +98,8 @@ class Service(_BaseService):
 
         Raises ``RuntimeError`` when read outside a call.
         """
+        from greeter.pipeline._context import CallContext, current_context_of
+
         return current_context_of(CallContext, type(self).__name__)
 
 
@@ -107,6 +119,8 @@ class AsyncService(_BaseService):
 
         Raises ``RuntimeError`` when read outside a call.
         """
+        from greeter.pipeline._context import AsyncCallContext, current_context_of
+
         return current_context_of(AsyncCallContext, type(self).__name__)
 
 
