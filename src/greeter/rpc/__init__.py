@@ -1,0 +1,46 @@
+"""The runtime of generated services: typed clients and services for any ``.proto``.
+
+``greeter generate`` (or the ``protoc-gen-greeter`` plugin) writes, beside each
+``x_pb2.py``, an ``x_greeter.py`` whose classes are names and types over this module:
+``XClient(Client)``, ``AsyncXClient(AsyncClient)``, ``XService(Service)`` and
+``AsyncXService(AsyncService)``, each with one method per RPC, in snake_case. Channels,
+call options, error mapping, handlers and ``self.context`` live here, once::
+
+    from shop.v1.inventory_greeter import InventoryClient, InventoryService
+
+    class MyInventory(InventoryService):
+        def get_item(self, request: GetItemRequest) -> Item:
+            return Item(sku=request.sku)
+
+    GreeterService().start("[::]:50051", services=[(greeter.rpc.add_to_server, MyInventory())])
+
+    with InventoryClient("localhost:50051") as client:
+        item = client.get_item(GetItemRequest(sku="A1"), timeout=2)
+"""
+
+from greeter._metadata import Metadata, MetadataTuple
+from greeter._options import Compression
+from greeter.errors import Unimplemented
+from greeter.rpc._client import AsyncClient, Client
+from greeter.rpc._method import Method, ServiceDefinition, Shape
+from greeter.rpc._service import AsyncService, Service, ServiceRegistry, add_to_server
+from greeter.rpc._streams import AsyncResponseStream, Response, ResponseStream
+
+__all__ = [
+    "AsyncClient",
+    "AsyncResponseStream",
+    "AsyncService",
+    "Client",
+    "Compression",
+    "Metadata",
+    "MetadataTuple",
+    "Method",
+    "Response",
+    "ResponseStream",
+    "Service",
+    "ServiceDefinition",
+    "ServiceRegistry",
+    "Shape",
+    "Unimplemented",
+    "add_to_server",
+]

@@ -1,0 +1,133 @@
+"""``Service`` and ``AsyncService``: what every generated service class builds on.
+
+A generated ``InventoryService`` declares one typed method per RPC, each answering
+UNIMPLEMENTED until a subclass overrides it; registering it with a grpc server, the
+call's ``self.context``, error mapping and the check of overrides at the ``class``
+statement live here once, for every service.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import grpc
+
+from greeter.rpc._method import ServiceDefinition
+
+if TYPE_CHECKING:
+    from greeter.pipeline._context import AsyncCallContext, CallContext
+
+# The call pipeline, the handlers and the override checks are imported where they are
+# first needed (serving, a subclass of a generated class), not with a generated module.
+
+__all__ = ["AsyncService", "Service", "ServiceRegistry", "add_to_server"]
+
+
+class ServiceRegistry(Protocol):
+    """Where a service registers: a ``grpc.Server``, a ``grpc.aio.Server``, or greeter's
+    own servers' ``services=`` (which take ``(greeter.rpc.add_to_server, service)``)."""
+
+    def add_generic_rpc_handlers(self, generic_rpc_handlers: Any) -> None:
+        """Register handlers found by method name (any client)."""
+
+    def add_registered_method_handlers(
+        self, service_name: str, method_handlers: dict[str, grpc.RpcMethodHandler[Any, Any]]
+    ) -> None:
+        """Register handlers for clients that registered their methods (faster)."""
+
+
+class _BaseService:
+    """What the sync and asyncio services share: the definition and registration."""
+
+    #: The service served; each generated service class sets it.
+    definition: ClassVar[ServiceDefinition]
+    _is_async: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__module__ == __name__ or isinstance(vars(cls).get("definition"), ServiceDefinition):
+            return  # Service, AsyncService, or a generated class: the reference for checks
+        from greeter.rpc._overrides import check_overrides
+
+        check_overrides(cls, is_async=cls._is_async)
+
+    def method_handlers(self) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:
+        """A grpc handler for each RPC, by its name in the proto (``"GetItem"``)."""
+        from greeter.rpc._handlers import async_method_handler, method_handler
+        from greeter.rpc._overrides import generated_base
+
+        if generated_base(type(self)) is None:
+            raise TypeError(
+                f"{type(self).__name__} serves no service: subclass a generated service "
+                "class (InventoryService), not greeter.rpc.Service itself"
+            )
+        make = async_method_handler if self._is_async else method_handler
+        return {
+            method.name: make(method, getattr(self, method.attribute))
+            for method in self.definition.methods
+        }
+
+    def add_to_server(self, server: ServiceRegistry) -> None:
+        """Register this service's RPCs with ``server``, as ``add_XServicer_to_server`` does.
+
+        ``server`` is a ``grpc.Server`` (a ``grpc.aio.Server`` for an ``AsyncService``).
+        To serve beside the Greeter, pass ``(greeter.rpc.add_to_server, service)`` in
+        ``services=``.
+        """
+        handlers = self.method_handlers()
+        name = self.definition.name
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
+        server.add_registered_method_handlers(name, handlers)
+
+
+class Service(_BaseService):
+    """The base of every generated service for the threaded server.
+
+    Subclass the generated class (``InventoryService``) and override the RPCs you serve;
+    each takes the request message and returns the response message; server streaming
+    methods yield responses, client streaming ones receive an iterator of requests. An
+    RPC not overridden answers UNIMPLEMENTED. Raise a ``greeter.GreeterError`` subclass
+    (``greeter.NotFound("...")``) to end a call with that status; any other exception
+    becomes INTERNAL with a generic message, and its traceback is logged on the server.
+    ``self.context`` gives the running call's metadata, peer and deadline.
+    """
+
+    @property
+    def context(self) -> CallContext:
+        """The context of the call being served (only while a method runs).
+
+        Raises ``RuntimeError`` when read outside a call.
+        """
+        from greeter.pipeline._context import CallContext, current_context_of
+
+        return current_context_of(CallContext, type(self).__name__)
+
+
+class AsyncService(_BaseService):
+    """The base of every generated service for the asyncio server: ``async def`` methods.
+
+    Mirrors ``Service``: server streaming methods are async generators, client
+    streaming ones receive an async iterator; ``self.context`` is an
+    ``AsyncCallContext``.
+    """
+
+    _is_async = True
+
+    @property
+    def context(self) -> AsyncCallContext:
+        """The context of the call being served (only while a method runs).
+
+        Raises ``RuntimeError`` when read outside a call.
+        """
+        from greeter.pipeline._context import AsyncCallContext, current_context_of
+
+        return current_context_of(AsyncCallContext, type(self).__name__)
+
+
+def add_to_server(service: Service | AsyncService, server: ServiceRegistry) -> None:
+    """``service.add_to_server(server)``, in the shape of ``add_XServicer_to_server``.
+
+    So ``services=[(greeter.rpc.add_to_server, MyInventory())]`` serves a generated
+    service beside the Greeter.
+    """
+    service.add_to_server(server)

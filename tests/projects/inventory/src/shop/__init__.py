@@ -1,0 +1,1 @@
+"""The shop: hand-written code beside the modules greeter.build generates in shop.v1."""
