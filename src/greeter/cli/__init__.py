@@ -1,9 +1,11 @@
-"""The ``greeter`` command: ``greeter serve`` and ``greeter greet NAME...``.
+"""The ``greeter`` command: ``greeter serve``, ``greeter greet NAME...`` and
+``greeter generate``.
 
 grpc reads ``GRPC_VERBOSITY`` once, when it is imported, and how much grpc core may log
 depends on the command line. So reading the command line imports nothing that imports
 grpc: ``main`` parses it, and only the command's ``run`` sets the variable, then imports
-the server or the client. One module per command (``_serve``, ``_greet``); what they
+the server or the client. One module per command (``_serve``, ``_greet``, and the
+generator's own ``greeter.codegen._command``); what they
 share is in ``_values`` (what flags take), ``_tls_flags`` and ``_output`` (usage errors,
 one-line failures, grpc core's log).
 """
@@ -17,6 +19,7 @@ from typing import Protocol
 from greeter import __version__
 from greeter.cli import _greet, _serve
 from greeter.cli._output import EXIT_INTERRUPTED, UsageError
+from greeter.codegen import _command as _generate
 
 __all__ = ["main"]
 
@@ -35,14 +38,17 @@ class _Command(Protocol):
 
 
 #: The subcommands, in the order ``greeter --help`` lists them: a new one is one entry.
-_COMMANDS: tuple[_Command, ...] = (_serve, _greet)
+_COMMANDS: tuple[_Command, ...] = (_serve, _greet, _generate)
 
 
 def _parser() -> argparse.ArgumentParser:
     """The whole command line: ``greeter`` and each of its subcommands."""
     parser = argparse.ArgumentParser(
         prog="greeter",
-        description="Serve or call the gRPC helloworld.Greeter service.",
+        description=(
+            "Serve or call the gRPC helloworld.Greeter service, or generate typed "
+            "clients and services from your own .proto files."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"greeter {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
