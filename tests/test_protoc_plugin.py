@@ -65,11 +65,12 @@ def test_protoc_with_greeter_out_writes_the_greeter_modules_beside_protocs(
 
 
 def test_the_plugin_writes_what_greeter_generate_writes(tmp_path: Path) -> None:
-    # One generator behind both: the same protos give the same modules, byte for byte.
+    # One generator behind both: the same protos give the same modules, byte for byte
+    # (the messages' stubs by mypy-protobuf's plugin, which greeter generate runs too).
     by_plugin, by_command = tmp_path / "plugin", tmp_path / "command"
     by_plugin.mkdir()
     result = protoc(
-        "-I", PROTOS, f"--python_out={by_plugin}", f"--pyi_out={by_plugin}",
+        "-I", PROTOS, f"--python_out={by_plugin}", f"--mypy_out={by_plugin}",
         f"--greeter_out={by_plugin}", "shop/v1/inventory.proto", "shop/v1/types.proto",
         cwd=tmp_path,
     )  # fmt: skip

@@ -54,6 +54,8 @@ GENERATOR_REQUIREMENTS = (
     "grpcio-tools==1.66.2; python_version < '3.14'",
     "grpcio-tools==1.75.1; python_version == '3.14'",
     "grpcio-tools==1.84.0; python_version >= '3.15'",
+    # The messages' typed stubs (_pb2.pyi), as greeter's own build writes them.
+    "mypy-protobuf==3.7.0",
 )
 #: Understands every ``[project]`` table (SPDX ``license`` strings came in 77); tomli
 #: reads ``[tool.greeter]`` where the standard library cannot.
@@ -91,7 +93,7 @@ def generate_code(project: Path | str = ".") -> list[Path]:
 
 
 def get_requires_for_build_wheel(config_settings: dict[str, Any] | None = None) -> list[str]:
-    """PEP 517 hook: setuptools and the pinned grpcio-tools (see ``GENERATOR_REQUIREMENTS``)."""
+    """PEP 517 hook: setuptools and the pinned generators (``GENERATOR_REQUIREMENTS``)."""
     return [*_SETUPTOOLS, *GENERATOR_REQUIREMENTS]
 
 

@@ -1,10 +1,12 @@
 """Run grpcio-tools' protoc in this process, then the greeter generator, on ``.proto`` files.
 
 ``generate`` is what ``greeter generate`` and the ``greeter.build`` backend call. protoc
-writes the messages (``_pb2.py``) and their stubs (``_pb2.pyi``), and a descriptor set of
-every file with its imports and comments; from that set this module builds the same
-``CodeGeneratorRequest`` protoc hands a plugin, and the generator (the one behind
-``protoc-gen-greeter`` too) answers with the ``_greeter.py`` modules. No subprocess, no
+writes the messages (``_pb2.py``) and a descriptor set of every file with its imports and
+comments; from that set this module builds the same ``CodeGeneratorRequest`` protoc hands
+a plugin, and the generator (the one behind ``protoc-gen-greeter`` too) answers with the
+``_greeter.py`` modules, and mypy-protobuf with the messages' stubs (``_pb2.pyi``: protoc's
+own ``--pyi_out`` stubs do not pass ``mypy --strict``, mypy-protobuf's do, and they are
+what this package's own build uses). No subprocess, no
 separate protoc: grpcio-tools carries its own, and the well-known types
 (``google/protobuf/empty.proto``, ...) with it.
 """
@@ -80,7 +82,6 @@ def generate(
                 *(f"--proto_path={path}" for path in proto_paths),
                 f"--proto_path={well_known_types}",
                 f"--python_out={staged}",
-                f"--pyi_out={staged}",
                 f"--descriptor_set_out={descriptor_set}",
                 "--include_imports",
                 "--include_source_info",
@@ -92,6 +93,7 @@ def generate(
         descriptors = FileDescriptorSet.FromString(descriptor_set.read_bytes())
         request = CodeGeneratorRequest(file_to_generate=names, proto_file=descriptors.file)
         _write(_run_generator(request), staged)
+        _write(_message_stubs(request), staged)
         return _copy_tree(staged, out_dir)
 
 
@@ -138,6 +140,29 @@ def _protoc() -> tuple[ModuleType, Path]:
             f"generating code needs grpcio-tools, which is not installed: {INSTALL_HINT}"
         ) from None
     return protoc, Path(grpc_tools.__file__).parent / "_proto"
+
+
+def _message_stubs(request: CodeGeneratorRequest) -> CodeGeneratorResponse:
+    """mypy-protobuf's typed stubs (``_pb2.pyi``) of the messages in ``request``."""
+    try:
+        from mypy_protobuf.main import (  # type: ignore[import-untyped, unused-ignore]
+            Descriptors,
+            generate_mypy_stubs,
+        )
+    except ImportError:
+        raise GenerateError(
+            f"generating code needs mypy-protobuf, which is not installed: {INSTALL_HINT}"
+        ) from None
+    response = CodeGeneratorResponse()
+    generate_mypy_stubs(
+        Descriptors(request),
+        response,
+        quiet=True,
+        readable_stubs=False,
+        relax_strict_optional_primitives=False,
+        use_default_deprecation_warnings=False,
+    )
+    return response
 
 
 def _run_generator(request: CodeGeneratorRequest) -> CodeGeneratorResponse:
