@@ -144,3 +144,29 @@ def test_a_file_missing_from_the_request_is_an_error(tmp_path: Path) -> None:
     request.file_to_generate.append("nowhere.proto")
     response = generate(request)
     assert response.error == "nowhere.proto: not among the request's proto files"
+
+
+def _request_with(path: str, package: str, message: str) -> plugin_pb2.CodeGeneratorRequest:
+    """A request for one file declaring ``message`` and a service using it."""
+    proto = descriptor_pb2.FileDescriptorProto(name=path, package=package, syntax="proto3")
+    proto.message_type.add(name=message)
+    service = proto.service.add(name="Things")
+    full_name = f".{package}.{message}"
+    service.method.add(name="Get", input_type=full_name, output_type=full_name)
+    return plugin_pb2.CodeGeneratorRequest(file_to_generate=[path], proto_file=[proto])
+
+
+def test_a_python_keyword_in_a_package_path_is_an_error_naming_it() -> None:
+    response = generate(_request_with("my/import/v1/things.proto", "my.import.v1", "Thing"))
+    assert response.error == (
+        "my/import/v1/things.proto: its module, my.import.v1.things_pb2, cannot be written "
+        "in Python: 'import' is a Python keyword; rename it in the proto"
+    )
+
+
+def test_a_message_named_as_a_python_keyword_is_an_error_naming_it() -> None:
+    response = generate(_request_with("things.proto", "things", "class"))
+    assert response.error == (
+        "things.proto: things.Things/Get: message things.class, class, cannot be written in "
+        "Python: 'class' is a Python keyword; rename it in the proto"
+    )

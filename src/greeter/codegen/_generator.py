@@ -11,6 +11,7 @@ protos (a name clash, a type it cannot find) is reported in ``response.error``.
 
 from __future__ import annotations
 
+import keyword
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -54,6 +55,17 @@ def _is_cap_words(name: str) -> bool:
 
 class GenerationError(Exception):
     """A proto the generator cannot turn into Python; the message says what to change."""
+
+
+def _check_python_names(dotted: str, what: str) -> None:
+    """Python code can only name ``dotted`` if each part is an identifier, no keyword."""
+    for part in dotted.split("."):
+        if keyword.iskeyword(part) or not part.isidentifier():
+            raise GenerationError(
+                f"{what}, {dotted}, cannot be written in Python: {part!r} is "
+                f"{'a Python keyword' if keyword.iskeyword(part) else 'no identifier'}; "
+                "rename it in the proto"
+            )
 
 
 def generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGeneratorResponse:
@@ -156,6 +168,7 @@ class _Module:
             tuple(location.path): location.leading_comments
             for location in proto.source_code_info.location
         }
+        _check_python_names(pb2_module(proto.name), f"{proto.name}: its module")
         self.imports: dict[str, str] = {}  # module -> the name it is bound to
         self.typing_names: set[str] = set()
         self.services = [
@@ -209,6 +222,8 @@ class _Module:
         """How the module refers to a message: ``inventory_pb2.Item``."""
         found = self.types.find(full_name, where)
         module = pb2_module(found.proto_file)
+        _check_python_names(module, f"{where}: the module of {found.proto_file}")
+        _check_python_names(found.python_name, f"{where}: message {full_name.lstrip('.')}")
         if module not in self.imports:
             short = module.rpartition(".")[2]
             clash = short in self.imports.values() or short in _MODULE_NAMES
