@@ -51,6 +51,8 @@ def modules(tmp_path_factory: pytest.TempPathFactory) -> Any:
         "tutorial_pb2": "tutorial.greeter_pb2",
         "notes": "editions.v1.notes_greeter",
         "notes_pb2": "editions.v1.notes_pb2",
+        "convert": "alias.both_greeter",
+        "a_types": "alias.a.types_pb2",
     }
     loaded = {key: load(tmp_path_factory, module) for key, module in names.items()}
     return type("Modules", (), loaded)
@@ -68,6 +70,7 @@ def target(modules: Any) -> Iterator[str]:
         shop.TutorialGreeter(),
         shop.Notes(),
         shop.Inventory(),
+        shop.Convert(),
     ]
     registrations = [(greeter.rpc.add_to_server, service) for service in services]
     with testing.serving(GreeterService(), services=registrations) as server:
@@ -186,6 +189,16 @@ def test_reflection_lists_and_describes_every_generated_service(target: str) -> 
         "deep.a.b.c.d.v1.Deep",
         "tutorial.Greeter",
         "editions.v1.Notes",
+        "alias.Convert",
     } <= listed
     assert get_item.output_type.full_name == "shop.v1.Item"  # from types.proto
     assert echo.output_type.full_name == "deep.a.b.c.d.v1.Outer.Inner"
+
+
+def test_messages_from_modules_of_the_same_name_are_told_apart(
+    modules: Any, target: str
+) -> None:
+    with modules.convert.ConvertClient(target, timeout=10) as client:
+        converted = client.number(modules.a_types.Thing(name="four"))
+    assert converted.number == 4
+    assert type(converted).DESCRIPTOR.full_name == "alias.b.Thing"
