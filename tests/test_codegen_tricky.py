@@ -195,9 +195,7 @@ def test_reflection_lists_and_describes_every_generated_service(target: str) -> 
     assert echo.output_type.full_name == "deep.a.b.c.d.v1.Outer.Inner"
 
 
-def test_messages_from_modules_of_the_same_name_are_told_apart(
-    modules: Any, target: str
-) -> None:
+def test_messages_from_modules_of_the_same_name_are_told_apart(modules: Any, target: str) -> None:
     with modules.convert.ConvertClient(target, timeout=10) as client:
         converted = client.number(modules.a_types.Thing(name="four"))
     assert converted.number == 4
