@@ -33,6 +33,9 @@ SERVED_PROTOS = (
     "deep/a/b/c/d/v1/deep.proto",
     "tutorial/greeter.proto",
     "editions/v1/notes.proto",
+    "alias/a/types.proto",
+    "alias/b/types.proto",
+    "alias/both.proto",
 )
 
 _tree: Path | None = None
@@ -102,6 +105,7 @@ def test_each_proto_with_services_gets_a_greeter_module_beside_its_pb2(
 ) -> None:
     written = write_files(tmp_path, generate(compile_request(tmp_path, SERVED_PROTOS)))
     assert sorted(written) == [
+        "alias/both_greeter.py",
         "deep/a/b/c/d/v1/deep_greeter.py",
         "editions/v1/notes_greeter.py",
         "shop/v1/inventory_greeter.py",
@@ -118,6 +122,16 @@ def test_generated_module_imports_messages_as_protoc_does(tmp_path: Path) -> Non
     assert "from shop.v1 import inventory_pb2\n" in module.content
     assert "from shop.v1 import types_pb2\n" in module.content
     assert "from google.protobuf import empty_pb2\n" in module.content
+
+
+def test_modules_that_share_a_name_are_imported_under_protocs_long_aliases(
+    tmp_path: Path,
+) -> None:
+    response = generate(compile_request(tmp_path, ["alias/both.proto"]))
+    (module,) = response.file
+    assert "from alias.a import types_pb2 as alias_dot_a_dot_types__pb2\n" in module.content
+    assert "from alias.b import types_pb2 as alias_dot_b_dot_types__pb2\n" in module.content
+    assert "        alias_dot_a_dot_types__pb2.Thing,\n" in module.content
 
 
 def test_response_announces_proto3_optional_and_editions(tmp_path: Path) -> None:
@@ -144,3 +158,29 @@ def test_a_file_missing_from_the_request_is_an_error(tmp_path: Path) -> None:
     request.file_to_generate.append("nowhere.proto")
     response = generate(request)
     assert response.error == "nowhere.proto: not among the request's proto files"
+
+
+def _request_with(path: str, package: str, message: str) -> plugin_pb2.CodeGeneratorRequest:
+    """A request for one file declaring ``message`` and a service using it."""
+    proto = descriptor_pb2.FileDescriptorProto(name=path, package=package, syntax="proto3")
+    proto.message_type.add(name=message)
+    service = proto.service.add(name="Things")
+    full_name = f".{package}.{message}"
+    service.method.add(name="Get", input_type=full_name, output_type=full_name)
+    return plugin_pb2.CodeGeneratorRequest(file_to_generate=[path], proto_file=[proto])
+
+
+def test_a_python_keyword_in_a_package_path_is_an_error_naming_it() -> None:
+    response = generate(_request_with("my/import/v1/things.proto", "my.import.v1", "Thing"))
+    assert response.error == (
+        "my/import/v1/things.proto: its module, my.import.v1.things_pb2, cannot be written "
+        "in Python: 'import' is a Python keyword; rename it in the proto"
+    )
+
+
+def test_a_message_named_as_a_python_keyword_is_an_error_naming_it() -> None:
+    response = generate(_request_with("things.proto", "things", "class"))
+    assert response.error == (
+        "things.proto: things.Things/Get: message things.class, class, cannot be written in "
+        "Python: 'class' is a Python keyword; rename it in the proto"
+    )

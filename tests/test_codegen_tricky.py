@@ -16,6 +16,10 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.descriptor_pool import DescriptorPool
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
 
 import greeter
 import greeter.rpc
@@ -47,6 +51,8 @@ def modules(tmp_path_factory: pytest.TempPathFactory) -> Any:
         "tutorial_pb2": "tutorial.greeter_pb2",
         "notes": "editions.v1.notes_greeter",
         "notes_pb2": "editions.v1.notes_pb2",
+        "convert": "alias.both_greeter",
+        "a_types": "alias.a.types_pb2",
     }
     loaded = {key: load(tmp_path_factory, module) for key, module in names.items()}
     return type("Modules", (), loaded)
@@ -54,7 +60,7 @@ def modules(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def target(modules: Any) -> Iterator[str]:
-    """Keywords, Streams, Nothing, Deep and tutorial.Greeter beside helloworld.Greeter."""
+    """Every generated service of the tests, beside helloworld.Greeter, on one server."""
     shop = modules.shop
     services = [
         shop.Keywords(),
@@ -63,6 +69,8 @@ def target(modules: Any) -> Iterator[str]:
         shop.Deep(),
         shop.TutorialGreeter(),
         shop.Notes(),
+        shop.Inventory(),
+        shop.Convert(),
     ]
     registrations = [(greeter.rpc.add_to_server, service) for service in services]
     with testing.serving(GreeterService(), services=registrations) as server:
@@ -163,3 +171,32 @@ def test_a_service_from_an_editions_file_is_served(modules: Any, target: str) ->
     with modules.notes.NotesClient(target, timeout=10) as client:
         kept = client.keep(pb2.Note(text="hi", stars=1))
     assert (kept.text, kept.stars) == ("kept: hi", 2)
+
+
+def test_reflection_lists_and_describes_every_generated_service(target: str) -> None:
+    with grpc.insecure_channel(target) as channel:
+        database = ProtoReflectionDescriptorDatabase(channel)
+        listed = set(database.get_services())
+        pool = DescriptorPool(database)
+        get_item = pool.FindServiceByName("shop.v1.Inventory").methods_by_name["GetItem"]
+        echo = pool.FindServiceByName("deep.a.b.c.d.v1.Deep").methods_by_name["Echo"]
+    assert {
+        "helloworld.Greeter",
+        "shop.v1.Inventory",
+        "tricky.v1.Keywords",
+        "tricky.v1.Streams",
+        "tricky.v1.Nothing",
+        "deep.a.b.c.d.v1.Deep",
+        "tutorial.Greeter",
+        "editions.v1.Notes",
+        "alias.Convert",
+    } <= listed
+    assert get_item.output_type.full_name == "shop.v1.Item"  # from types.proto
+    assert echo.output_type.full_name == "deep.a.b.c.d.v1.Outer.Inner"
+
+
+def test_messages_from_modules_of_the_same_name_are_told_apart(modules: Any, target: str) -> None:
+    with modules.convert.ConvertClient(target, timeout=10) as client:
+        converted = client.number(modules.a_types.Thing(name="four"))
+    assert converted.number == 4
+    assert type(converted).DESCRIPTOR.full_name == "alias.b.Thing"

@@ -267,3 +267,23 @@ def test_server_hooks_see_and_can_refuse_every_call_of_the_service(
         ("/shop.v1.Inventory/ListItems", "OK"),
         ("/shop.v1.Inventory/AddItems", "PERMISSION_DENIED"),
     ]
+
+
+def test_self_context_outside_a_call_is_a_runtime_error(shop: Any) -> None:
+    with pytest.raises(RuntimeError, match=r"^Inventory\.context is only available"):
+        shop.Inventory().context  # noqa: B018
+    with pytest.raises(RuntimeError, match=r"^AsyncInventory\.context is only available"):
+        shop.AsyncInventory().context  # noqa: B018
+
+
+@pytest.mark.asyncio
+async def test_leaving_an_async_response_stream_early_cancels_the_call(
+    generated: Any, target: str, pb: Any
+) -> None:
+    async with generated.AsyncInventoryClient(target, timeout=10) as client:
+        async with client.list_items(pb.inventory.ListItemsRequest(count=1000)) as stream:
+            first = await anext(stream)
+        assert stream.done()
+        with pytest.raises(greeter.Cancelled):
+            await anext(stream)
+    assert first.sku == "sku-0"

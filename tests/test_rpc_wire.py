@@ -127,3 +127,37 @@ async def test_a_generated_async_client_calls_a_raw_grpcio_servicer(
         with pytest.raises(greeter.Unimplemented):
             await client.ping(empty_pb2.Empty())  # the raw servicer leaves Ping out
     assert item.sku == "A1"
+
+
+def test_a_generated_service_registers_with_a_raw_grpc_server(modules: Any) -> None:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    modules.shop.Inventory().add_to_server(server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with modules.generated.InventoryClient(f"127.0.0.1:{port}", timeout=10) as client:
+            assert client.get_item(modules.inventory.GetItemRequest(sku="raw")).sku == "raw"
+    finally:
+        server.stop(None)
+
+
+@pytest.mark.asyncio
+async def test_a_service_added_to_the_wrong_kind_of_server_is_a_type_error(
+    modules: Any,
+) -> None:
+    threaded = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    with pytest.raises(TypeError) as to_threaded:
+        modules.shop.AsyncInventory().add_to_server(threaded)
+    asyncio_server = grpc.aio.server()
+    with pytest.raises(TypeError) as to_asyncio:
+        modules.shop.Inventory().add_to_server(asyncio_server)
+    threaded.stop(None)
+    await asyncio_server.stop(None)
+    assert str(to_threaded.value) == (
+        "AsyncInventory is an asyncio service: add it to a grpc.aio.Server, or subclass "
+        "InventoryService instead"
+    )
+    assert str(to_asyncio.value) == (
+        "Inventory is a threaded service: add it to a threaded grpc.Server, or subclass "
+        "AsyncInventoryService instead"
+    )

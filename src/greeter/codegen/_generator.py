@@ -11,6 +11,7 @@ protos (a name clash, a type it cannot find) is reported in ``response.error``.
 
 from __future__ import annotations
 
+import keyword
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -54,6 +55,17 @@ def _is_cap_words(name: str) -> bool:
 
 class GenerationError(Exception):
     """A proto the generator cannot turn into Python; the message says what to change."""
+
+
+def _check_python_names(dotted: str, what: str) -> None:
+    """Python code can only name ``dotted`` if each part is an identifier, no keyword."""
+    for part in dotted.split("."):
+        if keyword.iskeyword(part) or not part.isidentifier():
+            raise GenerationError(
+                f"{what}, {dotted}, cannot be written in Python: {part!r} is "
+                f"{'a Python keyword' if keyword.iskeyword(part) else 'no identifier'}; "
+                "rename it in the proto"
+            )
 
 
 def generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGeneratorResponse:
@@ -121,6 +133,19 @@ def _messages(
         yield from _messages(message.nested_type, f"{prefix}{message.name}.", f"{python_name}.")
 
 
+def _import_names(modules: Iterable[str]) -> dict[str, str]:
+    """The name each module is imported as: its last part (``types_pb2``), unless two
+    modules share it, when each gets protoc's long alias (``shop_dot_v1_dot_types__pb2``)."""
+    by_short: dict[str, list[str]] = {}
+    for module in dict.fromkeys(modules):  # in first use order, once each
+        by_short.setdefault(module.rpartition(".")[2], []).append(module)
+    return {
+        module: short if len(sharing) == 1 and short not in _MODULE_NAMES else long_alias(module)
+        for short, sharing in by_short.items()
+        for module in sharing
+    }
+
+
 @dataclass(frozen=True)
 class _Rpc:
     """One RPC, with every name the generated code uses for it."""
@@ -156,7 +181,14 @@ class _Module:
             tuple(location.path): location.leading_comments
             for location in proto.source_code_info.location
         }
-        self.imports: dict[str, str] = {}  # module -> the name it is bound to
+        _check_python_names(pb2_module(proto.name), f"{proto.name}: its module")
+        #: Each ``_pb2`` module the services use -> the name it is imported as.
+        self.imports = _import_names(
+            pb2_module(types.find(full_name, proto.name).proto_file)
+            for service in proto.service
+            for method in service.method
+            for full_name in (method.input_type, method.output_type)
+        )
         self.typing_names: set[str] = set()
         self.services = [
             self._service(index, service) for index, service in enumerate(proto.service)
@@ -209,14 +241,8 @@ class _Module:
         """How the module refers to a message: ``inventory_pb2.Item``."""
         found = self.types.find(full_name, where)
         module = pb2_module(found.proto_file)
-        if module not in self.imports:
-            short = module.rpartition(".")[2]
-            clash = short in self.imports.values() or short in _MODULE_NAMES
-            self.imports[module] = long_alias(module) if clash else short
-            if clash:  # a module bound to the short name before keeps it; rebind it too
-                for other, bound in self.imports.items():
-                    if bound == short:
-                        self.imports[other] = long_alias(other)
+        _check_python_names(module, f"{where}: the module of {found.proto_file}")
+        _check_python_names(found.python_name, f"{where}: message {full_name.lstrip('.')}")
         return f"{self.imports[module]}.{found.python_name}"
 
     def _check_module_names(self) -> None:

@@ -16,6 +16,12 @@ call options, error mapping, handlers and ``self.context`` live here, once::
 
     with InventoryClient("localhost:50051") as client:
         item = client.get_item(GetItemRequest(sku="A1"), timeout=2)
+
+Names: an RPC's method is its name in snake_case (``GetItem`` -> ``get_item``). A Python
+keyword (``Import`` -> ``import_``), a name the base classes use (``close``,
+``context``, ...) or one an earlier RPC of the service took (``GetItem`` and
+``get_item``) gets a trailing ``_``, in proto order. Each RPC with one response also
+has ``<name>_with_call``, returning a ``Response`` with the server's metadata.
 """
 
 from greeter._metadata import Metadata, MetadataTuple

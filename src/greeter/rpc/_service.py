@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import grpc
+import grpc.aio
 
 from greeter.rpc._method import ServiceDefinition
 
@@ -74,6 +75,7 @@ class _BaseService:
         To serve beside the Greeter, pass ``(greeter.rpc.add_to_server, service)`` in
         ``services=``.
         """
+        _check_server_kind(self, server)
         handlers = self.method_handlers()
         name = self.definition.name
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
@@ -122,6 +124,23 @@ class AsyncService(_BaseService):
         from greeter.pipeline._context import AsyncCallContext, current_context_of
 
         return current_context_of(AsyncCallContext, type(self).__name__)
+
+
+def _check_server_kind(service: _BaseService, server: ServiceRegistry) -> None:
+    """A threaded service on a grpc.aio server (or the reverse) would fail every call."""
+    # Anything else is a stand-in collecting registrations (greeter's servers use one).
+    wrong = grpc.Server if service._is_async else grpc.aio.Server
+    if not isinstance(server, wrong):
+        return
+    from greeter.rpc._overrides import generated_base
+
+    base = (generated_base(type(service)) or type(service)).__name__
+    twin = base.removeprefix("Async") if service._is_async else f"Async{base}"
+    kind = "an asyncio" if service._is_async else "a threaded"
+    other = "a grpc.aio.Server" if service._is_async else "a threaded grpc.Server"
+    raise TypeError(
+        f"{type(service).__name__} is {kind} service: add it to {other}, or subclass {twin} instead"
+    )
 
 
 def add_to_server(service: Service | AsyncService, server: ServiceRegistry) -> None:
