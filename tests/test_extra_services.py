@@ -289,7 +289,11 @@ def test_a_servicer_passed_without_its_add_function_is_refused_with_a_clear_type
     add_to_server = echo_code.pb2_grpc.add_EchoServicer_to_server
     mistakes: list[Any] = [servicer, (servicer, add_to_server), add_to_server]
     for mistake in mistakes:
-        with pytest.raises(TypeError, match=r"services= takes grpc generic handlers and \("):
+        with pytest.raises(
+            TypeError, match=r"services= takes generated services, grpc generic handlers and \("
+        ):
             GreeterService().start(LOOPBACK, services=[mistake])
-        with pytest.raises(TypeError, match=r"services= takes grpc generic handlers and \("):
+        with pytest.raises(
+            TypeError, match=r"services= takes generated services, grpc generic handlers and \("
+        ):
             AsyncGreeterServer(AsyncGreeterService(), LOOPBACK, services=[mistake])

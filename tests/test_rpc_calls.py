@@ -3,7 +3,7 @@
 The service is ``shop.v1.Inventory`` (tests/protos/shop/v1/inventory.proto), generated
 by ``greeter.codegen`` and implemented in tests/protos/shop_services.py.in; it is served
 beside the Greeter on the threaded server (``Inventory``) and on the asyncio server
-(``AsyncInventory``), through ``services=[(greeter.rpc.add_to_server, service)]``.
+(``AsyncInventory``), through ``services=[service]``.
 """
 
 from __future__ import annotations
@@ -56,12 +56,12 @@ def _serving(shop: ModuleType, kind: str, config: ServerConfig | None = None) ->
         return testing.serving(
             GreeterService(),
             config=config,
-            services=[(greeter.rpc.add_to_server, shop.Inventory())],
+            services=[shop.Inventory()],
         )
     return testing.serving(
         AsyncGreeterService(),
         config=config,
-        services=[(greeter.rpc.add_to_server, shop.AsyncInventory())],
+        services=[shop.AsyncInventory()],
     )
 
 
@@ -287,3 +287,28 @@ async def test_leaving_an_async_response_stream_early_cancels_the_call(
         with pytest.raises(greeter.Cancelled):
             await anext(stream)
     assert first.sku == "sku-0"
+
+
+def test_the_add_xservicer_to_server_pair_serves_a_generated_service_too(
+    shop: Any, generated: Any, pb: Any
+) -> None:
+    pair = (greeter.rpc.add_to_server, shop.Inventory())
+    with testing.serving(GreeterService(), services=[pair]) as server:
+        with generated.InventoryClient(server.target, timeout=10) as client:
+            item = client.get_item(pb.inventory.GetItemRequest(sku="pair"))
+            assert (item.sku, item.name) == ("pair", "Item pair")
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_a_service_of_the_other_kind_in_services_is_a_type_error(shop: Any, kind: str) -> None:
+    threaded = kind == "threaded"
+    service, wrong = (
+        (GreeterService(), shop.AsyncInventory())
+        if threaded
+        else (AsyncGreeterService(), shop.Inventory())
+    )
+    with pytest.raises(TypeError, match="server") as raised:
+        with testing.serving(service, services=[wrong]):
+            pass
+    expected = "the threaded server (GreeterService)" if not threaded else "the asyncio server"
+    assert expected in str(raised.value)

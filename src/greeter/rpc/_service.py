@@ -72,8 +72,7 @@ class _BaseService:
         """Register this service's RPCs with ``server``, as ``add_XServicer_to_server`` does.
 
         ``server`` is a ``grpc.Server`` (a ``grpc.aio.Server`` for an ``AsyncService``).
-        To serve beside the Greeter, pass ``(greeter.rpc.add_to_server, service)`` in
-        ``services=``.
+        greeter's servers call it for each service in their ``services=``.
         """
         _check_server_kind(self, server)
         handlers = self.method_handlers()
@@ -128,16 +127,27 @@ class AsyncService(_BaseService):
 
 def _check_server_kind(service: _BaseService, server: ServiceRegistry) -> None:
     """A threaded service on a grpc.aio server (or the reverse) would fail every call."""
-    # Anything else is a stand-in collecting registrations (greeter's servers use one).
+    # greeter's own servers register through a stand-in that says which kind it is for.
+    stand_in_asyncio = getattr(server, "asyncio", None)
     wrong = grpc.Server if service._is_async else grpc.aio.Server
-    if not isinstance(server, wrong):
+    if isinstance(stand_in_asyncio, bool):
+        if stand_in_asyncio == service._is_async:
+            return
+    elif not isinstance(server, wrong):
         return
     from greeter.rpc._overrides import generated_base
 
     base = (generated_base(type(service)) or type(service)).__name__
     twin = base.removeprefix("Async") if service._is_async else f"Async{base}"
     kind = "an asyncio" if service._is_async else "a threaded"
-    other = "a grpc.aio.Server" if service._is_async else "a threaded grpc.Server"
+    if isinstance(stand_in_asyncio, bool):
+        other = (
+            "the asyncio server (AsyncGreeterService)"
+            if service._is_async
+            else ("the threaded server (GreeterService)")
+        )
+    else:
+        other = "a grpc.aio.Server" if service._is_async else "a threaded grpc.Server"
     raise TypeError(
         f"{type(service).__name__} is {kind} service: add it to {other}, or subclass {twin} instead"
     )
@@ -146,7 +156,7 @@ def _check_server_kind(service: _BaseService, server: ServiceRegistry) -> None:
 def add_to_server(service: Service | AsyncService, server: ServiceRegistry) -> None:
     """``service.add_to_server(server)``, in the shape of ``add_XServicer_to_server``.
 
-    So ``services=[(greeter.rpc.add_to_server, MyInventory())]`` serves a generated
-    service beside the Greeter.
+    For code that takes ``(add_XServicer_to_server, servicer)`` pairs; greeter's own
+    servers take the service itself: ``services=[MyInventory()]``.
     """
     service.add_to_server(server)

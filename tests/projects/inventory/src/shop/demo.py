@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from google.protobuf.empty_pb2 import Empty
 
-import greeter.rpc
 from greeter import GreeterService, NotFound
 from shop.service import ShopInventory
 from shop.v1.inventory_greeter import InventoryClient
@@ -13,9 +12,8 @@ from shop.v1.inventory_pb2 import GetItemRequest, Restock
 
 def main() -> None:
     """Print what each call answers, one line each."""
-    inventory = (greeter.rpc.add_to_server, ShopInventory())
     with (
-        GreeterService().start("127.0.0.1:0", services=[inventory]) as server,
+        GreeterService().start("127.0.0.1:0", services=[ShopInventory()]) as server,
         InventoryClient(server.target) as client,
     ):
         print(client.get_item(GetItemRequest(sku="w-1")).name)
