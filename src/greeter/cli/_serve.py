@@ -8,6 +8,7 @@ line in ``server_config``.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 from typing import TYPE_CHECKING, get_args
@@ -42,6 +43,7 @@ from greeter.cli._values import (
 
 if TYPE_CHECKING:
     from greeter.pipeline._hooks import ServerHook
+    from greeter.rpc import AsyncService, Service
     from greeter.server._config import ServerConfig
 
 __all__ = ["AUTH_TOKENS_VARIABLE", "add_parser", "run", "server_config"]
@@ -92,6 +94,16 @@ def add_parser(
         dest="use_asyncio",
         action="store_true",
         help="serve with the asyncio server (AsyncGreeterService) instead of threads",
+    )
+    serve.add_argument(
+        "--service",
+        dest="services",
+        action="append",
+        default=[],
+        metavar="MODULE:CLASS",
+        help="also serve this generated service (greeter generate), e.g. "
+        "shop.service:MyInventory: an importable class, made with no arguments; "
+        "repeatable (asyncio services, AsyncXService subclasses, need --async)",
     )
     serve.add_argument(
         "--workers",
@@ -295,10 +307,47 @@ def run(args: argparse.Namespace) -> int:
     address = addresses[0] if len(addresses) == 1 else addresses
     try:
         config = server_config(args)
+        extra = [_made(service_class) for service_class in _service_classes(args)]
         service = AsyncGreeterService() if args.use_asyncio else GreeterService()
-        service.serve(address, config=config, workers=args.workers)
-    except (OSError, ValueError, CannotFork) as error:
+        service.serve(address, config=config, services=extra, workers=args.workers)
+    except (OSError, ValueError, TypeError, CannotFork) as error:
         return failed(error)
     except KeyboardInterrupt:  # Ctrl-C while the server was still starting
         return EXIT_FAILURE
     return 0
+
+
+def _service_classes(args: argparse.Namespace) -> list[type[Service] | type[AsyncService]]:
+    """The classes ``--service MODULE:CLASS`` names, imported and checked; a
+    ``UsageError`` saying what is wrong with one that is not a generated service of the
+    server's kind (``--async`` or not)."""
+    from greeter.rpc import AsyncService, Service
+
+    classes: list[type[Service] | type[AsyncService]] = []
+    for spec in args.services:
+        module_name, _, class_name = spec.partition(":")
+        if not module_name or not class_name:
+            raise UsageError(f"--service {spec}: expected MODULE:CLASS, e.g. shop.service:Mine")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as error:
+            raise UsageError(f"--service {spec}: cannot import {module_name}: {error}") from None
+        found = getattr(module, class_name, None)
+        if not (isinstance(found, type) and issubclass(found, (Service, AsyncService))):
+            raise UsageError(
+                f"--service {spec}: {module_name} has no generated service class "
+                f"{class_name!r} (a subclass of a class greeter generate wrote)"
+            )
+        if issubclass(found, AsyncService) and not args.use_asyncio:
+            raise UsageError(f"--service {spec}: an asyncio service: serve it with --async")
+        if issubclass(found, Service) and args.use_asyncio:
+            raise UsageError(f"--service {spec}: a threaded service: serve it without --async")
+        classes.append(found)
+    return classes
+
+
+def _made(service_class: type[Service] | type[AsyncService]) -> Service | AsyncService:
+    try:
+        return service_class()
+    except TypeError as error:
+        raise UsageError(f"--service: {service_class.__name__}() failed: {error}") from None
