@@ -51,7 +51,7 @@ def test_the_import_contracts_are_kept() -> None:
         ("client/_calls.py", "from greeter.pipeline import _hooks", "The client stands alone"),
         ("pipeline/_hooks.py", "import greeter.cli", "Layers"),
         ("web/_cors.py", "from greeter.server import _threaded_server", "The web port plugs"),
-        ("server/_executor.py", "from greeter.server import _servicer", "No import cycles"),
+        ("server/_config.py", "from greeter.server import _service", "No import cycles"),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(
