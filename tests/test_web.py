@@ -14,6 +14,7 @@ import http.client
 import json
 import logging
 import re
+import socket
 import ssl
 import struct
 import subprocess
@@ -949,3 +950,20 @@ def test_the_web_port_refuses_a_message_over_max_receive_message_length(kind: st
         large = post_json(server.web_address, SAY_HELLO, {"name": "x" * 2000})
     assert small.json() == {"message": f"Hello, {'x' * 500}!"}
     assert (large.status, large.json()["code"]) == (429, "resource_exhausted")
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_web_address_already_in_use_is_one_oserror_naming_it(kind: str) -> None:
+    service: GreeterService | AsyncGreeterService = (
+        GreeterService() if kind == "sync" else AsyncGreeterService()
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        expected = rf"^cannot listen on {re.escape(address)} \(--web\): address already in use$"
+        with (
+            pytest.raises(OSError, match=expected),
+            testing.serving(service, config=ServerConfig(web=address)),
+        ):
+            pass

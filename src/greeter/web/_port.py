@@ -32,7 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
-from greeter._addresses import is_loopback, socket_addresses, split_address, split_tcp_address
+from greeter._addresses import (
+    bound_socket,
+    is_loopback,
+    socket_addresses,
+    split_address,
+    split_tcp_address,
+)
 from greeter._tls import ServerTLS, read_pem
 from greeter.pipeline._hooks import CallPipeline
 from greeter.server._config import ServerConfig
@@ -73,17 +79,14 @@ def _listen(address: str, *, reuse_port: bool) -> socket.socket:
     """A listening socket on ``address`` (host:port; port 0 picks a free one)."""
     host, port = split_tcp_address(address)
     family, socket_address = socket_addresses(host, port)[0]
-    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener: socket.socket | None = None
     try:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:  # serve(workers=N): the workers share this port as the native one
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        if family == socket.AF_INET6 and socket_address[0] == "::":
-            listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        listener.bind(socket_address)
+        # serve(workers=N): the workers share this port as they share the native one.
+        listener = bound_socket(family, socket_address, reuse_port=reuse_port)
         listener.listen(1024)
     except OSError as exc:
-        listener.close()
+        if listener is not None:
+            listener.close()
         reason = (exc.strerror or str(exc)).lower()
         raise OSError(f"cannot listen on {address} (--web): {reason}") from None
     listener.setblocking(False)
