@@ -35,7 +35,7 @@ from greeter import (
     ServerConfig,
     testing,
 )
-from greeter.web._port import (
+from greeter.web._bounds import (
     IDLE_TIMEOUT_SECONDS,
     REQUEST_TIMEOUT_SECONDS,
     WRITE_TIMEOUT_SECONDS,

@@ -14,7 +14,9 @@ import http.client
 import json
 import logging
 import re
+import socket
 import ssl
+import statistics
 import struct
 import subprocess
 import sys
@@ -215,6 +217,27 @@ def web(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 # ------------------------------------------------------------------- Connect
+
+
+def test_a_kept_alive_connection_answers_each_call_without_waiting_for_an_ack(web: str) -> None:
+    # An answer goes out in several writes; with Nagle's algorithm on, each waits for
+    # the client's delayed ACK of the one before (40 ms on Linux) instead of a fraction.
+    host, _, port = web.rpartition(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    took: list[float] = []
+    try:
+        for _ in range(21):
+            started = time.perf_counter()
+            connection.request(
+                "POST", SAY_HELLO, b'{"name": "you"}', {"Content-Type": "application/json"}
+            )
+            response = connection.getresponse()
+            body = response.read()
+            took.append(time.perf_counter() - started)
+            assert (response.status, json.loads(body)) == (200, {"message": "Hello, you! (plain)"})
+    finally:
+        connection.close()
+    assert statistics.median(took) < 0.02
 
 
 def test_connect_json_unary_answers_as_curl_sends_it(web: str) -> None:
@@ -949,3 +972,20 @@ def test_the_web_port_refuses_a_message_over_max_receive_message_length(kind: st
         large = post_json(server.web_address, SAY_HELLO, {"name": "x" * 2000})
     assert small.json() == {"message": f"Hello, {'x' * 500}!"}
     assert (large.status, large.json()["code"]) == (429, "resource_exhausted")
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_web_address_already_in_use_is_one_oserror_naming_it(kind: str) -> None:
+    service: GreeterService | AsyncGreeterService = (
+        GreeterService() if kind == "sync" else AsyncGreeterService()
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        expected = rf"^cannot listen on {re.escape(address)} \(--web\): address already in use$"
+        with (
+            pytest.raises(OSError, match=expected),
+            testing.serving(service, config=ServerConfig(web=address)),
+        ):
+            pass

@@ -18,6 +18,7 @@ __all__ = [
     "DEFAULT_TARGET",
     "UNIX_SCHEMES",
     "bare_host",
+    "bound_socket",
     "check_port_is_free",
     "check_target",
     "check_unix_address",
@@ -245,15 +246,8 @@ def check_port_is_free(address: str) -> int:
     probes: list[socket.socket] = []
     try:
         for family, socket_address in socket_addresses(host, port):
-            probe = socket.socket(family, socket.SOCK_STREAM)
+            probe = bound_socket(family, (socket_address[0], port))
             probes.append(probe)
-            # As gRPC does: an earlier server's connections in TIME_WAIT do not make the
-            # port busy (on Linux, SO_REUSEADDR never allows a second listener).
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6 and socket_address[0] == "::":
-                # "[::]" listens on IPv4 too, so an IPv4 listener makes it busy as well.
-                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            probe.bind((socket_address[0], port, *socket_address[2:]))
             port = probe.getsockname()[1]  # port 0: every address gets the same port
     except socket.gaierror:
         raise OSError(f"cannot listen on {address}: cannot resolve host {host!r}") from None
@@ -264,6 +258,32 @@ def check_port_is_free(address: str) -> int:
         for probe in probes:
             probe.close()
     return port
+
+
+def bound_socket(
+    family: socket.AddressFamily, socket_address: tuple[str, int], *, reuse_port: bool = False
+) -> socket.socket:
+    """A TCP socket bound to ``socket_address`` as gRPC binds its listeners; ``OSError``
+    (the socket closed) if it cannot be. ``reuse_port`` shares the port with processes
+    that ask for it too (``serve(workers=N)``)."""
+    # IPPROTO_TCP, as getaddrinfo names it: asyncio turns Nagle's algorithm off on the
+    # connections such a socket accepts (it checks the protocol), as on its own sockets.
+    # Without, an answer written in parts waits for the client's delayed ACK (40 ms).
+    bound = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        # An earlier server's connections in TIME_WAIT do not make the port busy (on
+        # Linux, SO_REUSEADDR never allows a second listener).
+        bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6 and socket_address[0] == "::":
+            # "[::]" listens on IPv4 too, so an IPv4 listener makes it busy as well.
+            bound.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        bound.bind(socket_address)
+    except BaseException:
+        bound.close()
+        raise
+    return bound
 
 
 def socket_addresses(host: str, port: int) -> list[tuple[socket.AddressFamily, tuple[str, int]]]:

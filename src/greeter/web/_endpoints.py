@@ -1,0 +1,269 @@
+"""The Greeter's RPCs as Connect endpoints: what every web call goes through, written once.
+
+A web call is admitted by the call pipeline (the auth check and the before-hooks), runs
+its handler within its deadline, and ends with the status its client gets, which the
+after-hooks see. ``CallSteps`` does that for a unary call and for a stream of replies,
+for both kinds of service; how each step runs (awaited on the event loop for an
+``AsyncGreeterService``, on the web port's handler threads for a ``GreeterService``) is
+for its subclasses in ``greeter.web._steps``.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar
+
+from connectrpc.code import Code
+from connectrpc.errors import ConnectError
+from connectrpc.method import IdempotencyLevel, MethodInfo
+from connectrpc.request import RequestContext
+from connectrpc.server import Endpoint
+
+from greeter._metadata import MetadataTuple
+from greeter._proto import helloworld_pb2
+from greeter.errors import StatusCode
+from greeter.pipeline._pipeline import ActiveCall, CallPipeline
+from greeter.web._context import WebServicerContext, status_code
+
+__all__ = [
+    "DEADLINE_EXCEEDED_DETAILS",
+    "END",
+    "SERVICE_NAME",
+    "CallDetails",
+    "CallSteps",
+    "Endpoints",
+    "GreeterHandlers",
+    "WebCall",
+    "status_of",
+    "within_deadline",
+]
+
+HelloRequest = helloworld_pb2.HelloRequest
+HelloReply = helloworld_pb2.HelloReply
+#: A web call as Connect hands it to an endpoint: its headers, deadline and trailers.
+WebCall: TypeAlias = RequestContext[HelloRequest, HelloReply]
+#: Endpoints by URL path. connectrpc types them with classes it keeps private.
+Endpoints: TypeAlias = Mapping[str, Any]
+#: The end of a stream, where ``None`` could be a message.
+END = object()
+
+SERVICE_NAME = "helloworld.Greeter"
+#: The status message of a call past its deadline (as grpc's).
+DEADLINE_EXCEEDED_DETAILS = "Deadline Exceeded"
+
+_T = TypeVar("_T")
+#: What a kind of service's unary handlers return (a reply, or an awaitable one), and
+#: its streaming handlers (an iterator of replies, or an async one).
+_Reply = TypeVar("_Reply")
+_Replies = TypeVar("_Replies")
+_Reply_co = TypeVar("_Reply_co", covariant=True)
+_Replies_co = TypeVar("_Replies_co", covariant=True)
+
+
+@dataclasses.dataclass
+class CallDetails:
+    """A web call, as grpc describes a call to server interceptors (``HandlerCallDetails``)."""
+
+    method: str
+    invocation_metadata: MetadataTuple
+
+
+def status_of(raised: BaseException, call: WebCall) -> tuple[StatusCode, str]:
+    """The status a web call that raised ``raised`` ended with, as its client saw it."""
+    if isinstance(raised, ConnectError):
+        return status_code(raised.code), raised.message
+    if not isinstance(raised, Exception):  # CancelledError or GeneratorExit
+        remaining_ms = call.timeout_ms
+        if remaining_ms is not None and remaining_ms <= 0:
+            # Newer connectrpc releases end a call past its deadline themselves.
+            return StatusCode.DEADLINE_EXCEEDED, DEADLINE_EXCEEDED_DETAILS
+        return StatusCode.CANCELLED, ""  # the client left
+    return StatusCode.UNKNOWN, ""
+
+
+async def within_deadline(call: WebCall, step: Awaitable[_T]) -> _T:
+    """Await one step of a call, ending the call with DEADLINE_EXCEEDED if its deadline
+    passes first (as native gRPC does; older connectrpc releases leave it to the app)."""
+    remaining_ms = call.timeout_ms
+    if remaining_ms is None:
+        return await step
+    try:
+        return await asyncio.wait_for(step, max(remaining_ms, 0) / 1000)
+    except asyncio.TimeoutError:
+        raise ConnectError(Code.DEADLINE_EXCEEDED, DEADLINE_EXCEEDED_DETAILS) from None
+
+
+@contextlib.contextmanager
+def _finishing(
+    pipeline: CallPipeline | None, admitted: ActiveCall | None, call: WebCall
+) -> Iterator[None]:
+    """Run an admitted call's after-hooks once it ends, with the status its client gets."""
+    if pipeline is None or admitted is None:
+        yield
+        return
+    try:
+        yield
+    except BaseException as exc:
+        pipeline.end(admitted, *status_of(exc, call))
+        raise
+    pipeline.end(admitted, StatusCode.OK, "")
+
+
+class GreeterHandlers(Protocol[_Reply_co, _Replies_co]):
+    """A servicer's five RPCs, as a kind of service runs them (``Servicer`` or
+    ``AsyncServicer``)."""
+
+    def SayHello(self, request: Any, context: Any, /) -> _Reply_co: ...  # noqa: N802
+    def SayHelloAgain(self, request: Any, context: Any, /) -> _Reply_co: ...  # noqa: N802
+    def SayHelloStreamReply(self, request: Any, context: Any, /) -> _Replies_co: ...  # noqa: N802
+    def SayHelloStreamRequest(self, requests: Any, context: Any, /) -> _Reply_co: ...  # noqa: N802
+    def SayHelloBidiStream(self, requests: Any, context: Any, /) -> _Replies_co: ...  # noqa: N802
+
+
+class CallSteps(abc.ABC, Generic[_Reply, _Replies]):
+    """A web call's way through the pipeline and its handler, the same for both kinds
+    of service; a subclass says how each step runs (awaited, or on a worker thread)."""
+
+    def __init__(self, pipeline: CallPipeline | None) -> None:
+        self.pipeline = pipeline
+
+    # -- how a kind of service runs each step
+
+    @abc.abstractmethod
+    def context(self, call: WebCall) -> WebServicerContext:
+        """The context the servicer gets, in place of grpc's. Raises ``ConnectError``
+        (INVALID_ARGUMENT) if a ``-bin`` header is not base64."""
+
+    @abc.abstractmethod
+    def arguments(self, request: Any) -> Any:
+        """The request (or the stream of them) as the servicer reads it."""
+
+    @abc.abstractmethod
+    async def begin(
+        self, pipeline: CallPipeline, method: str, context: WebServicerContext, call: WebCall
+    ) -> ActiveCall:
+        """Run the auth check and the before-hooks; a refusal raises ``ConnectError``."""
+
+    @abc.abstractmethod
+    def reply(
+        self, call: WebCall, admitted: ActiveCall | None, work: Callable[[], _Reply]
+    ) -> Awaitable[HelloReply]:
+        """Run a unary handler, ``work``, as ``admitted``."""
+
+    @abc.abstractmethod
+    async def open(
+        self, call: WebCall, admitted: ActiveCall | None, work: Callable[[], _Replies]
+    ) -> _Replies:
+        """Start a streaming handler, ``work``, as ``admitted``: its replies."""
+
+    @abc.abstractmethod
+    def next_reply(self, admitted: ActiveCall | None, replies: _Replies) -> Awaitable[object]:
+        """The next of ``replies``, or ``END``."""
+
+    @abc.abstractmethod
+    async def close(self, admitted: ActiveCall | None, replies: _Replies) -> None:
+        """Close ``replies``, which the call reads no more (it ended, or the client left)."""
+
+    # -- what every web call goes through
+
+    def endpoints(self, servicer: GreeterHandlers[_Reply, _Replies]) -> Endpoints:
+        """The five Greeter RPCs, by URL path, served by ``servicer``."""
+        return dict(
+            [
+                self._unary("SayHello", servicer.SayHello),
+                self._unary("SayHelloAgain", servicer.SayHelloAgain),
+                self._stream("SayHelloStreamReply", servicer.SayHelloStreamReply),
+                self._unary(
+                    "SayHelloStreamRequest", servicer.SayHelloStreamRequest, request_stream=True
+                ),
+                self._stream(
+                    "SayHelloBidiStream", servicer.SayHelloBidiStream, request_stream=True
+                ),
+            ]
+        )
+
+    async def _admit(
+        self, method: str, context: WebServicerContext, call: WebCall
+    ) -> ActiveCall | None:
+        if self.pipeline is None:
+            return None
+        return await self.begin(self.pipeline, method, context, call)
+
+    def _unary(
+        self, rpc: str, handler: Callable[[Any, Any], _Reply], *, request_stream: bool = False
+    ) -> tuple[str, Endpoint[Any, Any]]:
+        """The endpoint of an RPC with one reply, to one request (or to a stream of them,
+        with ``request_stream``)."""
+        method = _path(rpc)
+
+        async def call(request: Any, call: WebCall) -> HelloReply:
+            context = self.context(call)
+            arguments = self.arguments(request)
+            try:
+                admitted = await self._admit(method, context, call)
+                with _finishing(self.pipeline, admitted, call):
+                    return await within_deadline(
+                        call, self.reply(call, admitted, lambda: handler(arguments, context))
+                    )
+            finally:
+                context.end()
+
+        if request_stream:
+            return method, Endpoint.client_stream(_method(rpc, "CLIENT_STREAM"), call)
+        return method, Endpoint.unary(_method(rpc, "UNARY"), call)
+
+    def _stream(
+        self, rpc: str, handler: Callable[[Any, Any], _Replies], *, request_stream: bool = False
+    ) -> tuple[str, Endpoint[Any, Any]]:
+        """The endpoint of an RPC with a stream of replies, to one request (or to a
+        stream of them, with ``request_stream``)."""
+        method = _path(rpc)
+
+        async def call(request: Any, call: WebCall) -> AsyncIterator[HelloReply]:
+            context = self.context(call)
+            arguments = self.arguments(request)
+            admitted: ActiveCall | None = None
+            replies: _Replies | None = None
+            try:
+                admitted = await self._admit(method, context, call)
+                with _finishing(self.pipeline, admitted, call):
+                    replies = await self.open(call, admitted, lambda: handler(arguments, context))
+                    while (
+                        reply := await within_deadline(call, self.next_reply(admitted, replies))
+                    ) is not END:
+                        assert isinstance(reply, HelloReply)
+                        yield reply
+            finally:
+                context.end()  # the servicer's stream sees it and closes the user's
+                if replies is not None:
+                    await self.close(admitted, replies)
+
+        if request_stream:
+            return method, Endpoint.bidi_stream(_method(rpc, "BIDI_STREAM"), call)
+        return method, Endpoint.server_stream(_method(rpc, "SERVER_STREAM"), call)
+
+
+def _path(rpc: str) -> str:
+    return f"/{SERVICE_NAME}/{rpc}"
+
+
+def _method(name: str, shape: str) -> MethodInfo[Any, Any]:
+    """The description of the RPC ``name``, of ``shape`` (``"UNARY"``, ``"SERVER_STREAM"``...)."""
+    fields: dict[str, Any] = {
+        "name": name,
+        "service_name": SERVICE_NAME,
+        "input": HelloRequest,
+        "output": HelloReply,
+        "idempotency_level": IdempotencyLevel.UNKNOWN,
+    }
+    if any(field.name == "stream_type" for field in dataclasses.fields(MethodInfo)):
+        # connectrpc 0.13 (Python 3.11+) names each method's shape; 0.12 (the newest on
+        # Python 3.10) reads it from the kind of endpoint.
+        from connectrpc.method import StreamType
+
+        fields["stream_type"] = StreamType[shape]
+    return MethodInfo(**fields)
