@@ -55,7 +55,8 @@ GENERATED = sorted(
     ]
 )  # fmt: skip
 
-#: ``python -m shop.client``: Inventory's four shapes, then each Catalog RPC once.
+#: ``python -m shop.client`` (and ``shop.async_client``): Inventory's four shapes, then
+#: each Catalog RPC once.
 CLIENT_OUTPUT = """\
 GetItem: w-1 widget x3
 GetItem: NotFound: no item 'nope'
@@ -188,7 +189,7 @@ def test_pip_install_generates_the_examples_modules_beside_its_own_code(installe
     names = ("*_pb2.py", "*_pb2.pyi", "*_greeter.py")
     found = sorted(p.relative_to(shop).as_posix() for n in names for p in shop.rglob(n))
     assert found == GENERATED
-    for module in ("service", "async_service", "server", "client", "stock", "catalog"):
+    for module in ("service", "async_service", "server", "client", "async_client", "stock"):
         assert (shop / f"{module}.py").is_file(), module
 
 
@@ -204,10 +205,11 @@ def test_the_installed_example_passes_mypy_strict_with_its_generated_code(
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("client", ["shop.client", "shop.async_client"])
 def test_the_examples_own_client_calls_every_shape_and_each_catalog_rpc(
-    installed: Path, shop_server: ServerProcess, tmp_path: Path
+    installed: Path, shop_server: ServerProcess, client: str, tmp_path: Path
 ) -> None:
-    output = run(installed, "-m", "shop.client", shop_server.target, cwd=tmp_path)
+    output = run(installed, "-m", client, shop_server.target, cwd=tmp_path)
     assert output == CLIENT_OUTPUT
     called = {line.split(":")[0] for line in output.splitlines()}
     assert set(CATALOG_RPCS) <= called

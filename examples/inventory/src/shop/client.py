@@ -48,7 +48,7 @@ def call_inventory(client: InventoryClient) -> None:
     summary = client.restock_items([Restock(sku="w-1", added=2), Restock(sku="g-7", added=5)])
     print(f"RestockItems: {summary.items} restocks, {summary.units} units")
     for item in client.watch([Restock(sku="w-1", added=1), Restock(sku="g-7", added=1)]):
-        print(f"Watch: {item.sku} x{item.quantity}, {_updated(item)}")
+        print(f"Watch: {item.sku} x{item.quantity}, {updated_when(item)}")
 
 
 def call_catalog(client: CatalogClient) -> None:
@@ -99,7 +99,8 @@ def show_price(rpc: str, price: Price) -> None:
     print(f"{rpc}: {price.sku} {price.list_cents}c, {price.sale_cents}c on sale")
 
 
-def _updated(item: Item) -> str:
+def updated_when(item: Item) -> str:
+    """ "updated just now", or when the item last changed (its Timestamp)."""
     updated = item.updated.ToDatetime(tzinfo=timezone.utc)
     if datetime.now(timezone.utc) - updated < timedelta(minutes=1):
         return "updated just now"
