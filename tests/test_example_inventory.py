@@ -215,6 +215,14 @@ def test_the_examples_own_client_calls_every_shape_and_each_catalog_rpc(
     assert set(CATALOG_RPCS) <= called
 
 
+def test_the_readmes_python_example_runs_as_shown(installed: Path, tmp_path: Path) -> None:
+    readme = (EXAMPLE / "README.md").read_text()
+    (code,) = re.findall(r"```python\n(.*?)```", readme, re.S)
+    expected = "".join(f"{line}\n" for line in re.findall(r"\)  # (\w+)$", code, re.M))
+    assert expected == "widget\n"
+    assert run(installed, "-c", code, cwd=tmp_path) == expected
+
+
 @pytest.fixture(scope="module")
 def stock_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The stock client script beside what grpc_tools.protoc generates for the protos."""
