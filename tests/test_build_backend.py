@@ -1,5 +1,5 @@
 """``greeter.build``: what the backend asks for, reads, writes and ships, on a copy of
-the fixture project (``tests/projects/inventory``). The real installs, in fresh virtual
+the example project (``examples/inventory``). The real installs, in fresh virtual
 environments, are in ``test_build_backend_installs.py``."""
 
 from __future__ import annotations
@@ -15,15 +15,22 @@ from packaging.requirements import Requirement
 from greeter import build
 from tests import test_generate
 from tests.builds import pyproject, run
+from tests.conftest import REPO_ROOT
 
-FIXTURE = Path(__file__).parent / "projects" / "inventory"
-#: What the backend generates into the fixture's src/, beside the user's own shop/ code.
-GENERATED = [f"src/{name}" for name in test_generate.GENERATED]
+FIXTURE = REPO_ROOT / "examples" / "inventory"
+#: What the backend generates into the example's src/, beside the user's own shop/ code:
+#: what ``greeter generate`` writes for inventory.proto and types.proto, and catalog.proto's.
+GENERATED = sorted(
+    [
+        *(f"src/{name}" for name in test_generate.GENERATED),
+        *(f"src/shop/v1/catalog{suffix}" for suffix in ("_greeter.py", "_pb2.py", "_pb2.pyi")),
+    ]
+)
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A fresh copy of the fixture project, with no generated code."""
+    """A fresh copy of the example project, with no generated code."""
     copy = shutil.copytree(FIXTURE, tmp_path / "inventory")
     assert not (copy / "src" / "shop" / "v1").exists()
     return copy

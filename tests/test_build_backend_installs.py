@@ -1,7 +1,7 @@
 """``greeter.build`` for real: a user's project installed by pip, pip -e, python -m build
 and uv, each in a fresh virtual environment with isolated builds.
 
-The project (``tests/projects/inventory``) declares only ``requires = ["grpc-greeter"]``;
+The project (``examples/inventory``) declares only ``requires = ["grpc-greeter"]``;
 its build environment gets greeter from a wheel of this tree (``--find-links``) and
 everything else from the package index. Each install must generate the code, and the
 installed service must answer its own generated client.

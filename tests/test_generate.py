@@ -1,6 +1,6 @@
 """``greeter generate``: grpcio-tools' protoc in this process, then the greeter generator.
 
-Run on the fixture project's protos (``tests/projects/inventory``: two files in one proto
+Run on the example project's protos (``examples/inventory``: files in one proto
 package, importing each other and well-known types); the generated modules are imported
 in a fresh interpreter, as a user's program would.
 """
@@ -22,9 +22,10 @@ from greeter.codegen import _command
 from tests.builds import run
 from tests.conftest import REPO_ROOT
 
-PROTOS = REPO_ROOT / "tests" / "projects" / "inventory" / "protos"
+PROTOS = REPO_ROOT / "examples" / "inventory" / "protos"
 INVENTORY = PROTOS / "shop" / "v1" / "inventory.proto"
 TYPES = PROTOS / "shop" / "v1" / "types.proto"
+CATALOG = PROTOS / "shop" / "v1" / "catalog.proto"
 #: What protoc writes for each file.
 PB2 = ("_pb2.py", "_pb2.pyi")
 #: What ``generate`` writes for the two files, below ``--out``.
@@ -251,10 +252,11 @@ def test_the_generators_come_with_the_codegen_extra_only(generator: str) -> None
 
 
 def test_user_code_calling_the_generated_modules_passes_mypy_strict(tmp_path: Path) -> None:
-    # The fixture project's own service and client, beside what generate writes for them.
+    # The example project's own services and clients, beside what generate writes for them.
     out = tmp_path / "gen"
     shutil.copytree(PROTOS.parent / "src", out)
-    assert _command.main(["-I", str(PROTOS), "--out", str(out), str(INVENTORY), str(TYPES)]) == 0
+    protos = [str(INVENTORY), str(TYPES), str(CATALOG)]
+    assert _command.main(["-I", str(PROTOS), "--out", str(out), *protos]) == 0
     # Every module strict, the messages' stubs (mypy-protobuf's) included.
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "shop"],
