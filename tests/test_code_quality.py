@@ -1,8 +1,10 @@
 """Lint, format and strict typing are part of the test suite, so one command runs all.
 
 They check the working tree (``src/``, ``tests/``, ``benchmarks/``, the docs' build code,
-the build hook); the generated code
-must exist under ``src/greeter/_proto`` (``pip install .`` or ``python build_protos.py``).
+``examples/``, the build hook); the generated code must exist under
+``src/greeter/_proto`` (``pip install .`` or ``python build_protos.py``). The example
+project's code is type-checked beside its own generated code, once installed, by
+``tests/test_example_inventory.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-CHECKED = ["src", "tests", "benchmarks", "docs", "build_protos.py"]
+CHECKED = ["src", "tests", "benchmarks", "docs", "examples", "build_protos.py"]
 
 
 def _check(*command: str) -> None:
