@@ -70,6 +70,9 @@ if TYPE_CHECKING:
     from greeter.client._client import (
         RetryPolicy as RetryPolicy,
     )
+    from greeter.client._tokens import (
+        TokenSource as TokenSource,
+    )
     from greeter.errors import (
         Aborted as Aborted,
     )
@@ -126,9 +129,6 @@ if TYPE_CHECKING:
     )
     from greeter.pipeline._auth import (
         TokenCheck as TokenCheck,
-    )
-    from greeter.pipeline._auth import (
-        TokenSource as TokenSource,
     )
     from greeter.pipeline._auth import (
         bearer_tokens as bearer_tokens,
@@ -212,6 +212,7 @@ _PUBLIC = {
         "GreeterClient",
         "RetryPolicy",
     ),
+    "greeter.client._tokens": ("TokenSource",),
     "greeter.errors": (
         "Aborted",
         "AlreadyExists",
@@ -234,7 +235,6 @@ _PUBLIC = {
     ),
     "greeter.pipeline._auth": (
         "TokenCheck",
-        "TokenSource",
         "bearer_tokens",
     ),
     "greeter.pipeline._context": (

@@ -45,8 +45,8 @@ from greeter._proto import helloworld_pb2, helloworld_pb2_grpc
 from greeter._tls import ClientTLS
 from greeter.client._calls import AsyncReplyStream, Reply, ReplyStream
 from greeter.client._channel import ChannelSettings, ClientInterceptor, LoadBalancing, RetryPolicy
+from greeter.client._tokens import TokenSource, authorization_metadata
 from greeter.errors import error_from_grpc
-from greeter.pipeline._auth import TokenSource, authorization_metadata
 
 if TYPE_CHECKING:
     from typing_extensions import Self
