@@ -52,6 +52,9 @@ if TYPE_CHECKING:
     from greeter._tls import (
         ServerTLS as ServerTLS,
     )
+    from greeter.client._asyncio import (
+        AsyncGreeterClient as AsyncGreeterClient,
+    )
     from greeter.client._calls import (
         AsyncReplyStream as AsyncReplyStream,
     )
@@ -61,14 +64,11 @@ if TYPE_CHECKING:
     from greeter.client._calls import (
         ReplyStream as ReplyStream,
     )
-    from greeter.client._client import (
-        AsyncGreeterClient as AsyncGreeterClient,
-    )
-    from greeter.client._client import (
-        GreeterClient as GreeterClient,
-    )
-    from greeter.client._client import (
+    from greeter.client._channel import (
         RetryPolicy as RetryPolicy,
+    )
+    from greeter.client._sync import (
+        GreeterClient as GreeterClient,
     )
     from greeter.client._tokens import (
         TokenSource as TokenSource,
@@ -207,11 +207,9 @@ _PUBLIC = {
         "Reply",
         "ReplyStream",
     ),
-    "greeter.client._client": (
-        "AsyncGreeterClient",
-        "GreeterClient",
-        "RetryPolicy",
-    ),
+    "greeter.client._asyncio": ("AsyncGreeterClient",),
+    "greeter.client._channel": ("RetryPolicy",),
+    "greeter.client._sync": ("GreeterClient",),
     "greeter.client._tokens": ("TokenSource",),
     "greeter.errors": (
         "Aborted",

@@ -31,7 +31,7 @@ from greeter._options import (
 
 if TYPE_CHECKING:
     from greeter._tls import ClientTLS, ServerTLS
-    from greeter.client._client import GreeterClient
+    from greeter.client._sync import GreeterClient
     from greeter.errors import GreeterError
     from greeter.pipeline._hooks import ServerHook
     from greeter.server._config import ServerConfig
@@ -549,7 +549,7 @@ def _client_tls(args: argparse.Namespace) -> ClientTLS | None:
 
 
 def _greet(args: argparse.Namespace) -> int:
-    from greeter.client._client import GreeterClient
+    from greeter.client._sync import GreeterClient
     from greeter.errors import GreeterError
 
     if len(args.names) > 1 and args.mode not in ("many", "chat"):
