@@ -221,7 +221,7 @@ CLIENT_OPTIONS_DOC = """
     ``HOST:PORT`` IP addresses (or one ``dns:///NAME:PORT``) with
     ``load_balancing="round_robin"``; ``retries=RetryPolicy()`` retries ``UNAVAILABLE``;
     ``keepalive_seconds`` pings the server to notice dead connections. ``interceptors``
-    are raw grpc client interceptors.
+    are raw grpc client interceptors (``grpc.aio``'s on the asyncio client).
 
     Every method takes the same four call options, keyword-only, to override the
     defaults for one call; ``None`` keeps the default, so to lift the client's default
