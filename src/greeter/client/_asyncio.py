@@ -51,6 +51,10 @@ _Response = TypeVar("_Response", bound="Message")
 #: What an asyncio call may send: one request, or requests from an iterable or an async
 #: iterable.
 _Requests: TypeAlias = "Message | Iterable[Message] | AsyncIterable[Message]"
+#: grpc.aio's call of a server-streaming or bidi method, whose responses are read.
+_StreamCall: TypeAlias = (
+    "grpc.aio.UnaryStreamCall[Any, _Response] | grpc.aio.StreamStreamCall[Any, _Response]"
+)
 
 
 class AsyncServiceClient(ClientBase[grpc.aio.ClientInterceptor, grpc.aio.Channel]):
@@ -104,10 +108,10 @@ class AsyncServiceClient(ClientBase[grpc.aio.ClientInterceptor, grpc.aio.Channel
         request: _Requests,
         response_type: type[_Response],
         options: CallOptions,
-    ) -> grpc.aio.UnaryStreamCall[Any, _Response] | grpc.aio.StreamStreamCall[Any, _Response]:
+    ) -> _StreamCall[_Response]:
         """grpc.aio's call of a server-streaming or bidi call: its responses, as they come."""
         method = self._methods.get(path) or self._bind(shape, path, response_type)
-        stream: grpc.aio.UnaryStreamCall[Any, _Response] = method(request, **options)
+        stream: _StreamCall[_Response] = method(request, **options)
         return stream
 
     async def check_health(self, service: str = "", *, timeout: float | None = None) -> str:
