@@ -53,14 +53,14 @@ def test_import_greeter_loads_neither_grpc_nor_protobuf() -> None:
     """Public names load their modules when first used (PEP 562)."""
     loaded = _modules_after("import greeter")
     assert (
-        not {"grpc", "google.protobuf", "greeter.client._client", "greeter.server._lifecycle"}
+        not {"grpc", "google.protobuf", "greeter.client._sync", "greeter.server._lifecycle"}
         & loaded
     )
 
 
 def test_a_client_loads_no_server_code() -> None:
     loaded = _modules_after("from greeter import GreeterClient")
-    assert "greeter.client._client" in loaded
+    assert "greeter.client._sync" in loaded
     assert (
         not {
             "greeter.server._lifecycle",

@@ -320,7 +320,7 @@ def test_loading_the_plugin_imports_neither_grpc_nor_greeters_server_code(
         "import sys, greeter.testing._plugin\n"
         "print(sorted(name for name in sys.modules if name == 'grpc' or name.startswith(("
         "'grpc.', 'google.protobuf', 'greeter.server._lifecycle', 'greeter.server._service', "
-        "'greeter.client._client', 'greeter.testing._serving'))))"
+        "'greeter.client._sync', 'greeter.testing._serving'))))"
     )
     result = pytester.run(sys.executable, "-c", code, timeout=PYTESTER_TIMEOUT)
     assert result.ret == 0

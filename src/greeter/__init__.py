@@ -42,15 +42,22 @@ if TYPE_CHECKING:
         ClientTLS as ClientTLS,
         ServerTLS as ServerTLS,
     )
+    from greeter.client._asyncio import (
+        AsyncGreeterClient as AsyncGreeterClient,
+    )
     from greeter.client._calls import (
         AsyncReplyStream as AsyncReplyStream,
         Reply as Reply,
         ReplyStream as ReplyStream,
     )
-    from greeter.client._client import (
-        AsyncGreeterClient as AsyncGreeterClient,
-        GreeterClient as GreeterClient,
+    from greeter.client._channel import (
         RetryPolicy as RetryPolicy,
+    )
+    from greeter.client._sync import (
+        GreeterClient as GreeterClient,
+    )
+    from greeter.client._tokens import (
+        TokenSource as TokenSource,
     )
     from greeter.errors import (
         Aborted as Aborted,
@@ -74,7 +81,6 @@ if TYPE_CHECKING:
     )
     from greeter.pipeline._auth import (
         TokenCheck as TokenCheck,
-        TokenSource as TokenSource,
         bearer_tokens as bearer_tokens,
     )
     from greeter.pipeline._context import (
@@ -134,16 +140,15 @@ _PUBLIC = {
         "PEM",
         "ServerTLS",
     ),
+    "greeter.client._asyncio": ("AsyncGreeterClient",),
     "greeter.client._calls": (
         "AsyncReplyStream",
         "Reply",
         "ReplyStream",
     ),
-    "greeter.client._client": (
-        "AsyncGreeterClient",
-        "GreeterClient",
-        "RetryPolicy",
-    ),
+    "greeter.client._channel": ("RetryPolicy",),
+    "greeter.client._sync": ("GreeterClient",),
+    "greeter.client._tokens": ("TokenSource",),
     "greeter.errors": (
         "Aborted",
         "AlreadyExists",
@@ -166,7 +171,6 @@ _PUBLIC = {
     ),
     "greeter.pipeline._auth": (
         "TokenCheck",
-        "TokenSource",
         "bearer_tokens",
     ),
     "greeter.pipeline._context": (
@@ -179,12 +183,12 @@ _PUBLIC = {
         "CallOutcome",
         "ServerHook",
     ),
+    "greeter.server._assembly": ("ExtraService",),
+    "greeter.server._async_server": ("AsyncGreeterServer",),
     "greeter.server._config": (
         "ServerConfig",
         "ServerInterceptor",
     ),
-    "greeter.server._assembly": ("ExtraService",),
-    "greeter.server._async_server": ("AsyncGreeterServer",),
     "greeter.server._service": (
         "AsyncGreeterService",
         "GreeterService",

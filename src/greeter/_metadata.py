@@ -13,6 +13,8 @@ from typing import TypeAlias
 
 __all__ = ["Metadata", "MetadataTuple"]
 
+#: The key of the metadata carrying a call's credentials (``Bearer <token>``).
+AUTHORIZATION_KEY = "authorization"
 #: Metadata as the library accepts it: any sequence of ``(key, value)`` pairs.
 Metadata: TypeAlias = Sequence[tuple[str, str | bytes]]
 #: Metadata as the library returns it: a tuple of ``(key, value)`` pairs, in wire order.

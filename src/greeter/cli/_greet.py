@@ -16,7 +16,7 @@ from greeter.cli._tls_flags import add_client_tls_flags, client_tls
 from greeter.cli._values import metadata_pair, positive, target
 
 if TYPE_CHECKING:
-    from greeter.client._client import GreeterClient
+    from greeter.client._sync import GreeterClient
     from greeter.errors import GreeterError
 
 __all__ = ["TOKEN_VARIABLE", "add_parser", "run"]
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     # The one-line error carries grpc's details already: grpc core's own lines would
     # only repeat them.
     quiet_grpc_core("NONE")
-    from greeter.client._client import GreeterClient
+    from greeter.client._sync import GreeterClient
     from greeter.errors import GreeterError
 
     if len(args.names) > 1 and args.mode not in ("many", "chat"):

@@ -18,8 +18,8 @@ import grpc.aio
 from greeter._addresses import check_target, ip_literal_version, split_address
 from greeter._options import ChannelOption, milliseconds
 from greeter._tls import ClientTLS
+from greeter.client._tokens import TokenSource, call_credentials
 from greeter.errors import StatusCode
-from greeter.pipeline._auth import TokenSource, call_credentials
 
 __all__ = ["ChannelSettings", "ClientInterceptor", "LoadBalancing", "RetryPolicy"]
 

@@ -1,15 +1,11 @@
-"""Bearer-token authentication: the client's token, and the server's check of it.
+"""Bearer-token authentication, the server's half: the check of a call's token.
 
 On the wire a token is the ``authorization: Bearer <token>`` metadata of every call, as
 grpc's own call credentials send it (so any gRPC client can call a server that checks
-tokens, and any gRPC server can check our clients' tokens).
-
-- Client: ``GreeterClient(target, tls=ClientTLS(...), token="...")``, or a callable
-  returning the current token for tokens that refresh. Over plaintext a token would be
-  readable by anyone on the path: it needs ``unsafe_plaintext_token=True``.
-- Server: ``ServerConfig(auth=check)``; ``check(token)`` returns the caller's identity
-  (then ``self.context.identity``) or raises ``greeter.Unauthenticated`` /
-  ``greeter.PermissionDenied``. ``bearer_tokens({...})`` is the check for a fixed set.
+tokens). ``ServerConfig(auth=check)``; ``check(token)`` returns the caller's identity
+(then ``self.context.identity``) or raises ``greeter.Unauthenticated`` /
+``greeter.PermissionDenied``. ``bearer_tokens({...})`` is the check for a fixed set. The
+client's half (``TokenSource``, sending the token) is ``greeter.client._tokens``.
 """
 
 from __future__ import annotations
@@ -18,23 +14,19 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, TypeAlias
 
-import grpc
-
+from greeter._metadata import AUTHORIZATION_KEY
 from greeter.errors import Unauthenticated
 
 if TYPE_CHECKING:
     from greeter.pipeline._hooks import CallInfo
 
-__all__ = ["TokenCheck", "TokenSource", "bearer_tokens"]
+__all__ = ["TokenCheck", "bearer_tokens"]
 
-#: A token as a client takes it: the token itself, or a function returning the current one.
-TokenSource: TypeAlias = str | Callable[[], str]
 #: The server's check of a token: returns the caller's identity or raises a
 #: ``greeter.Unauthenticated`` / ``greeter.PermissionDenied``; may be ``async`` on the
 #: asyncio server.
 TokenCheck: TypeAlias = Callable[[str], str] | Callable[[str], Awaitable[str]]
 
-AUTHORIZATION_KEY = "authorization"
 _BEARER = "bearer "
 #: Methods every caller may use without a token: load balancers and orchestrators probe
 #: health without credentials.
@@ -86,37 +78,3 @@ class TokenIdentifier:
         if call.method.startswith(_OPEN_SERVICES):
             return None
         return self._check(bearer_token_of(call))
-
-
-def token_of(source: TokenSource) -> str:
-    """The token to send now."""
-    return source if isinstance(source, str) else source()
-
-
-def authorization_metadata(source: TokenSource) -> tuple[tuple[str, str]]:
-    """The metadata carrying ``source``'s current token."""
-    return ((AUTHORIZATION_KEY, f"Bearer {token_of(source)}"),)
-
-
-class _TokenPlugin(grpc.AuthMetadataPlugin):
-    """Asks the token source for the current token before each call."""
-
-    def __init__(self, source: Callable[[], str]) -> None:
-        self._source = source
-
-    def __call__(
-        self, context: grpc.AuthMetadataContext, callback: grpc.AuthMetadataPluginCallback
-    ) -> None:
-        try:
-            metadata = authorization_metadata(self._source)
-        except Exception as exc:  # the call then fails with UNAVAILABLE, naming the cause
-            callback((), exc)
-        else:
-            callback(metadata, None)
-
-
-def call_credentials(source: TokenSource) -> grpc.CallCredentials:
-    """grpc call credentials that send ``source``'s token with every call."""
-    if isinstance(source, str):
-        return grpc.access_token_call_credentials(source)
-    return grpc.metadata_call_credentials(_TokenPlugin(source), name="greeter-bearer-token")

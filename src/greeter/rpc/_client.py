@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from greeter._tls import ClientTLS
     from greeter.client._channel import ClientInterceptor, LoadBalancing, RetryPolicy
-    from greeter.pipeline._auth import TokenSource
+    from greeter.client._tokens import TokenSource
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -151,7 +151,7 @@ class _BaseClient:
             return defaults  # the usual call: nothing to merge (grpc never changes it)
         token = self._channel_settings.plaintext_token
         if token is not None:
-            from greeter.pipeline._auth import authorization_metadata
+            from greeter.client._tokens import authorization_metadata
         return _CallOptions(
             timeout=defaults["timeout"] if timeout is None else _grpc_timeout(timeout),
             metadata=(
