@@ -24,7 +24,7 @@ from benchmarks.import_time import measure_import_times
 from benchmarks.instructions import has_valgrind, measure_instructions
 from benchmarks.report import case_results, draw_chart, print_table, write_json
 from benchmarks.runner import run_sides
-from benchmarks.stubs import compile_stubs
+from benchmarks.stubs import compile_generated, compile_stubs
 
 #: Every block stops after this many calls, however fast the machine.
 MAX_CALLS_PER_BLOCK = 1_000_000
@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="greeter-bench-") as stubs_dir:
         stubs = Path(stubs_dir)
         with_grpclib = compile_stubs(stubs)
+        compile_generated(stubs)
         for case in cases(with_grpclib):
             if args.case and not any(text in case.name for text in args.case):
                 continue
