@@ -24,6 +24,14 @@ SERVE_DEFAULT = Server("greeter serve")
 #: One process, with its default admission (64 calls in flight: 32 run, the rest queue).
 SERVE_ONE = Server("greeter serve", workers=1)
 ONE_PROCESS = "greeter serve --workers 1"
+#: A generated service, ``bench.v1.Echo`` (``benchmarks/protos``): greeter's threaded
+#: server with the ``EchoService`` subclass, and plain grpcio with the raw servicer.
+GENERATED = Server("generated")
+GENERATED_RAW = Server("generated-raw")
+GENERATED_CLIENT = "generated EchoClient"
+RAW_STUB = "raw EchoStub"
+GENERATED_SERVICE = "greeter server + EchoService"
+RAW_SERVICER = "grpc.server + raw EchoServicer"
 
 
 def _many(label: str, server: Server) -> Side:
@@ -60,6 +68,19 @@ def _wrapper_case(name: str, shape: str, unit: str, mode: str, in_flight: int = 
             Side("raw grpc stub", GREETER, f"raw-{mode}", shape, in_flight),
         ),
         (Goal("greeter client", "raw grpc stub", 0.99),),
+    )
+
+
+def _generated_client_case(name: str, mode: str, in_flight: int = 1) -> Case:
+    """A generated client against the raw generated stub, calling one greeter server."""
+    return Case(
+        name,
+        "calls",
+        (
+            Side(GENERATED_CLIENT, GENERATED, f"generated-{mode}", "unary", in_flight),
+            Side(RAW_STUB, GENERATED, f"generated-raw-{mode}", "unary", in_flight),
+        ),
+        (Goal(GENERATED_CLIENT, RAW_STUB, 0.99),),
     )
 
 
@@ -110,6 +131,18 @@ def cases(with_grpclib: bool) -> list[Case]:
             ),
             (Goal("greeter serve (default workers)", "tutorial server", 1.0),),
             cpu_bar="tutorial server",
+        ),
+        _generated_client_case("generated client: sync unary", "sync"),
+        _generated_client_case("generated client: async unary, 16 in flight", "async", 16),
+        Case(
+            "generated service: unary, 1 in flight",
+            "calls",
+            (
+                Side(GENERATED_SERVICE, GENERATED, "generated-raw-sync"),
+                Side(RAW_SERVICER, GENERATED_RAW, "generated-raw-sync"),
+            ),
+            (Goal(GENERATED_SERVICE, RAW_SERVICER, 1.0),),
+            cpu_bar=RAW_SERVICER,
         ),
         Case(
             "server stream, server + client (1,000 replies)",

@@ -20,6 +20,11 @@ DRIVER is one of:
   ``raw-sync-single-thread`` with grpcio's ``SingleThreadedUnaryStream`` channel option.
 - ``greeter-sync`` / ``greeter-async``: ``GreeterClient`` / ``AsyncGreeterClient``.
 - ``grpclib``: grpclib's client and generated stub (never imports greeter).
+- ``generated-sync`` / ``generated-async``: the ``EchoClient`` / ``AsyncEchoClient`` that
+  ``greeter generate`` wrote for ``bench.v1.Echo`` (``benchmarks/protos``), unary
+  calls only, with an ``EchoRequest`` made for each call and each reply's ``text`` read.
+- ``generated-raw-sync`` / ``generated-raw-async``: the same calls through the
+  ``EchoStub`` of ``bench.v1``'s ``echo_pb2_grpc``, as a user of plain grpcio writes them.
 
 Shapes: ``unary`` (SayHello), ``stream`` (one SayHelloStreamReply at a time, counting
 every reply as a message) and ``bidi`` (ping-pong: one name, wait for its reply, the
@@ -36,7 +41,10 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from benchmarks.stubs import generated
 
 #: At most this many latencies are sent back per block.
 LATENCY_SAMPLE = 2000
@@ -321,6 +329,72 @@ async def grpclib_async(command: Command) -> Block:
             channel.close()
 
 
+# ------------------------------------------------- a generated service: bench.v1.Echo
+
+
+def generated_sync(command: Command) -> Block:
+    from bench.v1 import echo_greeter, echo_pb2  # type: ignore[import-not-found]
+
+    echo = echo_pb2.EchoRequest
+    with echo_greeter.EchoClient(command.target, timeout=CALL_TIMEOUT_SECONDS) as client:
+        return _run_sync(lambda: bool(client.echo(echo(text=NAME)).text), command)
+
+
+def generated_raw_sync(command: Command) -> Block:
+    import grpc
+    from bench.v1 import echo_pb2, echo_pb2_grpc
+
+    echo = echo_pb2.EchoRequest
+    with grpc.insecure_channel(command.target) as channel:
+        stub = echo_pb2_grpc.EchoStub(channel)
+        return _run_sync(
+            lambda: bool(stub.Echo(echo(text=NAME), timeout=CALL_TIMEOUT_SECONDS).text), command
+        )
+
+
+async def generated_async(command: Command) -> Block:
+    from bench.v1 import echo_greeter, echo_pb2
+
+    echo = echo_pb2.EchoRequest
+    clients = [
+        echo_greeter.AsyncEchoClient(
+            command.target, timeout=CALL_TIMEOUT_SECONDS, options=_separate_connections(number)
+        )
+        for number in range(command.channels)
+    ]
+
+    async def unary(channel: int) -> int:
+        return int(bool((await clients[channel].echo(echo(text=NAME))).text))
+
+    try:
+        return await _run_async(unary, command)
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def generated_raw_async(command: Command) -> Block:
+    import grpc.aio
+    from bench.v1 import echo_pb2, echo_pb2_grpc
+
+    echo = echo_pb2.EchoRequest
+    channels = [
+        grpc.aio.insecure_channel(command.target, options=_separate_connections(number))
+        for number in range(command.channels)
+    ]
+    stubs = [echo_pb2_grpc.EchoStub(channel) for channel in channels]
+
+    async def unary(channel: int) -> int:
+        reply = await stubs[channel].Echo(echo(text=NAME), timeout=CALL_TIMEOUT_SECONDS)
+        return int(bool(reply.text))
+
+    try:
+        return await _run_async(unary, command)
+    finally:
+        for channel in channels:
+            await channel.close()
+
+
 async def _replies(call: Any) -> AsyncIterator[Any]:
     async for reply in call:
         yield reply
@@ -333,6 +407,10 @@ DRIVERS: dict[str, Callable[[Command], Block]] = {
     "raw-async": lambda command: asyncio.run(raw_async(command)),
     "greeter-async": lambda command: asyncio.run(greeter_async(command)),
     "grpclib": lambda command: asyncio.run(grpclib_async(command)),
+    "generated-sync": generated_sync,
+    "generated-raw-sync": generated_raw_sync,
+    "generated-async": lambda command: asyncio.run(generated_async(command)),
+    "generated-raw-async": lambda command: asyncio.run(generated_raw_async(command)),
 }
 
 
@@ -340,6 +418,8 @@ def main(argv: list[str]) -> None:
     driver, stubs = DRIVERS[argv[0]], argv[1]
     if argv[0] == "grpclib":
         sys.path.insert(0, stubs)  # the generated modules; never greeter's in this process
+    if argv[0].startswith("generated"):
+        sys.path.insert(0, str(generated(Path(stubs))))  # bench.v1's modules
     for line in sys.stdin:
         command = Command(**json.loads(line))
         print(json.dumps(driver(command).as_json()), flush=True)

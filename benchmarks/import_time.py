@@ -8,11 +8,14 @@ Each pair is timed in fresh interpreters, in turns (greeter's side, then the oth
   ``grpc`` and the generated ``helloworld_pb2`` and ``helloworld_pb2_grpc``.
 - ``from greeter import GreeterService`` against the tutorial server's imports: those,
   and ``concurrent.futures``.
+- a module ``greeter generate`` wrote, ``bench.v1.echo_greeter`` (its clients and
+  services), against the pair plain grpcio generates for the same proto, ``grpc`` and
+  ``bench.v1``'s ``echo_pb2`` and ``echo_pb2_grpc`` (issue #18's budget).
 
-The tutorial's modules are the ones ``benchmarks/stubs.py`` generates. Bytecode is
-cached (in a temporary ``PYTHONPYCACHEPREFIX``, even where the environment sets
-``PYTHONDONTWRITEBYTECODE``) and warmed first, as after ``pip install``: what is
-measured is importing, not compiling.
+The tutorial's and ``bench.v1``'s modules are the ones ``benchmarks/stubs.py``
+generates. Bytecode is cached (in a temporary ``PYTHONPYCACHEPREFIX``, even where the
+environment sets ``PYTHONDONTWRITEBYTECODE``) and warmed first, as after ``pip
+install``: what is measured is importing, not compiling.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from benchmarks.stubs import generated
 
 __all__ = ["BUDGET_MS", "IMPORT_PAIRS", "ImportPair", "measure_import_times"]
 
@@ -48,10 +53,14 @@ IMPORT_PAIRS = (
     ImportPair(
         "from greeter import GreeterService", f"from concurrent import futures; {_TUTORIAL_STUBS}"
     ),
+    ImportPair(
+        "import bench.v1.echo_greeter", "import grpc; from bench.v1 import echo_pb2, echo_pb2_grpc"
+    ),
 )
 
 _TIMED = (
-    "import sys, time; sys.path.insert(0, {stubs!r}); started = time.perf_counter(); "
+    "import sys, time; sys.path[:0] = [{stubs!r}, {generated!r}]; "
+    "started = time.perf_counter(); "
     "{statement}; print(time.perf_counter() - started)"
 )
 
@@ -80,7 +89,11 @@ class _Times:
 
 def _once(statement: str, stubs: Path, env: dict[str, str]) -> float:
     result = subprocess.run(
-        [sys.executable, "-c", _TIMED.format(stubs=str(stubs), statement=statement)],
+        [
+            sys.executable,
+            "-c",
+            _TIMED.format(stubs=str(stubs), generated=str(generated(stubs)), statement=statement),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -93,7 +106,8 @@ def _once(statement: str, stubs: Path, env: dict[str, str]) -> float:
 def measure_import_times(rounds: int, stubs: Path) -> list[dict[str, Any]]:
     """Per pair, ``rounds`` rounds of greeter's side and the other's, after a warm-up.
 
-    ``stubs`` holds the tutorial's generated modules (``benchmarks.stubs.compile_stubs``).
+    ``stubs`` holds the tutorial's generated modules (``benchmarks.stubs.compile_stubs``)
+    and ``bench.v1``'s (``compile_generated``).
     """
     with tempfile.TemporaryDirectory(prefix="greeter-bench-pycache-") as cache:
         env = {**os.environ, "PYTHONPYCACHEPREFIX": cache}

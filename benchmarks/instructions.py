@@ -18,6 +18,13 @@ Cases (every call on 127.0.0.1, one in flight unless said otherwise):
   server stream (per reply) and bidi ping-pong (per round trip). The goal is on the
   whole call (client + server): at least 0.99 of the raw stub's rate means at most
   1/0.99 of its instructions. The client's own count is shown beside it.
+- generated code (issue #18), for a service of a user's own, ``bench.v1.Echo``: the
+  ``EchoClient`` / ``AsyncEchoClient`` ``greeter generate`` wrote against the raw
+  ``EchoStub`` (sync unary, async unary with 16 in flight), calling one greeter server;
+  goal on the client's own count, at most 1.01 of the stub's. And greeter's threaded
+  server with the generated ``EchoService`` against the raw servicer on a plain
+  ``grpc.server``, both called by the raw stub; goal on the server's count, at most the
+  raw servicer's.
 
 What the count leaves out: time in the kernel (sockets, wake-ups), and cache and branch
 effects; valgrind runs one thread at a time, so a hand-off between threads costs its
@@ -35,6 +42,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cases import (
+    GENERATED,
+    GENERATED_CLIENT,
+    GENERATED_RAW,
+    GENERATED_SERVICE,
+    RAW_SERVICER,
+    RAW_STUB,
+)
 from benchmarks.runner import ClientProcess, Server, ServerProcess
 
 __all__ = ["COUNTED_CASES", "CountedCase", "has_valgrind", "measure_instructions"]
@@ -53,7 +68,7 @@ class CountedCase:
     """Two sides counted alike; ``greeter`` / ``other`` should be at most ``maximum``."""
 
     name: str
-    goal_on: str  # "server": the server's count; "call": server + client
+    goal_on: str  # "server" or "client": that process's count; "call": server + client
     greeter: tuple[str, Server, str]  # label, server, client driver
     other: tuple[str, Server, str]
     shape: str = "unary"
@@ -105,6 +120,31 @@ COUNTED_CASES = (
         quick_calls=(1, 3),
     ),
     _client_case("client: bidi ping-pong, instructions per round trip", "sync", shape="bidi"),
+    # A service of a user's own (bench.v1.Echo), generated: issue #18's goals.
+    CountedCase(
+        "generated client: sync unary, instructions per call",
+        "client",
+        (GENERATED_CLIENT, GENERATED, "generated-sync"),
+        (RAW_STUB, GENERATED, "generated-raw-sync"),
+        maximum=1.01,
+    ),
+    CountedCase(
+        "generated client: async unary (16 in flight), instructions per call",
+        "client",
+        (GENERATED_CLIENT, GENERATED, "generated-async"),
+        (RAW_STUB, GENERATED, "generated-raw-async"),
+        in_flight=16,
+        calls=(400, 2000),
+        quick_calls=(32, 160),
+        maximum=1.01,
+    ),
+    CountedCase(
+        "generated service: unary, instructions per call",
+        "server",
+        (GENERATED_SERVICE, GENERATED, "generated-raw-sync"),
+        (RAW_SERVICER, GENERATED_RAW, "generated-raw-sync"),
+        maximum=1.0,
+    ),
 )
 
 

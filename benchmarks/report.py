@@ -13,6 +13,10 @@ from benchmarks.runner import Measured
 __all__ = ["case_results", "draw_chart", "print_table", "write_json"]
 
 
+#: What an instruction goal is on, as the table says it.
+_GOAL_ON = {"server": "server", "client": "client", "call": "whole call"}
+
+
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -122,7 +126,7 @@ def _print_counted(counted: list[dict[str, Any]]) -> None:
             f"client {case['client_ratio']:.3f}, whole call {case['call_ratio']:.3f}"
         )
         verdict = "met" if case["met"] else "MISSED"
-        where = "server" if case["goal_on"] == "server" else "whole call"
+        where = _GOAL_ON[case["goal_on"]]
         print(f"  goal: {where} ratio <= {case['maximum']:.3f}: {verdict}")
 
 
@@ -136,7 +140,7 @@ def _counted_as_speed(counted: list[dict[str, Any]]) -> list[tuple[str, dict[str
     drawn = []
     for case in counted:
         speed = 1 / case["ratio"]
-        where = "server" if case["goal_on"] == "server" else "whole call"
+        where = _GOAL_ON[case["goal_on"]]
         drawn.append(
             (
                 f"instructions: {case['case']}",

@@ -13,6 +13,13 @@ KIND is one of:
   with a servicer of the generated ``GreeterServicer``.
 - ``grpclib``: the same servicer written for grpclib's asyncio server.
 - ``pygrpc-native``: the tutorial's servicer on ``pygrpc_native.server(...)``.
+- ``generated``: a service of a user's own, ``bench.v1.Echo``, subclassing the
+  ``EchoService`` that ``greeter generate`` wrote, served beside the Greeter by
+  ``GreeterService().serve(services=[...])`` (one process).
+- ``generated-raw``: ``bench.v1.Echo`` as plain grpcio serves it: a servicer of the
+  generated ``EchoServicer`` on ``grpc.server(ThreadPoolExecutor(10))``.
+
+The ``generated*`` kinds answer Echo with the request's text, in a new ``EchoReply``.
 
 ``greeter serve`` (the command line) is run as it is, by the runner.
 """
@@ -22,7 +29,10 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator, Iterator
 from concurrent import futures
+from pathlib import Path
 from typing import Any
+
+from benchmarks.stubs import generated
 
 #: Replies per SayHelloStreamReply call, on every server.
 STREAM_LENGTH = 1000
@@ -89,8 +99,15 @@ def _serve_tutorial_servicer(make_server: Any) -> None:
     """The tutorial's servicer on ``make_server(ThreadPoolExecutor(10))``, until SIGTERM."""
     import helloworld_pb2_grpc
 
+    _serve_servicer(
+        make_server, helloworld_pb2_grpc.add_GreeterServicer_to_server, _tutorial_servicer()
+    )
+
+
+def _serve_servicer(make_server: Any, add_to_server: Any, servicer: Any) -> None:
+    """``servicer`` on ``make_server(ThreadPoolExecutor(10))``, until SIGTERM."""
     server = make_server(futures.ThreadPoolExecutor(max_workers=10))
-    helloworld_pb2_grpc.add_GreeterServicer_to_server(_tutorial_servicer(), server)
+    add_to_server(servicer, server)
     port = server.add_insecure_port(LOOPBACK)
     server.start()
     _announce(port)
@@ -150,6 +167,36 @@ def serve_grpclib() -> None:
     asyncio.run(main())
 
 
+def serve_generated() -> None:
+    import logging
+
+    from bench.v1 import echo_greeter, echo_pb2  # type: ignore[import-not-found]
+
+    from greeter import GreeterService
+
+    reply = echo_pb2.EchoReply
+
+    class Echo(echo_greeter.EchoService):  # type: ignore[misc]
+        def echo(self, request: echo_pb2.EchoRequest) -> echo_pb2.EchoReply:
+            return reply(text=request.text)
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    GreeterService().serve(LOOPBACK, services=[Echo()])
+
+
+def serve_generated_raw() -> None:
+    import grpc
+    from bench.v1 import echo_pb2, echo_pb2_grpc
+
+    reply = echo_pb2.EchoReply
+
+    class Echo(echo_pb2_grpc.EchoServicer):  # type: ignore[misc]
+        def Echo(self, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
+            return reply(text=request.text)
+
+    _serve_servicer(grpc.server, echo_pb2_grpc.add_EchoServicer_to_server, Echo())
+
+
 async def _requests(stream: Any) -> AsyncIterator[Any]:
     async for request in stream:
         yield request
@@ -162,6 +209,10 @@ def main(argv: list[str]) -> None:
         return
     if kind == "greeter-async":
         serve_greeter_async()
+        return
+    if kind.startswith("generated"):
+        sys.path.insert(0, str(generated(Path(stubs))))  # bench.v1's modules
+        {"generated": serve_generated, "generated-raw": serve_generated_raw}[kind]()
         return
     sys.path.insert(0, stubs)  # the generated modules; never greeter's in this process
     servers = {

@@ -51,6 +51,7 @@ def test_quick_benchmark_run_prints_the_table_and_writes_json(tmp_path: Path) ->
         "import greeter",
         "from greeter import GreeterClient",
         "from greeter import GreeterService",
+        "import bench.v1.echo_greeter",
     ]
     assert all(pair["greeter_ms"] > 0 for pair in report["import_time"])
     for case in report["cases"]:

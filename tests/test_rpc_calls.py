@@ -219,6 +219,23 @@ def test_the_call_timeout_raises_deadline_exceeded(client: Any, pb: Any) -> None
         client.get_item(pb.inventory.GetItemRequest(sku="slow"), timeout=0.2)
 
 
+def test_the_clients_default_timeout_raises_deadline_exceeded(
+    generated: Any, target: str, pb: Any
+) -> None:
+    with generated.InventoryClient(target, timeout=0.2) as client:
+        with pytest.raises(greeter.DeadlineExceeded):
+            client.get_item(pb.inventory.GetItemRequest(sku="slow"))
+
+
+@pytest.mark.asyncio
+async def test_the_async_clients_default_timeout_raises_deadline_exceeded(
+    generated: Any, target: str, pb: Any
+) -> None:
+    async with generated.AsyncInventoryClient(target, timeout=0.2) as client:
+        with pytest.raises(greeter.DeadlineExceeded):
+            await client.get_item(pb.inventory.GetItemRequest(sku="slow"))
+
+
 def test_leaving_a_response_stream_early_cancels_the_call(client: Any, pb: Any) -> None:
     with client.list_items(pb.inventory.ListItemsRequest(count=1000)) as stream:
         assert next(stream).sku == "sku-0"

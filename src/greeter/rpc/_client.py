@@ -47,13 +47,33 @@ _Response = TypeVar("_Response", bound=Message)
 _T = TypeVar("_T")
 
 
-class _CallOptions(TypedDict):
-    """The per-call options as grpcio's call methods take them (keyword arguments)."""
+class _CallOptions(TypedDict, total=False):
+    """The per-call options as grpcio's call methods take them (keyword arguments); one
+    left out is grpc's default (``None``; no metadata)."""
 
     timeout: float | None
     metadata: MetadataTuple
     wait_for_ready: bool | None
     compression: grpc.Compression | None
+
+
+def _only_set(options: _CallOptions) -> _CallOptions:
+    """``options`` without those at grpc's own defaults (``None``, no metadata).
+
+    Every keyword argument grpc binds costs instructions on every call (about 400 of a
+    sync unary call's): a usual call passes only what it sets, as a raw stub's caller
+    does.
+    """
+    only_set = _CallOptions()
+    if options["timeout"] is not None:
+        only_set["timeout"] = options["timeout"]
+    if options["metadata"]:
+        only_set["metadata"] = options["metadata"]
+    if options["wait_for_ready"] is not None:
+        only_set["wait_for_ready"] = options["wait_for_ready"]
+    if options["compression"] is not None:
+        only_set["compression"] = options["compression"]
+    return only_set
 
 
 def _grpc_timeout(timeout: float | None) -> float | None:
@@ -102,6 +122,8 @@ class _BaseClient:
             wait_for_ready=wait_for_ready,
             compression=to_grpc_compression(compression),
         )
+        #: What a call with no per-call options passes to grpc.
+        self._usual_options = _only_set(self._defaults)
         self._channel_settings = ChannelSettings.build(
             target,
             options=[
@@ -148,7 +170,7 @@ class _BaseClient:
             and compression is None
             and self._channel_settings.plaintext_token is None
         ):
-            return defaults  # the usual call: nothing to merge (grpc never changes it)
+            return self._usual_options  # nothing to merge (grpc never changes it)
         token = self._channel_settings.plaintext_token
         if token is not None:
             from greeter.client._tokens import authorization_metadata
@@ -403,7 +425,13 @@ class AsyncClient(_BaseClient):
     ) -> _Response:
         """One response for one request, or for an (async) iterable of requests."""
         options = self._options(timeout, metadata, wait_for_ready, compression)
-        return await _completed(self._callables[method.path](request, **options))
+        # Awaited here, not through ``_completed``: one coroutine less on every call's
+        # way down and up (about 1 % of a unary call's client instructions).
+        try:
+            response: _Response = await self._callables[method.path](request, **options)
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_grpc(exc) from exc
+        return response
 
     _stream_unary = _unary_unary
 
