@@ -9,7 +9,8 @@ Modules, one per concern:
 
 - ``stubs``: compiles the repository's proto with plain ``grpc_tools.protoc`` (and
   grpclib's plugin) into a temporary directory, for the servers and clients that are
-  not greeter's.
+  not greeter's; and ``protos/bench/v1/echo.proto``, a service of a user's own, with
+  ``greeter generate`` and ``grpc_tools.protoc``, for the generated-code cases.
 - ``servers``: the servers compared (greeter's, the grpc tutorial's, grpclib's,
   pygrpc-native's), each run as ``python -m benchmarks.servers KIND``.
 - ``clients``: the load drivers (raw grpc stubs, greeter's clients, grpclib's), each a
