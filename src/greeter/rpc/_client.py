@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 
 from greeter._addresses import DEFAULT_TARGET
 from greeter._metadata import Metadata, MetadataTuple, metadata_from_grpc, normalize_metadata
+from greeter._method import Method, ServiceDefinition
 from greeter._options import (
     ChannelOption,
     Compression,
@@ -26,7 +27,6 @@ from greeter._options import (
     to_grpc_compression,
 )
 from greeter.errors import error_from_grpc
-from greeter.rpc._method import Method, ServiceDefinition
 from greeter.rpc._streams import AsyncResponseStream, Response, ResponseStream
 
 if TYPE_CHECKING:

@@ -21,9 +21,9 @@ import grpc.aio
 from google.protobuf.message import DecodeError, Message
 
 from greeter._logging import log_unexpected_error
+from greeter._method import Method, Shape
 from greeter.errors import Cancelled, GreeterError, Internal, InvalidArgument
 from greeter.pipeline._context import AsyncCallContext, CallContext, current_context
-from greeter.rpc._method import Method, Shape
 
 __all__ = ["INTERNAL_ERROR_DETAILS", "async_method_handler", "method_handler"]
 

@@ -18,7 +18,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from greeter.rpc._method import Method, ServiceDefinition
+from greeter._method import Method, ServiceDefinition
 
 __all__ = ["check_overrides", "generated_base"]
 

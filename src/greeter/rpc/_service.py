@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import grpc
 import grpc.aio
 
-from greeter.rpc._method import ServiceDefinition
+from greeter._method import ServiceDefinition
 
 if TYPE_CHECKING:
     from greeter.pipeline._context import AsyncCallContext, CallContext
