@@ -292,4 +292,9 @@ class AsyncAdmissionInterceptor(AsyncHandlerInterceptor):
 
 
 def _one_request_admitting_async(handler: _Handler) -> _Handler:
+    # grpc.aio runs a plain ``def`` behavior on a thread, reading requests its own way:
+    # only coroutine and async generator behaviors are served as request streams.
+    behavior = handler.unary_unary or handler.unary_stream
+    if not (inspect.iscoroutinefunction(behavior) or inspect.isasyncgenfunction(behavior)):
+        return handler
     return _reading_one_request(handler, _one_request_async) or handler
