@@ -7,6 +7,7 @@ the given headers and body exactly as given, and returns how the server ended it
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import time
@@ -16,7 +17,7 @@ import h2.config
 import h2.connection
 import h2.events
 
-__all__ = ["Ending", "frame", "raw_call"]
+__all__ = ["Ending", "frame", "raw_call", "raw_calls"]
 
 
 def frame(message: bytes) -> bytes:
@@ -91,3 +92,54 @@ def _read(event: h2.events.Event, ending: Ending) -> None:
         if b"grpc-status" in found:
             ending.status = int(found[b"grpc-status"])
             ending.message = found.get(b"grpc-message", b"").decode()
+
+
+def raw_calls(
+    target: str, path: str, body: bytes, *, count: int, batch: int = 100, timeout: float = 10.0
+) -> list[Ending]:
+    """``count`` requests on one connection, ``batch`` streams open at a time; each gets
+    the ``Ending`` the server gave it (``status`` ``None`` if none came within ``timeout``
+    of its batch being sent)."""
+    host, _, port = target.rpartition(":")
+    connection = h2.connection.H2Connection(
+        h2.config.H2Configuration(client_side=True, header_encoding=None)
+    )
+    endings: list[Ending] = []
+    with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as sock:
+        connection.initiate_connection()
+        sock.sendall(connection.data_to_send())
+        while len(endings) < count:
+            open_streams: dict[int, Ending] = {}
+            for _ in range(min(batch, count - len(endings))):
+                stream = connection.get_next_available_stream_id()
+                connection.send_headers(
+                    stream,
+                    [
+                        (b":method", b"POST"),
+                        (b":scheme", b"http"),
+                        (b":path", path.encode()),
+                        (b":authority", target.encode()),
+                        (b"content-type", b"application/grpc"),
+                        (b"te", b"trailers"),
+                    ],
+                )
+                connection.send_data(stream, body, end_stream=True)
+                open_streams[stream] = Ending()
+            sock.sendall(connection.data_to_send())
+            sent = time.monotonic()
+            pending = set(open_streams)
+            with contextlib.suppress(TimeoutError):
+                while pending and time.monotonic() - sent < timeout:
+                    data = sock.recv(65536)
+                    if not data:
+                        break
+                    for event in connection.receive_data(data):
+                        stream_id = getattr(event, "stream_id", None)
+                        if stream_id in open_streams:
+                            _read(event, open_streams[stream_id])
+                            ending = open_streams[stream_id]
+                            if ending.status is not None or ending.reset is not None:
+                                pending.discard(stream_id)
+                    sock.sendall(connection.data_to_send())
+            endings.extend(open_streams.values())
+    return endings

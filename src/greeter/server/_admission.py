@@ -17,6 +17,14 @@ as tower's load-shed layer and HAProxy's ``timeout queue`` do:
 A call whose metadata is over grpc's limit (16 KiB) is refused the same way on both
 servers: grpc core skips that limit on a connection's first request.
 
+A call to a method that takes one request must carry one. grpc reads that request itself
+and does not answer well when there is none (an empty body, or a message cut short
+before the client ended the stream): the threaded server says UNIMPLEMENTED, the
+asyncio server never answers and keeps what the call held. So the outermost interceptor
+of both servers serves such a method as a request stream and reads its one request
+itself: none is INVALID_ARGUMENT, at once. The interceptors inside it, the hooks and the
+service still see a unary method.
+
 A refused call ends with ``RESOURCE_EXHAUSTED`` before any of the service's code runs.
 The queue (``greeter.server._executor``) cannot end a call by itself: it runs the call's first
 step under ``refusing()``, and ``AdmissionInterceptor`` (the outermost interceptor of
@@ -27,10 +35,11 @@ the same refusal, logged by the access log and counted by the metrics like any s
 from __future__ import annotations
 
 import contextlib
+import inspect
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 import grpc.aio
@@ -43,6 +52,7 @@ from greeter.pipeline._handlers import (
 
 __all__ = [
     "MAX_METADATA_BYTES",
+    "NO_REQUEST_DETAILS",
     "AdmissionInterceptor",
     "AsyncAdmissionInterceptor",
     "call_deadline",
@@ -56,6 +66,16 @@ _NO_DEADLINE_AFTER_SECONDS = 1e8
 #: bytes per entry): grpc core's own hard limit, unless the server's options set one.
 MAX_METADATA_BYTES = 16 * 1024
 _METADATA_LIMIT_OPTIONS = ("grpc.absolute_max_metadata_size", "grpc.max_metadata_size")
+
+
+#: What a client hears when its call to a one-request method carried no whole request.
+NO_REQUEST_DETAILS = "the call carried no request message (an empty or truncated body)"
+
+#: ``next()``'s default: the request stream ended with no request in it.
+_NO_REQUEST = object()
+
+# Generic only in grpc's type stubs, so a string here.
+_Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 
 class _Refusal(threading.local):
@@ -151,53 +171,130 @@ def _admitted(inner: Callable[..., Any]) -> Callable[..., Any]:
     return behavior
 
 
-class AdmissionInterceptor(HandlerInterceptor):
-    """Ends a call that the queue refused, before any handler or hook sees it."""
+def _one_request_admitted(inner: Callable[..., Any]) -> Callable[..., Any]:
+    """``_admitted``, for a one-request method served as a request stream."""
+
+    def behavior(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+        _refuse_if_told(context)
+        request = next(requests, _NO_REQUEST)
+        if request is _NO_REQUEST:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, NO_REQUEST_DETAILS)
+        return inner(request, context)
+
+    return behavior
+
+
+def _reading_one_request(
+    handler: _Handler, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]
+) -> _Handler | None:
+    """``handler`` served as a request stream whose one request ``wrap``'s behavior reads,
+    or ``None`` if its method streams requests already (or sends through a callback)."""
+    serializers: dict[str, Any] = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(wrap(handler.unary_unary), **serializers)
+    stream = handler.unary_stream
+    if stream is None or getattr(stream, "experimental_non_blocking", False):
+        return None
+    return grpc.stream_stream_rpc_method_handler(wrap(stream), **serializers)
+
+
+def _admitting(handler: _Handler) -> _Handler:
+    return _reading_one_request(handler, _one_request_admitted) or rewrap_handler(
+        handler, _admitted, _admitted
+    )
+
+
+async def _one_request(context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+    request = await context.read()
+    if request is grpc.aio.EOF:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, NO_REQUEST_DETAILS)
+    return request
+
+
+def _one_request_async(inner: Callable[..., Any]) -> Callable[..., Any]:
+    """``inner``, for a one-request method served as a request stream on the asyncio server.
+
+    grpc.aio serves a reply stream from an async generator function, or from a coroutine
+    function that writes its replies: the behavior is of the same kind as ``inner``.
+    """
+    if inspect.isasyncgenfunction(inner):
+
+        async def replies(_requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            async for reply in inner(await _one_request(context), context):
+                yield reply
+
+        return replies
+
+    async def behavior(_requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        return await inner(await _one_request(context), context)
+
+    return behavior
+
+
+class _Remembered:
+    """Handlers wrapped once each: registered handlers are the same objects call after
+    call, so wrapping each once spares every call a handler and a closure."""
 
     #: How many distinct handlers to remember wrapped (a generic handler may make a new
     #: one per call: those are wrapped per call instead).
     _REMEMBERED = 1024
 
-    def __init__(self, max_metadata_bytes: int = MAX_METADATA_BYTES, *, remember: bool) -> None:
-        self._max_metadata_bytes = max_metadata_bytes
-        # Wrapping per call would cost every call a handler and a closure: registered
-        # handlers are the same objects call after call, so each is wrapped once. Not
-        # when other interceptors follow (hooks): they make a handler per call, and
-        # remembering those would keep the first calls' details alive.
-        self._remember = remember
-        self._wrapped: dict[
-            int, tuple[grpc.RpcMethodHandler[Any, Any], grpc.RpcMethodHandler[Any, Any]]
-        ] = {}
+    def __init__(self, wrap: Callable[[_Handler], _Handler]) -> None:
+        self._wrap = wrap
+        self._wrapped: dict[int, tuple[_Handler, _Handler]] = {}
 
-    def wrap(
-        self, handler: grpc.RpcMethodHandler[Any, Any], details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        oversized = _oversized(details.invocation_metadata, self._max_metadata_bytes)
-        if oversized is not None:
-            refuse = _refusing_with(oversized)
-            return rewrap_handler(handler, refuse, refuse)
-        if not self._remember:
-            return rewrap_handler(handler, _admitted, _admitted)
+    def __call__(self, handler: _Handler) -> _Handler:
         remembered = self._wrapped.get(id(handler))
         if remembered is not None and remembered[0] is handler:
             return remembered[1]
-        wrapped = rewrap_handler(handler, _admitted, _admitted)
+        wrapped = self._wrap(handler)
         if len(self._wrapped) < self._REMEMBERED:
             self._wrapped[id(handler)] = (handler, wrapped)
         return wrapped
 
 
-class AsyncAdmissionInterceptor(AsyncHandlerInterceptor):
-    """Refuses, on the asyncio server, a call whose metadata is over the limit."""
+class AdmissionInterceptor(HandlerInterceptor):
+    """Ends a call that the queue refused, before any handler or hook sees it, and reads
+    the one request of a one-request method itself."""
 
-    def __init__(self, max_metadata_bytes: int = MAX_METADATA_BYTES) -> None:
+    def __init__(self, max_metadata_bytes: int = MAX_METADATA_BYTES, *, remember: bool) -> None:
         self._max_metadata_bytes = max_metadata_bytes
+        # Not when other interceptors follow (hooks): they make a handler per call, and
+        # remembering those would keep the first calls' details alive.
+        self._admit = _Remembered(_admitting) if remember else _admitting
 
-    def wrap(
-        self, handler: grpc.RpcMethodHandler[Any, Any], details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler[Any, Any]:
+    def wrap(self, handler: _Handler, details: grpc.HandlerCallDetails) -> _Handler:
         oversized = _oversized(details.invocation_metadata, self._max_metadata_bytes)
-        if oversized is None:
-            return handler
-        refuse = _refusing_with_async(oversized)
-        return rewrap_handler(handler, refuse, refuse)
+        if oversized is not None:
+            refuse = _refusing_with(oversized)
+            return rewrap_handler(handler, refuse, refuse)
+        return self._admit(handler)
+
+
+class AsyncAdmissionInterceptor(AsyncHandlerInterceptor):
+    """Refuses, on the asyncio server, a call whose metadata is over the limit, and reads
+    the one request of a one-request method itself."""
+
+    def __init__(self, max_metadata_bytes: int = MAX_METADATA_BYTES, *, remember: bool) -> None:
+        self._max_metadata_bytes = max_metadata_bytes
+        admit = _one_request_admitting_async
+        self._admit = _Remembered(admit) if remember else admit
+
+    def wrap(self, handler: _Handler, details: grpc.HandlerCallDetails) -> _Handler:
+        oversized = _oversized(details.invocation_metadata, self._max_metadata_bytes)
+        if oversized is not None:
+            refuse = _refusing_with_async(oversized)
+            return rewrap_handler(handler, refuse, refuse)
+        return self._admit(handler)
+
+
+def _one_request_admitting_async(handler: _Handler) -> _Handler:
+    # grpc.aio runs a plain ``def`` behavior on a thread, reading requests its own way:
+    # only coroutine and async generator behaviors are served as request streams.
+    behavior = handler.unary_unary or handler.unary_stream
+    if not (inspect.iscoroutinefunction(behavior) or inspect.isasyncgenfunction(behavior)):
+        return handler
+    return _reading_one_request(handler, _one_request_async) or handler

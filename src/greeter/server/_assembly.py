@@ -191,7 +191,7 @@ class Assembly:
         admission = (
             AdmissionInterceptor(limit, remember=alone)
             if threaded
-            else AsyncAdmissionInterceptor(limit)
+            else AsyncAdmissionInterceptor(limit, remember=alone)
         )
         return [admission, *hooks, *self.config.interceptors]
 
