@@ -9,6 +9,7 @@ The warning about plaintext on a public address is in ``tests/test_tls.py``.
 from __future__ import annotations
 
 import asyncio
+import errno
 import re
 import socket
 import sys
@@ -26,7 +27,9 @@ from greeter import (
     GreeterClient,
     GreeterServer,
     GreeterService,
+    ServerConfig,
 )
+from greeter._addresses import reserve_port
 from tests.conftest import LOOPBACK, ServerProcess, run_cli
 
 TIMEOUT = 10.0
@@ -285,3 +288,27 @@ def test_greeter_serve_listens_on_every_address_given(tmp_path: Path) -> None:
     finally:
         process.kill()
     assert f"Stopped serving on {process.target}, {unix_address}" in "".join(process.output)
+
+
+def test_a_reserved_port_is_held_from_other_programs_until_released_and_workers_can_share_it() -> (
+    None
+):
+    # serve(workers=N) on port 0: between choosing the port and the workers binding it,
+    # nobody else may take it; the workers (SO_REUSEPORT) can.
+    port, holders = reserve_port("127.0.0.1:0")
+    try:
+        stranger = socket.socket()
+        with stranger, pytest.raises(OSError, match="in use") as busy:
+            stranger.bind(("127.0.0.1", port))
+        assert busy.value.errno == errno.EADDRINUSE
+        config = ServerConfig(reuse_port=True)
+        with GreeterService().start(f"127.0.0.1:{port}", config=config) as worker:
+            with GreeterClient(worker.target, timeout=10) as client:
+                assert client.greet("worker") == "Hello, worker!"
+    finally:
+        for holder in holders:
+            holder.close()
+    released = socket.socket()
+    with released:
+        released.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        released.bind(("127.0.0.1", port))

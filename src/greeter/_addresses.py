@@ -26,6 +26,7 @@ __all__ = [
     "grpc_peer",
     "ip_literal_version",
     "is_loopback",
+    "reserve_port",
     "socket_addresses",
     "split_address",
     "split_tcp_address",
@@ -258,6 +259,28 @@ def check_port_is_free(address: str) -> int:
         for probe in probes:
             probe.close()
     return port
+
+
+def reserve_port(address: str) -> tuple[int, list[socket.socket]]:
+    """``check_port_is_free``, then hold the port until the workers have it.
+
+    With port 0 the probe's port would be free for anyone between the probe and the
+    workers binding it. The sockets returned hold it: bound with ``SO_REUSEPORT``, as the
+    workers' listeners are, so they can bind beside them, and never listening, so they
+    take no connection. Close them when the workers have stopped.
+    """
+    port = check_port_is_free(address)
+    host, _ = split_tcp_address(address)
+    holders: list[socket.socket] = []
+    try:
+        for family, socket_address in socket_addresses(host, port):
+            holders.append(bound_socket(family, (socket_address[0], port), reuse_port=True))
+    except OSError as exc:
+        for holder in holders:
+            holder.close()
+        reason = (exc.strerror or str(exc)).lower()
+        raise OSError(f"cannot listen on {address}: {reason}") from None
+    return port, holders
 
 
 def bound_socket(

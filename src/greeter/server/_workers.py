@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from greeter._addresses import check_port_is_free, split_tcp_address
+from greeter._addresses import reserve_port, split_tcp_address
 from greeter.server._supervisor import supervise
 
 __all__ = ["CannotFork", "default_worker_count", "serve_in_workers", "shares_a_port"]
@@ -113,9 +113,13 @@ def serve_in_workers(run_worker: Callable[[str], object], address: str, workers:
     if threading.current_thread() is not threading.main_thread():
         raise RuntimeError("serving in worker processes needs the main thread (for signals)")
     host, _ = split_tcp_address(address)
-    address = f"{host}:{check_port_is_free(address)}"
-    _check_fork_is_safe()
-    return supervise(run_worker, address, workers)
+    port, holders = reserve_port(address)
+    try:
+        _check_fork_is_safe()
+        return supervise(run_worker, f"{host}:{port}", workers)
+    finally:
+        for holder in holders:
+            holder.close()
 
 
 def _check_fork_is_safe() -> None:
