@@ -4,14 +4,21 @@ The generated ``shop.v1.Inventory`` (tests/protos, generated at test time as in
 ``test_rpc_calls.py``) and a plain grpc generic handler (``tutorial.Greeter``) are
 served beside the Greeter on the threaded and the asyncio server, and called over the
 web port as curl or a browser's ``fetch`` would (``http.client``): Connect JSON and
-binary, Connect's streaming framing, and gRPC-Web, with errors, metadata, auth and hooks
-as on native gRPC. The real browser is in ``test_web_browser_services.py``.
+binary, Connect's streaming framing and its GET, and gRPC-Web, with errors, metadata,
+auth, hooks and drain as on native gRPC. The real browser is in
+``test_web_browser_services.py``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import json
 import struct
+import subprocess
+import sys
+import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +37,7 @@ from tests.conftest import LOOPBACK
 from tests.test_codegen_build import load
 from tests.test_web import (
     TOKEN,
+    Answer,
     CallRecorder,
     bearer,
     check_token,
@@ -62,15 +70,25 @@ def pb(shop: ModuleType) -> Any:
 _MODULES = [("inventory", "inventory_pb2"), ("types", "types_pb2"), ("tutorial", "greeter_pb2")]
 
 
+#: Set by the plain handler when it starts to answer "nap" (which takes half a second).
+NAPPING = threading.Event()
+
+
 def plain_handler(pb: Any, kind: str) -> grpc.GenericRpcHandler:
     """``tutorial.Greeter``'s SayHello as plain grpc serves it: a generic handler."""
     tutorial = pb.tutorial
 
     def say_hello(request: Any, context: grpc.ServicerContext) -> Any:
+        if request.name == "nap":
+            NAPPING.set()
+            time.sleep(0.5)
         return tutorial.HelloReply(message=f"Hello from plain grpc, {request.name}!")
 
     async def say_hello_async(request: Any, context: Any) -> Any:
-        return say_hello(request, context)
+        if request.name == "nap":
+            NAPPING.set()
+            await asyncio.sleep(0.5)
+        return tutorial.HelloReply(message=f"Hello from plain grpc, {request.name}!")
 
     handler = grpc.unary_unary_rpc_method_handler(
         say_hello if kind == "threaded" else say_hello_async,
@@ -362,3 +380,89 @@ def test_asgi_app_serves_a_generated_service(kind: str, shop: ModuleType) -> Non
 
     assert answer.json()["name"] == "Item A1"
     assert greeter_call.status == 404  # only the service given is served
+
+
+# ------------------------------------------------------------------------ drain
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_stop_lets_a_web_call_of_another_service_finish(
+    kind: str, shop: ModuleType, pb: Any
+) -> None:
+    NAPPING.clear()
+    answers: list[Answer] = []
+    with serving(shop, pb, kind, ServerConfig(web=LOOPBACK, grace_seconds=5)) as server:
+        address = server.web_address
+        assert address is not None
+        call = threading.Thread(
+            target=lambda: answers.append(post_json(address, TUTORIAL_HELLO, {"name": "nap"}))
+        )
+        call.start()
+        assert NAPPING.wait(10)  # in flight as the block ends and stop() begins
+    call.join(timeout=10)
+
+    assert answers[0].json() == {"message": "Hello from plain grpc, nap!"}
+
+
+# ------------------------------------------------------------ Connect's GET
+
+LOOKUP_PROTO = """
+syntax = "proto3";
+package webget.v1;
+message Key { string name = 1; }
+message Value { string text = 1; }
+service Lookup {
+  rpc Find(Key) returns (Value) { option idempotency_level = NO_SIDE_EFFECTS; }
+  rpc Store(Key) returns (Value);
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def lookup(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+    """``webget.v1.Lookup``'s messages, compiled by protoc at test time and imported."""
+    root = tmp_path_factory.mktemp("webget")
+    (root / "webget" / "v1").mkdir(parents=True)
+    (root / "webget" / "v1" / "lookup.proto").write_text(LOOKUP_PROTO)
+    subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{root}", f"--python_out={root}",
+         "webget/v1/lookup.proto"],
+        check=True, timeout=60,
+    )  # fmt: skip
+    sys.path.insert(0, str(root))
+    return importlib.import_module("webget.v1.lookup_pb2")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_connect_get_calls_a_method_declared_free_of_side_effects(
+    kind: str, lookup: ModuleType
+) -> None:
+    def answer(request: Any, context: Any) -> Any:
+        return lookup.Value(text=f"found {request.name}")
+
+    async def answer_async(request: Any, context: Any) -> Any:
+        return answer(request, context)
+
+    behaviour = answer if kind == "threaded" else answer_async
+    handlers = {
+        name: grpc.unary_unary_rpc_method_handler(
+            behaviour,
+            request_deserializer=lookup.Key.FromString,
+            response_serializer=lookup.Value.SerializeToString,
+        )
+        for name in ("Find", "Store")
+    }
+    service = grpc.method_handlers_generic_handler("webget.v1.Lookup", handlers)
+    base: GreeterService | AsyncGreeterService = (
+        GreeterService() if kind == "threaded" else AsyncGreeterService()
+    )
+    query = urllib.parse.urlencode({"encoding": "json", "message": '{"name": "k"}'})
+    with testing.serving(base, config=ServerConfig(web=LOOPBACK), services=[service]) as server:
+        assert server.web_address is not None
+        found = post(server.web_address, f"/webget.v1.Lookup/Find?{query}", b"", {}, "GET")
+        refused = post(server.web_address, f"/webget.v1.Lookup/Store?{query}", b"", {}, "GET")
+        posted = post_json(server.web_address, "/webget.v1.Lookup/Store", {"name": "k"})
+
+    assert (found.status, json.loads(found.body)) == (200, {"text": "found k"})
+    assert refused.status == 405
+    assert posted.json() == {"text": "found k"}
