@@ -1,9 +1,10 @@
 """A call over HTTP (Connect, gRPC-Web) seen through grpc's servicer-context interface.
 
-``greeter.web`` serves a service through the same servicers as the gRPC server
-(``greeter.server._servicer``), so errors, ``self.context``, in-flight tracking and reply
-streams behave the same on both ports. Those servicers talk to grpc's
-``ServicerContext``; the classes here answer the part of it they use, from a Connect
+``greeter.web`` serves every service through the grpc handlers it registered with the
+server (the Greeter's servicer, a generated service's ``greeter.rpc`` handlers, plain
+grpc ones), so errors, ``self.context``, in-flight tracking and reply streams behave
+the same on both ports. Those handlers talk to grpc's ``ServicerContext``; the classes
+here answer the part of it they use, from a Connect
 ``RequestContext``: request headers become invocation metadata, trailing metadata
 becomes response trailers, and ``abort`` raises the ``ConnectError`` for the status,
 with the rich details the error carried.
@@ -87,7 +88,7 @@ def _decode_binary(name: str, value: str) -> bytes:
 
 
 class WebServicerContext:
-    """A Connect call, as the threaded server's servicer expects its grpc context."""
+    """A Connect call, as the threaded server's handlers expect their grpc context."""
 
     def __init__(self, request: RequestContext[Any, Any]) -> None:
         """Raises ``ConnectError`` (INVALID_ARGUMENT) if a ``-bin`` header is not base64."""
@@ -179,7 +180,7 @@ class WebServicerContext:
 
 
 class AsyncWebServicerContext(WebServicerContext):
-    """A Connect call, as the asyncio server's servicer expects its grpc context."""
+    """A Connect call, as the asyncio server's handlers expect their grpc context."""
 
     async def send_initial_metadata(self, metadata: MetadataTuple) -> None:  # type: ignore[override]
         super().send_initial_metadata(metadata)
