@@ -82,12 +82,22 @@ def plain_handler(pb: Any, kind: str) -> grpc.GenericRpcHandler:
         if request.name == "nap":
             NAPPING.set()
             time.sleep(0.5)
-        return tutorial.HelloReply(message=f"Hello from plain grpc, {request.name}!")
+        return answer(request, context)
 
     async def say_hello_async(request: Any, context: Any) -> Any:
         if request.name == "nap":
             NAPPING.set()
             await asyncio.sleep(0.5)
+        return answer(request, context)
+
+    def answer(request: Any, context: Any) -> Any:
+        if request.name == "nobody":  # as plain grpc handlers end a call with a status
+            context.set_code(grpc.StatusCode.NOT_FOUND)
+            context.set_details("nobody here")
+        elif request.name == "unwritten":  # as grpc_tools' servicer base classes do
+            context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+            context.set_details("Method not implemented!")
+            raise NotImplementedError("Method not implemented!")
         return tutorial.HelloReply(message=f"Hello from plain grpc, {request.name}!")
 
     handler = grpc.unary_unary_rpc_method_handler(
@@ -276,11 +286,26 @@ def test_an_rpc_not_overridden_is_unimplemented(web: tuple[str, str]) -> None:
     assert answer.json()["code"] == "unimplemented"
 
 
-def test_a_malformed_request_is_invalid_argument(web: tuple[str, str]) -> None:
-    answer = post(web[0], GET_ITEM, b"\xff\xff\xff", {"Content-Type": "application/proto"})
+@pytest.mark.parametrize(
+    ("path", "body", "content_type", "message_type"),
+    [
+        (GET_ITEM, b"\xff\xff\xff", "application/proto", "shop.v1.GetItemRequest"),
+        (GET_ITEM, b"{not json", "application/json", "shop.v1.GetItemRequest"),
+        # proto2: a message missing a required field does not reach the service either.
+        (TUTORIAL_HELLO, b"{}", "application/json", "tutorial.HelloRequest"),
+    ],
+    ids=["binary", "json", "missing-required-field"],
+)
+def test_a_malformed_request_is_invalid_argument(
+    web: tuple[str, str], path: str, body: bytes, content_type: str, message_type: str
+) -> None:
+    answer = post(web[0], path, body, {"Content-Type": content_type})
 
     assert answer.status == 400
-    assert json.loads(answer.body)["code"] == "invalid_argument"
+    assert answer.json() == {
+        "code": "invalid_argument",
+        "message": f"the request is not a valid {message_type}",
+    }
 
 
 @pytest.mark.parametrize(
@@ -311,6 +336,24 @@ def test_a_plain_grpc_generic_handler_is_served_too(web: tuple[str, str], pb: An
     assert answer.json() == {"message": "Hello from plain grpc, web!"}
     assert pb.tutorial.HelloReply.FromString(messages[0]).message == "Hello from plain grpc, frame!"
     assert trailers["grpc-status"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "message"),
+    [
+        ("nobody", "not_found", "nobody here"),
+        ("unwritten", "unimplemented", "Method not implemented!"),
+    ],
+)
+def test_a_status_a_plain_handler_sets_ends_its_web_call_as_it_ends_a_native_one(
+    web: tuple[str, str], pb: Any, name: str, code: str, message: str
+) -> None:
+    answer = post_json(web[0], TUTORIAL_HELLO, {"name": name})
+    _, trailers = grpc_web(web[0], TUTORIAL_HELLO, pb.tutorial.HelloRequest(name=name))
+
+    assert answer.json() == {"code": code, "message": message}
+    assert trailers["grpc-status"] == str(greeter.StatusCode[code.upper()].value)
+    assert urllib.parse.unquote(trailers["grpc-message"]) == message
 
 
 def test_the_greeter_is_still_served_beside_them(web: tuple[str, str]) -> None:
@@ -466,3 +509,25 @@ def test_connect_get_calls_a_method_declared_free_of_side_effects(
     assert (found.status, json.loads(found.body)) == (200, {"text": "found k"})
     assert refused.status == 405
     assert posted.json() == {"text": "found k"}
+
+
+class Precondition(GreeterService):
+    """Ends each call with the status it sets on ``self.context``, then returns."""
+
+    def say_hello(self, name: str) -> str:
+        self.context.set_code(greeter.StatusCode.FAILED_PRECONDITION)
+        self.context.set_details("not yet")
+        return "ignored"
+
+
+def test_a_status_set_on_self_context_ends_a_web_call_as_a_native_one() -> None:
+    config = ServerConfig(web=LOOPBACK)
+    with testing.serving(Precondition(), config=config) as server:
+        assert server.web_address is not None
+        with greeter.GreeterClient(server.target, timeout=10) as client:
+            with pytest.raises(greeter.FailedPrecondition) as native:
+                client.greet("you")
+        answer = post_json(server.web_address, "/helloworld.Greeter/SayHello", {"name": "you"})
+
+    assert native.value.details == "not yet"
+    assert answer.json() == {"code": "failed_precondition", "message": "not yet"}

@@ -95,6 +95,8 @@ class WebServicerContext:
         self._request = request
         self._metadata = _metadata(request)
         self._error_details: Sequence[ErrorDetail] = ()
+        self._code: grpc.StatusCode | None = None
+        self._details = ""
         self._ended = False
         self._callbacks: list[Callable[[], None]] = []
 
@@ -144,10 +146,18 @@ class WebServicerContext:
         pass
 
     def set_code(self, code: grpc.StatusCode) -> None:
-        logger.debug("set_code(%s) has no effect on a web call; raise a GreeterError", code)
+        self._code = code
 
     def set_details(self, details: str) -> None:
-        pass
+        self._details = details
+
+    def status_set(self) -> ConnectError | None:
+        """The error the call ends with because its handler set a status other than OK
+        (``set_code``, ``set_details``: plain grpc handlers do), once it returns or raises,
+        as grpc ends it; None if it set none."""
+        if self._code is None or self._code == grpc.StatusCode.OK:
+            return None
+        return ConnectError(connect_code(self._code), self._details, details=self._error_details)
 
     def abort(self, code: grpc.StatusCode, details: str = "") -> NoReturn:
         raise ConnectError(connect_code(code), details, details=self._error_details)

@@ -106,6 +106,24 @@ def _finishing(
     pipeline.end(admitted, StatusCode.OK, "")
 
 
+@contextlib.contextmanager
+def _ending_as_set(context: WebServicerContext) -> Iterator[None]:
+    """End a call with the status its handler set, if any, once it returns or raises
+    anything but a status of its own (as grpc does)."""
+    try:
+        yield
+    except ConnectError:
+        raise
+    except Exception:
+        error = context.status_set()
+        if error is None:
+            raise
+        raise error from None
+    error = context.status_set()
+    if error is not None:
+        raise error
+
+
 class CallSteps(abc.ABC, Generic[_Reply, _Replies]):
     """A web call's way through the pipeline and its handler, the same for both kinds
     of service; a subclass says how each step runs (awaited, or on a worker thread)."""
@@ -170,7 +188,7 @@ class CallSteps(abc.ABC, Generic[_Reply, _Replies]):
             arguments = self.arguments(request)
             try:
                 admitted = await self._admit(method, context, call)
-                with _finishing(self.pipeline, admitted, call):
+                with _finishing(self.pipeline, admitted, call), _ending_as_set(context):
                     return await within_deadline(
                         call, self.reply(call, admitted, lambda: handler(arguments, context))
                     )
@@ -192,7 +210,7 @@ class CallSteps(abc.ABC, Generic[_Reply, _Replies]):
             replies: _Replies | None = None
             try:
                 admitted = await self._admit(method, context, call)
-                with _finishing(self.pipeline, admitted, call):
+                with _finishing(self.pipeline, admitted, call), _ending_as_set(context):
                     replies = await self.open(call, admitted, lambda: handler(arguments, context))
                     while (
                         reply := await within_deadline(call, self.next_reply(admitted, replies))
