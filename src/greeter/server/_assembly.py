@@ -26,7 +26,7 @@ from greeter.server._config import ServerConfig, ServerInterceptor
 from greeter.server._drain import EndlessStreams, InFlight, RewrappedHandler, track
 from greeter.server._health import HEALTH_SERVICE
 from greeter.server._messages import lenient_parsing
-from greeter.server._ports import SidePort, side_port
+from greeter.server._ports import RegisteredHandlers, SidePort, side_port
 from greeter.server._servicer import AsyncServicer, Servicer
 
 if TYPE_CHECKING:
@@ -221,7 +221,18 @@ class Assembly:
         return added
 
     def web_port(self) -> SidePort | None:
-        """The web port ``config.web`` asks for, if any; its calls run through the pipeline."""
+        """The web port ``config.web`` asks for, if any: it serves the handlers of every
+        service registered here (health and reflection are not), through the pipeline."""
         if self.config.web is None:
             return None
-        return side_port("web", self._service, self._servicer, self.pipeline, self.config)
+        handlers = RegisteredHandlers(asyncio=bool(self.extras.asyncio))
+        in_flight = self.in_flight
+
+        def counted(handler: grpc.RpcMethodHandler[Any, Any], method: str) -> Any:
+            return track(handler, method, in_flight)  # as install() counts native calls
+
+        for registrations, rewrap in ((self.greeter, None), (self.extras, counted)):
+            for service_name, method_handlers in registrations.by_service.items():
+                handlers.add(service_name, method_handlers, rewrap)
+            handlers.add_generic(registrations.generic, rewrap)
+        return side_port("web", handlers, self.pipeline, self.config)

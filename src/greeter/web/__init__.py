@@ -1,9 +1,12 @@
-"""Serve a Greeter service to browsers: Connect, gRPC-Web and plain HTTP/JSON.
+"""Serve your services to browsers: Connect, gRPC-Web and plain HTTP/JSON.
 
 Needs the ``web`` extra (``pip install "grpc-greeter[web]"``); ``import greeter`` never
-loads it. The same ``GreeterService`` or ``AsyncGreeterService`` that answers native
-gRPC answers here too, unchanged: the same replies, status codes and details (rich ones
-included), ``self.context`` metadata, headers and trailers, and deadlines.
+loads it. Every service a server carries answers here too, unchanged: the Greeter
+(``GreeterService``, ``AsyncGreeterService``), generated services (``services=[...]``)
+and grpc handlers registered beside them, with the same replies, status codes and
+details (rich ones included), ``self.context`` metadata, headers and trailers, and
+deadlines, at the same paths (``/shop.v1.Inventory/GetItem``). Health checking and
+reflection stay on the native port.
 
 The usual way in is one keyword on the server, which then serves both ports and stops
 both gracefully::
@@ -11,7 +14,8 @@ both gracefully::
     GreeterService().serve("[::]:50051", web="[::]:8080", web_origins=["https://app.example"])
 
 or ``greeter serve --web [::]:8080 --web-origin https://app.example``. To mount the
-service in an ASGI app of your own (Starlette, FastAPI), take the app itself::
+service (a ``GreeterService`` or a generated one) in an ASGI app of your own
+(Starlette, FastAPI), take the app itself::
 
     from starlette.applications import Starlette
     from starlette.routing import Mount

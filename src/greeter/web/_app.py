@@ -1,48 +1,64 @@
-"""The ASGI app that serves a Greeter service over Connect and gRPC-Web.
+"""The ASGI app that serves services over Connect and gRPC-Web.
 
 ``asgi_app`` is the public way in (``greeter.web``); ``build_app`` is the same app as a
-server's web port builds it, sharing the server's servicer, call pipeline and handler
-threads. Either way the app is connectrpc's, serving the endpoints of
+server's web port builds it, serving the handlers every service registered with the
+server, through its call pipeline and on its handler threads. Either way the app is
+connectrpc's, its endpoints made per URL path by ``greeter.web._routes`` and run by
 ``greeter.web._endpoints``, inside the CORS layer of ``greeter.web._cors``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeAlias, TypeVar
 
+from connectrpc.code import Code
+from connectrpc.codec import Codec
 from connectrpc.compat import google_protobuf_json_codec
+from connectrpc.errors import ConnectError
 from connectrpc.server import ConnectASGIApplication
 from google.protobuf.message import Message
 
 from greeter._options import DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH
+from greeter._proto import helloworld_pb2_grpc
 from greeter.pipeline._pipeline import CallPipeline
+from greeter.rpc._service import AsyncService, Service
 from greeter.server._config import ServerConfig
 from greeter.server._executor import HandlerThreads
+from greeter.server._ports import RegisteredHandlers
 from greeter.server._service import AsyncGreeterService, GreeterService
 from greeter.server._servicer import AsyncServicer, Servicer
 from greeter.web._cors import CORS, ASGIApp
-from greeter.web._endpoints import SERVICE_NAME, Endpoints
+from greeter.web._endpoints import CallSteps, Endpoints
+from greeter.web._routes import Routes
 from greeter.web._steps import AsyncCallSteps, ThreadedCallSteps, web_handler_threads
 
-__all__ = ["asgi_app", "build_app"]
+__all__ = ["WebService", "asgi_app", "build_app", "registered_handlers"]
+
+logger = logging.getLogger("greeter.web")
 
 _M = TypeVar("_M", bound=Message)
 
+#: A service ``asgi_app`` serves: the Greeter, or a generated service, threaded or asyncio.
+WebService: TypeAlias = GreeterService | AsyncGreeterService | Service | AsyncService
+
 
 def asgi_app(
-    service: GreeterService | AsyncGreeterService,
+    service: WebService,
     *,
     origins: Sequence[str] | None = None,
     config: ServerConfig | None = None,
 ) -> ASGIApp:
     """An ASGI app serving ``service`` over Connect (binary and JSON) and gRPC-Web.
 
-    ``origins`` are the pages allowed to call it from a browser, as CORS origins
-    (``"https://app.example"``, or ``"*"`` for any; by default ``config.web_origins``);
-    calls without an ``Origin`` header (curl, servers) are always answered. Each
-    ``GreeterService`` method runs on a worker thread (``config.max_workers`` of them),
-    so the event loop never waits for it; an ``AsyncGreeterService`` runs on the loop.
+    ``service`` is a ``GreeterService`` or a generated service (``greeter generate``:
+    ``InventoryService``), or their asyncio twins. ``origins`` are the pages allowed to
+    call it from a browser, as CORS origins (``"https://app.example"``, or ``"*"`` for
+    any; by default ``config.web_origins``); calls without an ``Origin`` header (curl,
+    servers) are always answered. Each method of a threaded service runs on a worker
+    thread (``config.max_workers`` of them), so the event loop never waits for it; an
+    asyncio service runs on the loop.
 
     ``config`` brings the settings that concern calls, as a server applies them on
     both its ports: ``auth`` (bearer tokens, sent by browsers as an ``Authorization:
@@ -53,44 +69,55 @@ def asgi_app(
     """
     config = config or ServerConfig()
     pipeline = config.call_pipeline()
-    servicer: Servicer | AsyncServicer
-    if isinstance(service, AsyncGreeterService):
-        servicer = AsyncServicer(service)
-    else:
-        servicer = Servicer(service)
-        if pipeline is not None:
-            pipeline.check_threaded()
+    handlers = registered_handlers(service)
+    if pipeline is not None and not handlers.asyncio:
+        pipeline.check_threaded()
     return build_app(
-        servicer,
+        handlers,
         origins=config.web_origins if origins is None else origins,
         pipeline=pipeline,
         config=config,
     )
 
 
+def registered_handlers(service: WebService) -> RegisteredHandlers:
+    """The grpc handlers ``service`` registers with a server (the Greeter's, those of its
+    servicer)."""
+    handlers = RegisteredHandlers(asyncio=isinstance(service, (AsyncGreeterService, AsyncService)))
+    if isinstance(service, AsyncGreeterService):
+        helloworld_pb2_grpc.add_GreeterServicer_to_server(AsyncServicer(service), handlers)  # type: ignore[arg-type]
+    elif isinstance(service, GreeterService):
+        helloworld_pb2_grpc.add_GreeterServicer_to_server(Servicer(service), handlers)  # type: ignore[arg-type]
+    else:
+        service.add_to_server(handlers)
+    return handlers
+
+
 def build_app(
-    servicer: Servicer | AsyncServicer,
+    handlers: RegisteredHandlers,
     *,
     origins: Sequence[str],
     pipeline: CallPipeline | None,
     config: ServerConfig,
     threads: HandlerThreads | None = None,
 ) -> ASGIApp:
-    """``asgi_app``, or the web side of a server: sharing its servicer (so a graceful
-    stop waits for web calls too), its call pipeline (auth, hooks, access log) and its
-    settings (threads, admission, message size). A server passes the ``threads`` a
-    threaded service runs on, to shut them down when it stops."""
-    endpoints: Endpoints
-    if isinstance(servicer, AsyncServicer):
-        endpoints = AsyncCallSteps(pipeline).endpoints(servicer)
+    """``asgi_app``, or the web side of a server: serving the ``handlers`` its services
+    registered (counted as its native calls are, for a graceful stop's report), through
+    its call pipeline (auth, hooks, access log) and with its settings (threads,
+    admission, message size). A server passes the ``threads`` a threaded service runs
+    on, to shut them down when it stops."""
+    steps: CallSteps[Any, Any]
+    if handlers.asyncio:
+        steps = AsyncCallSteps(pipeline)
     else:
         if threads is None:
             threads = web_handler_threads(config)
-        endpoints = ThreadedCallSteps(pipeline, threads).endpoints(servicer)
-    connect = _GreeterApplication(
-        service=endpoints,
+        steps = ThreadedCallSteps(pipeline, threads)
+    routes: Endpoints = Routes(handlers, steps)
+    connect = _ServedApplication(
+        service=routes,
         endpoints=lambda served: served,
-        codecs=[_ProtoBinaryCodec(), google_protobuf_json_codec()],
+        codecs=[_ValidRequests(_ProtoBinaryCodec()), _ValidRequests(google_protobuf_json_codec())],
         read_max_bytes=config.max_receive_message_length or DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH,
     )
     return CORS(connect, origins)
@@ -112,7 +139,41 @@ class _ProtoBinaryCodec:
         return message_class.FromString(bytes(data))
 
 
-class _GreeterApplication(ConnectASGIApplication[Endpoints]):
+class _ValidRequests:
+    """A codec that refuses a request which does not parse, or lacks a proto2 ``required``
+    field, with INVALID_ARGUMENT, as a generated service's handler does on native gRPC
+    (connectrpc 0.12 answers UNKNOWN to the first, and neither release checks the second).
+    """
+
+    def __init__(self, codec: Codec) -> None:
+        self._codec = codec
+
+    def name(self) -> str:
+        return self._codec.name()
+
+    def encode(self, message: Any) -> bytes:
+        return self._codec.encode(message)
+
+    def decode(self, data: bytes | bytearray, message_class: type[_M]) -> _M:
+        request: _M | None
+        try:
+            request = self._codec.decode(data, message_class)
+        except ConnectError:
+            raise
+        except Exception:  # whatever the codec's parser raises: DecodeError, ParseError...
+            logger.debug("a web request did not parse", exc_info=True)
+            request = None
+        if request is None or not request.IsInitialized():
+            raise ConnectError(
+                Code.INVALID_ARGUMENT,
+                f"the request is not a valid {message_class.DESCRIPTOR.full_name}",
+            )
+        return request
+
+
+class _ServedApplication(ConnectASGIApplication[Endpoints]):
+    """connectrpc's app over every service served: its endpoints are all under ``/``."""
+
     @property
     def path(self) -> str:
-        return f"/{SERVICE_NAME}"
+        return "/"

@@ -1,9 +1,10 @@
 """A call over HTTP (Connect, gRPC-Web) seen through grpc's servicer-context interface.
 
-``greeter.web`` serves a service through the same servicers as the gRPC server
-(``greeter.server._servicer``), so errors, ``self.context``, in-flight tracking and reply
-streams behave the same on both ports. Those servicers talk to grpc's
-``ServicerContext``; the classes here answer the part of it they use, from a Connect
+``greeter.web`` serves every service through the grpc handlers it registered with the
+server (the Greeter's servicer, a generated service's ``greeter.rpc`` handlers, plain
+grpc ones), so errors, ``self.context``, in-flight tracking and reply streams behave
+the same on both ports. Those handlers talk to grpc's ``ServicerContext``; the classes
+here answer the part of it they use, from a Connect
 ``RequestContext``: request headers become invocation metadata, trailing metadata
 becomes response trailers, and ``abort`` raises the ``ConnectError`` for the status,
 with the rich details the error carried.
@@ -87,13 +88,15 @@ def _decode_binary(name: str, value: str) -> bytes:
 
 
 class WebServicerContext:
-    """A Connect call, as the threaded server's servicer expects its grpc context."""
+    """A Connect call, as the threaded server's handlers expect their grpc context."""
 
     def __init__(self, request: RequestContext[Any, Any]) -> None:
         """Raises ``ConnectError`` (INVALID_ARGUMENT) if a ``-bin`` header is not base64."""
         self._request = request
         self._metadata = _metadata(request)
         self._error_details: Sequence[ErrorDetail] = ()
+        self._code: grpc.StatusCode | None = None
+        self._details = ""
         self._ended = False
         self._callbacks: list[Callable[[], None]] = []
 
@@ -143,10 +146,18 @@ class WebServicerContext:
         pass
 
     def set_code(self, code: grpc.StatusCode) -> None:
-        logger.debug("set_code(%s) has no effect on a web call; raise a GreeterError", code)
+        self._code = code
 
     def set_details(self, details: str) -> None:
-        pass
+        self._details = details
+
+    def status_set(self) -> ConnectError | None:
+        """The error the call ends with because its handler set a status other than OK
+        (``set_code``, ``set_details``: plain grpc handlers do), once it returns or raises,
+        as grpc ends it; None if it set none."""
+        if self._code is None or self._code == grpc.StatusCode.OK:
+            return None
+        return ConnectError(connect_code(self._code), self._details, details=self._error_details)
 
     def abort(self, code: grpc.StatusCode, details: str = "") -> NoReturn:
         raise ConnectError(connect_code(code), details, details=self._error_details)
@@ -179,7 +190,7 @@ class WebServicerContext:
 
 
 class AsyncWebServicerContext(WebServicerContext):
-    """A Connect call, as the asyncio server's servicer expects its grpc context."""
+    """A Connect call, as the asyncio server's handlers expect their grpc context."""
 
     async def send_initial_metadata(self, metadata: MetadataTuple) -> None:  # type: ignore[override]
         super().send_initial_metadata(metadata)

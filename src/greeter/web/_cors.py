@@ -44,8 +44,8 @@ ALLOWED_HEADERS = (
     "x-grpc-web",
     "x-user-agent",
 )
-#: Every call is a POST: Connect's GET is for methods declared free of side effects,
-#: and the Greeter's are not (its handlers may count calls, or change state).
+#: Calls from other origins are POSTs: Connect's GET is only for methods declared free
+#: of side effects (``option idempotency_level = NO_SIDE_EFFECTS``), which few are.
 ALLOWED_METHODS = "POST"
 #: How long a browser may cache a preflight's answer (Chromium caps it at 2 hours).
 PREFLIGHT_MAX_AGE_SECONDS = 7200

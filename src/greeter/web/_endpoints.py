@@ -1,11 +1,13 @@
-"""The Greeter's RPCs as Connect endpoints: what every web call goes through, written once.
+"""What every web call goes through, written once, whatever service it calls.
 
 A web call is admitted by the call pipeline (the auth check and the before-hooks), runs
 its handler within its deadline, and ends with the status its client gets, which the
 after-hooks see. ``CallSteps`` does that for a unary call and for a stream of replies,
-for both kinds of service; how each step runs (awaited on the event loop for an
-``AsyncGreeterService``, on the web port's handler threads for a ``GreeterService``) is
-for its subclasses in ``greeter.web._steps``.
+for both kinds of service; how each step runs (awaited on the event loop for an asyncio
+service, on the web port's handler threads for a threaded one) is for its subclasses in
+``greeter.web._steps``. The handler is the grpc method handler the service registered
+(its ``unary_unary``, ``unary_stream``, ...), called with a ``WebServicerContext`` in
+place of grpc's context; ``greeter.web._routes`` finds it for each URL path.
 """
 
 from __future__ import annotations
@@ -15,16 +17,14 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from typing import Any, Generic, Protocol, TypeAlias, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from connectrpc.code import Code
 from connectrpc.errors import ConnectError
-from connectrpc.method import IdempotencyLevel, MethodInfo
 from connectrpc.request import RequestContext
-from connectrpc.server import Endpoint
+from google.protobuf.message import Message
 
 from greeter._metadata import MetadataTuple
-from greeter._proto import helloworld_pb2
 from greeter.errors import StatusCode
 from greeter.pipeline._pipeline import ActiveCall, CallPipeline
 from greeter.web._context import WebServicerContext, status_code
@@ -32,26 +32,21 @@ from greeter.web._context import WebServicerContext, status_code
 __all__ = [
     "DEADLINE_EXCEEDED_DETAILS",
     "END",
-    "SERVICE_NAME",
     "CallDetails",
     "CallSteps",
     "Endpoints",
-    "GreeterHandlers",
     "WebCall",
     "status_of",
     "within_deadline",
 ]
 
-HelloRequest = helloworld_pb2.HelloRequest
-HelloReply = helloworld_pb2.HelloReply
 #: A web call as Connect hands it to an endpoint: its headers, deadline and trailers.
-WebCall: TypeAlias = RequestContext[HelloRequest, HelloReply]
+WebCall: TypeAlias = RequestContext[Any, Any]
 #: Endpoints by URL path. connectrpc types them with classes it keeps private.
 Endpoints: TypeAlias = Mapping[str, Any]
 #: The end of a stream, where ``None`` could be a message.
 END = object()
 
-SERVICE_NAME = "helloworld.Greeter"
 #: The status message of a call past its deadline (as grpc's).
 DEADLINE_EXCEEDED_DETAILS = "Deadline Exceeded"
 
@@ -60,8 +55,6 @@ _T = TypeVar("_T")
 #: its streaming handlers (an iterator of replies, or an async one).
 _Reply = TypeVar("_Reply")
 _Replies = TypeVar("_Replies")
-_Reply_co = TypeVar("_Reply_co", covariant=True)
-_Replies_co = TypeVar("_Replies_co", covariant=True)
 
 
 @dataclasses.dataclass
@@ -113,15 +106,22 @@ def _finishing(
     pipeline.end(admitted, StatusCode.OK, "")
 
 
-class GreeterHandlers(Protocol[_Reply_co, _Replies_co]):
-    """A servicer's five RPCs, as a kind of service runs them (``Servicer`` or
-    ``AsyncServicer``)."""
-
-    def SayHello(self, request: Any, context: Any, /) -> _Reply_co: ...  # noqa: N802
-    def SayHelloAgain(self, request: Any, context: Any, /) -> _Reply_co: ...  # noqa: N802
-    def SayHelloStreamReply(self, request: Any, context: Any, /) -> _Replies_co: ...  # noqa: N802
-    def SayHelloStreamRequest(self, requests: Any, context: Any, /) -> _Reply_co: ...  # noqa: N802
-    def SayHelloBidiStream(self, requests: Any, context: Any, /) -> _Replies_co: ...  # noqa: N802
+@contextlib.contextmanager
+def _ending_as_set(context: WebServicerContext) -> Iterator[None]:
+    """End a call with the status its handler set, if any, once it returns or raises
+    anything but a status of its own (as grpc does)."""
+    try:
+        yield
+    except ConnectError:
+        raise
+    except Exception:
+        error = context.status_set()
+        if error is None:
+            raise
+        raise error from None
+    error = context.status_set()
+    if error is not None:
+        raise error
 
 
 class CallSteps(abc.ABC, Generic[_Reply, _Replies]):
@@ -135,12 +135,12 @@ class CallSteps(abc.ABC, Generic[_Reply, _Replies]):
 
     @abc.abstractmethod
     def context(self, call: WebCall) -> WebServicerContext:
-        """The context the servicer gets, in place of grpc's. Raises ``ConnectError``
+        """The context the handler gets, in place of grpc's. Raises ``ConnectError``
         (INVALID_ARGUMENT) if a ``-bin`` header is not base64."""
 
     @abc.abstractmethod
     def arguments(self, request: Any) -> Any:
-        """The request (or the stream of them) as the servicer reads it."""
+        """The request (or the stream of them) as the handler reads it."""
 
     @abc.abstractmethod
     async def begin(
@@ -151,7 +151,7 @@ class CallSteps(abc.ABC, Generic[_Reply, _Replies]):
     @abc.abstractmethod
     def reply(
         self, call: WebCall, admitted: ActiveCall | None, work: Callable[[], _Reply]
-    ) -> Awaitable[HelloReply]:
+    ) -> Awaitable[Message]:
         """Run a unary handler, ``work``, as ``admitted``."""
 
     @abc.abstractmethod
@@ -170,22 +170,6 @@ class CallSteps(abc.ABC, Generic[_Reply, _Replies]):
 
     # -- what every web call goes through
 
-    def endpoints(self, servicer: GreeterHandlers[_Reply, _Replies]) -> Endpoints:
-        """The five Greeter RPCs, by URL path, served by ``servicer``."""
-        return dict(
-            [
-                self._unary("SayHello", servicer.SayHello),
-                self._unary("SayHelloAgain", servicer.SayHelloAgain),
-                self._stream("SayHelloStreamReply", servicer.SayHelloStreamReply),
-                self._unary(
-                    "SayHelloStreamRequest", servicer.SayHelloStreamRequest, request_stream=True
-                ),
-                self._stream(
-                    "SayHelloBidiStream", servicer.SayHelloBidiStream, request_stream=True
-                ),
-            ]
-        )
-
     async def _admit(
         self, method: str, context: WebServicerContext, call: WebCall
     ) -> ActiveCall | None:
@@ -193,77 +177,49 @@ class CallSteps(abc.ABC, Generic[_Reply, _Replies]):
             return None
         return await self.begin(self.pipeline, method, context, call)
 
-    def _unary(
-        self, rpc: str, handler: Callable[[Any, Any], _Reply], *, request_stream: bool = False
-    ) -> tuple[str, Endpoint[Any, Any]]:
-        """The endpoint of an RPC with one reply, to one request (or to a stream of them,
-        with ``request_stream``)."""
-        method = _path(rpc)
+    def unary(
+        self, method: str, handler: Callable[[Any, Any], _Reply]
+    ) -> Callable[[Any, WebCall], Awaitable[Message]]:
+        """What answers a web call of ``method``, a method with one reply, to a request (or
+        to a stream of them): ``handler``, its grpc handler's behaviour."""
 
-        async def call(request: Any, call: WebCall) -> HelloReply:
+        async def call(request: Any, call: WebCall) -> Message:
             context = self.context(call)
             arguments = self.arguments(request)
             try:
                 admitted = await self._admit(method, context, call)
-                with _finishing(self.pipeline, admitted, call):
+                with _finishing(self.pipeline, admitted, call), _ending_as_set(context):
                     return await within_deadline(
                         call, self.reply(call, admitted, lambda: handler(arguments, context))
                     )
             finally:
                 context.end()
 
-        if request_stream:
-            return method, Endpoint.client_stream(_method(rpc, "CLIENT_STREAM"), call)
-        return method, Endpoint.unary(_method(rpc, "UNARY"), call)
+        return call
 
-    def _stream(
-        self, rpc: str, handler: Callable[[Any, Any], _Replies], *, request_stream: bool = False
-    ) -> tuple[str, Endpoint[Any, Any]]:
-        """The endpoint of an RPC with a stream of replies, to one request (or to a
-        stream of them, with ``request_stream``)."""
-        method = _path(rpc)
+    def stream(
+        self, method: str, handler: Callable[[Any, Any], _Replies]
+    ) -> Callable[[Any, WebCall], AsyncIterator[Message]]:
+        """What answers a web call of ``method``, a method with a stream of replies, to a
+        request (or to a stream of them): ``handler``, its grpc handler's behaviour."""
 
-        async def call(request: Any, call: WebCall) -> AsyncIterator[HelloReply]:
+        async def call(request: Any, call: WebCall) -> AsyncIterator[Message]:
             context = self.context(call)
             arguments = self.arguments(request)
             admitted: ActiveCall | None = None
             replies: _Replies | None = None
             try:
                 admitted = await self._admit(method, context, call)
-                with _finishing(self.pipeline, admitted, call):
+                with _finishing(self.pipeline, admitted, call), _ending_as_set(context):
                     replies = await self.open(call, admitted, lambda: handler(arguments, context))
                     while (
                         reply := await within_deadline(call, self.next_reply(admitted, replies))
                     ) is not END:
-                        assert isinstance(reply, HelloReply)
+                        assert isinstance(reply, Message)
                         yield reply
             finally:
-                context.end()  # the servicer's stream sees it and closes the user's
+                context.end()  # the handler's stream sees it and closes the user's
                 if replies is not None:
                     await self.close(admitted, replies)
 
-        if request_stream:
-            return method, Endpoint.bidi_stream(_method(rpc, "BIDI_STREAM"), call)
-        return method, Endpoint.server_stream(_method(rpc, "SERVER_STREAM"), call)
-
-
-def _path(rpc: str) -> str:
-    return f"/{SERVICE_NAME}/{rpc}"
-
-
-def _method(name: str, shape: str) -> MethodInfo[Any, Any]:
-    """The description of the RPC ``name``, of ``shape`` (``"UNARY"``, ``"SERVER_STREAM"``...)."""
-    fields: dict[str, Any] = {
-        "name": name,
-        "service_name": SERVICE_NAME,
-        "input": HelloRequest,
-        "output": HelloReply,
-        "idempotency_level": IdempotencyLevel.UNKNOWN,
-    }
-    if any(field.name == "stream_type" for field in dataclasses.fields(MethodInfo)):
-        # connectrpc 0.13 (Python 3.11+) names each method's shape; 0.12 (the newest on
-        # Python 3.10) reads it from the kind of endpoint.
-        from connectrpc.method import StreamType
-
-        fields["stream_type"] = StreamType[shape]
-    return MethodInfo(**fields)
+        return call

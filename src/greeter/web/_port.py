@@ -1,11 +1,12 @@
-"""The web port of a Greeter server: uvicorn serving ``greeter.web``'s ASGI app.
+"""The web port of a server: uvicorn serving ``greeter.web``'s ASGI app.
 
 ``ServerConfig.web`` turns it on. It runs in the server's own process, started and
 stopped with the native gRPC port: on its own thread and event loop beside the threaded
-server, on the running loop beside the asyncio one. Its calls go through the server's
-servicer (a graceful stop waits for them as for native calls) and its call pipeline (the
-auth check, hooks and access log see them as native calls); uvicorn is told to stop
-when the native server is, stops taking connections at once, and gets the same grace.
+server, on the running loop beside the asyncio one. It serves every service the server
+registered, through the same grpc handlers (a graceful stop reports them as it does
+native calls) and its call pipeline (the auth check, hooks and access log see them as
+native calls); uvicorn is told to stop when the native server is, stops taking
+connections at once, and gets the same grace.
 With ``ServerConfig.tls`` it serves HTTPS with the same certificate, and with a client CA
 requires client certificates, as the native port does.
 
@@ -42,8 +43,7 @@ from greeter._addresses import (
 from greeter._tls import ServerTLS, read_pem
 from greeter.pipeline._pipeline import CallPipeline
 from greeter.server._config import ServerConfig
-from greeter.server._methods import AsyncGreeterMethods, GreeterMethods
-from greeter.server._servicer import AsyncServicer, Servicer
+from greeter.server._ports import RegisteredHandlers
 from greeter.web._app import build_app
 from greeter.web._bounds import (
     IDLE_TIMEOUT_SECONDS,
@@ -238,17 +238,15 @@ class WebPort:
 
 
 def web_port(
-    service: GreeterMethods | AsyncGreeterMethods,
-    servicer: Servicer | AsyncServicer,
-    pipeline: CallPipeline | None,
-    config: ServerConfig,
+    handlers: RegisteredHandlers, pipeline: CallPipeline | None, config: ServerConfig
 ) -> WebPort:
-    """The web port ``config.web`` asks for, serving through the native server's servicer
-    and call pipeline (auth, hooks, access log), so both ports treat calls alike."""
+    """The web port ``config.web`` asks for, serving the ``handlers`` of every service
+    the native server registered, through its call pipeline (auth, hooks, access log),
+    so both ports treat calls alike."""
     assert config.web is not None
-    threads = None if isinstance(servicer, AsyncServicer) else web_handler_threads(config)
+    threads = None if handlers.asyncio else web_handler_threads(config)
     app = build_app(
-        servicer, origins=config.web_origins, pipeline=pipeline, config=config, threads=threads
+        handlers, origins=config.web_origins, pipeline=pipeline, config=config, threads=threads
     )
     if (
         config.tls is None

@@ -1,11 +1,12 @@
 """How each kind of service runs the steps of a web call.
 
-An ``AsyncGreeterService`` runs on the event loop, as on the asyncio server: each step
-is awaited there. A ``GreeterService`` blocks, so each step runs on the web port's own
-handler threads, which admission guards as the native port's are (a new call past the
-queue's bounds is refused with RESOURCE_EXHAUSTED), and its request stream is read from
-the loop one message at a time. In both, every step of user code runs with the admitted
-call as the current one (for ``self.context.identity``).
+An asyncio service (``AsyncGreeterService``, a generated ``AsyncXService``, any
+``grpc.aio`` handler) runs on the event loop, as on the asyncio server: each step is
+awaited there. A threaded one (``GreeterService``, ``XService``) blocks, so each step
+runs on the web port's own handler threads, which admission guards as the native port's
+are (a new call past the queue's bounds is refused with RESOURCE_EXHAUSTED), and its
+request stream is read from the loop one message at a time. In both, every step of user
+code runs with the admitted call as the current one (for ``self.context.identity``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import grpc
 import grpc.aio
 from connectrpc.code import Code
 from connectrpc.errors import ConnectError
+from google.protobuf.message import Message
 
 from greeter.errors import ResourceExhausted, StatusCode
 from greeter.pipeline._pipeline import ActiveCall, CallPipeline, current_call
@@ -31,8 +33,6 @@ from greeter.web._endpoints import (
     END,
     CallDetails,
     CallSteps,
-    HelloReply,
-    HelloRequest,
     WebCall,
     status_of,
     within_deadline,
@@ -44,11 +44,11 @@ _T = TypeVar("_T")
 _P = ParamSpec("_P")
 
 
-# ------------------------------------------------------------ AsyncGreeterService
+# ------------------------------------------------------------ asyncio services
 
 
-class AsyncCallSteps(CallSteps[Awaitable[HelloReply], AsyncIterator[HelloReply]]):
-    """The steps of an ``AsyncGreeterService``'s web calls, each awaited on the loop."""
+class AsyncCallSteps(CallSteps[Awaitable[Message], AsyncIterator[Message]]):
+    """The steps of an asyncio service's web calls, each awaited on the loop."""
 
     def context(self, call: WebCall) -> WebServicerContext:
         return AsyncWebServicerContext(call)
@@ -65,24 +65,24 @@ class AsyncCallSteps(CallSteps[Awaitable[HelloReply], AsyncIterator[HelloReply]]
         return await within_deadline(call, pipeline.begin_async(details, grpc_context))
 
     def reply(
-        self, call: WebCall, admitted: ActiveCall | None, work: Callable[[], Awaitable[HelloReply]]
-    ) -> Awaitable[HelloReply]:
+        self, call: WebCall, admitted: ActiveCall | None, work: Callable[[], Awaitable[Message]]
+    ) -> Awaitable[Message]:
         return _as_call(admitted, work)
 
     async def open(
         self,
         call: WebCall,
         admitted: ActiveCall | None,
-        work: Callable[[], AsyncIterator[HelloReply]],
-    ) -> AsyncIterator[HelloReply]:
+        work: Callable[[], AsyncIterator[Message]],
+    ) -> AsyncIterator[Message]:
         return work()  # runs nothing of the user's before the first reply is asked for
 
     def next_reply(
-        self, admitted: ActiveCall | None, replies: AsyncIterator[HelloReply]
+        self, admitted: ActiveCall | None, replies: AsyncIterator[Message]
     ) -> Awaitable[object]:
         return _as_call(admitted, functools.partial(anext, replies, END))
 
-    async def close(self, admitted: ActiveCall | None, replies: AsyncIterator[HelloReply]) -> None:
+    async def close(self, admitted: ActiveCall | None, replies: AsyncIterator[Message]) -> None:
         await _as_call(admitted, functools.partial(_aclose, replies))
 
 
@@ -99,24 +99,24 @@ async def _as_call(admitted: ActiveCall | None, step: Callable[[], Awaitable[_T]
         current_call.reset(token)
 
 
-async def _aclose(replies: AsyncIterator[HelloReply]) -> None:
+async def _aclose(replies: AsyncIterator[Message]) -> None:
     aclose = getattr(replies, "aclose", None)
     if aclose is not None:
-        await aclose()  # runs the servicer's finally: it closes the user's generator
+        await aclose()  # runs the handler's finally: it closes the user's generator
 
 
-# ----------------------------------------------------------------- GreeterService
+# ----------------------------------------------------------------- threaded services
 
 
 def web_handler_threads(config: ServerConfig) -> HandlerThreads:
-    """The threads a web port runs a ``GreeterService``'s handlers on."""
+    """The threads a web port runs a threaded service's handlers on."""
     # Threads of its own, as many as the native port's: a busy web port cannot starve
     # native calls of theirs.
     return handler_threads(config, "greeter-web", HandlerThreads)
 
 
-class ThreadedCallSteps(CallSteps[HelloReply, Iterator[HelloReply]]):
-    """The steps of a ``GreeterService``'s web calls, each run on a handler thread."""
+class ThreadedCallSteps(CallSteps[Message, Iterator[Message]]):
+    """The steps of a threaded service's web calls, each run on a handler thread."""
 
     def __init__(self, pipeline: CallPipeline | None, threads: HandlerThreads) -> None:
         super().__init__(pipeline)
@@ -146,21 +146,21 @@ class ThreadedCallSteps(CallSteps[HelloReply, Iterator[HelloReply]]):
         return admitted
 
     def reply(
-        self, call: WebCall, admitted: ActiveCall | None, work: Callable[[], HelloReply]
-    ) -> Awaitable[HelloReply]:
+        self, call: WebCall, admitted: ActiveCall | None, work: Callable[[], Message]
+    ) -> Awaitable[Message]:
         return self._run(call, admitted, work)
 
     async def open(
-        self, call: WebCall, admitted: ActiveCall | None, work: Callable[[], Iterator[HelloReply]]
-    ) -> Iterator[HelloReply]:
+        self, call: WebCall, admitted: ActiveCall | None, work: Callable[[], Iterator[Message]]
+    ) -> Iterator[Message]:
         return await self._run(call, admitted, work)
 
     def next_reply(
-        self, admitted: ActiveCall | None, replies: Iterator[HelloReply]
+        self, admitted: ActiveCall | None, replies: Iterator[Message]
     ) -> Awaitable[object]:
         return self._on_thread(admitted, functools.partial(next, replies, END))
 
-    async def close(self, admitted: ActiveCall | None, replies: Iterator[HelloReply]) -> None:
+    async def close(self, admitted: ActiveCall | None, replies: Iterator[Message]) -> None:
         # Not waited for: a thread still in the user's code ends it by itself, having
         # seen the call end.
         self._threads.submit(_run_as, admitted, functools.partial(_close_quietly, replies))
@@ -218,24 +218,24 @@ def _end_once_admitted(
     admitting.add_done_callback(end)
 
 
-def _sync_requests(requests: AsyncIterator[HelloRequest]) -> Iterator[HelloRequest]:
+def _sync_requests(requests: AsyncIterator[Message]) -> Iterator[Message]:
     """A request stream a worker thread can read: each message comes from the loop."""
     loop = asyncio.get_running_loop()
 
-    async def next_request() -> HelloRequest | object:
+    async def next_request() -> Message | object:
         return await anext(requests, END)
 
-    def read() -> Iterator[HelloRequest]:
+    def read() -> Iterator[Message]:
         while (
             request := asyncio.run_coroutine_threadsafe(next_request(), loop).result()
         ) is not END:
-            assert isinstance(request, HelloRequest)
+            assert isinstance(request, Message)
             yield request
 
     return read()
 
 
-def _close_quietly(replies: Iterator[HelloReply]) -> None:
+def _close_quietly(replies: Iterator[Message]) -> None:
     close = getattr(replies, "close", None)
     if close is not None:
         # Still running on another thread: it ends by itself, having seen the call end.
