@@ -54,8 +54,10 @@ GENERATOR_REQUIREMENTS = (
     "grpcio-tools==1.66.2; python_version < '3.14'",
     "grpcio-tools==1.75.1; python_version == '3.14'",
     "grpcio-tools==1.84.0; python_version >= '3.15'",
-    # The messages' typed stubs (_pb2.pyi), as greeter's own build writes them.
+    # The messages' typed stubs (_pb2.pyi), as greeter's own build writes them, and the
+    # protobuf its own generated code needs (above greeter's runtime floor).
     "mypy-protobuf==3.7.0",
+    "protobuf>=5.28.2",
 )
 #: Understands every ``[project]`` table (SPDX ``license`` strings came in 77); tomli
 #: reads ``[tool.greeter]`` where the standard library cannot.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 
@@ -149,10 +150,8 @@ def _message_stubs(request: CodeGeneratorRequest) -> CodeGeneratorResponse:
             Descriptors,
             generate_mypy_stubs,
         )
-    except ImportError:
-        raise GenerateError(
-            f"generating code needs mypy-protobuf, which is not installed: {INSTALL_HINT}"
-        ) from None
+    except Exception as error:  # not installed, or its own _pb2 code refuses our protobuf
+        raise GenerateError(_stub_generator_problem(error)) from None
     response = CodeGeneratorResponse()
     generate_mypy_stubs(
         Descriptors(request),
@@ -163,6 +162,22 @@ def _message_stubs(request: CodeGeneratorRequest) -> CodeGeneratorResponse:
         use_default_deprecation_warnings=False,
     )
     return response
+
+
+def _stub_generator_problem(error: Exception) -> str:
+    """Why mypy-protobuf could not be loaded, and what to install."""
+    if isinstance(error, ModuleNotFoundError) and error.name in (
+        "mypy_protobuf",
+        "mypy_protobuf.main",
+    ):
+        return f"generating code needs mypy-protobuf, which is not installed: {INSTALL_HINT}"
+    # mypy-protobuf ships protoc-generated code, which checks the protobuf runtime as it
+    # loads: 3.7 needs protobuf 5.28.2, above greeter's own floor. The codegen extra
+    # declares what it needs; a protobuf pinned lower by something else ends here.
+    return (
+        f"mypy-protobuf cannot load beside protobuf {metadata.version('protobuf')}: "
+        f"{error}; {INSTALL_HINT} installs a protobuf it loads beside"
+    )
 
 
 def _run_generator(request: CodeGeneratorRequest) -> CodeGeneratorResponse:
