@@ -23,6 +23,7 @@ from greeter.codegen._gennames import (
     pb2_module,
     snake_case,
 )
+from greeter.rpc import Shape
 
 __all__ = [
     "MODULE_NAMES",
@@ -38,6 +39,14 @@ __all__ = [
 #: (``FileDescriptorProto.service`` is field 6, ``ServiceDescriptorProto.method`` 2).
 _SERVICE_FIELD = 6
 _METHOD_FIELD = 2
+
+#: Each RPC's shape by whether its client, and its server, stream.
+_SHAPES = {
+    (False, False): Shape.UNARY_UNARY,
+    (False, True): Shape.UNARY_STREAM,
+    (True, False): Shape.STREAM_UNARY,
+    (True, True): Shape.STREAM_STREAM,
+}
 
 #: Names the module binds besides its classes and ``_pb2`` aliases.
 MODULE_NAMES = frozenset(
@@ -56,18 +65,10 @@ class Rpc:
     name: str  #: ``GetItem``
     attribute: str  #: ``get_item``
     with_call: str | None  #: ``get_item_with_call``, for RPCs with one response
-    shape: str  #: ``UNARY_UNARY``, ... (a ``greeter.rpc.Shape`` member)
+    shape: Shape  #: which side streams
     request: str  #: ``inventory_pb2.GetItemRequest``
     response: str  #: ``inventory_pb2.Item``
     comment: str
-
-    @property
-    def streams_requests(self) -> bool:
-        return self.shape.startswith("STREAM")
-
-    @property
-    def streams_responses(self) -> bool:
-        return self.shape.endswith("STREAM")
 
 
 @dataclass(frozen=True)
@@ -199,10 +200,7 @@ class _Services:
             if not method.server_streaming:
                 with_call = free_name(f"{snake_case(method.name)}_with_call", taken)
                 taken.add(with_call)
-            shape = (
-                f"{'STREAM' if method.client_streaming else 'UNARY'}_"
-                f"{'STREAM' if method.server_streaming else 'UNARY'}"
-            )
+            shape = _SHAPES[method.client_streaming, method.server_streaming]
             rpcs.append(
                 Rpc(
                     name=method.name,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from greeter.codegen._gennames import docstring_lines
 from greeter.codegen._genplan import ModulePlan, Rpc, ServiceNames
+from greeter.rpc import Shape
 
 __all__ = ["render"]
 
@@ -43,9 +44,10 @@ def _typing_names(plan: ModulePlan) -> list[str]:
     """What the module imports from ``collections.abc``: what its signatures use."""
     rpcs = [rpc for service in plan.services for rpc in service.rpcs]
     names = []
-    if any(rpc.streams_requests for rpc in rpcs):  # the clients' parameters
+    # The clients take request streams as iterables, the services both ways as iterators.
+    if any(rpc.shape.streams_requests for rpc in rpcs):
         names += ["AsyncIterable", "Iterable"]
-    if any(rpc.streams_requests or rpc.streams_responses for rpc in rpcs):  # the services'
+    if any(rpc.shape != Shape.UNARY_UNARY for rpc in rpcs):
         names += ["AsyncIterator", "Iterator"]
     return sorted(names)
 
@@ -92,7 +94,7 @@ def _table(service: ServiceNames) -> list[str]:
             f"    {rpc.attribute} = greeter.rpc.Method(",
             f'        "/{service.full_name}/{rpc.name}",',
             f'        "{rpc.attribute}",',
-            f"        greeter.rpc.Shape.{rpc.shape},",
+            f"        greeter.rpc.Shape.{rpc.shape.name},",
             f"        {rpc.request},",
             f"        {rpc.response},",
             "    )",
@@ -147,21 +149,21 @@ def _client(service: ServiceNames, *, is_async: bool) -> list[str]:
 def _client_method(
     service: ServiceNames, rpc: Rpc, *, is_async: bool, with_call: bool
 ) -> list[str]:
-    if rpc.streams_requests:
+    if rpc.shape.streams_requests:
         parameter = f"requests: Iterable[{rpc.request}]"
         if is_async:
             parameter += f" | AsyncIterable[{rpc.request}]"
     else:
         parameter = f"request: {rpc.request}"
-    if rpc.streams_responses:
+    if rpc.shape.streams_responses:
         stream = "AsyncResponseStream" if is_async else "ResponseStream"
         returns = f"greeter.rpc.{stream}[{rpc.response}]"
     elif with_call:
         returns = f"greeter.rpc.Response[{rpc.response}]"
     else:
         returns = rpc.response
-    helper = rpc.shape.lower() + ("_with_call" if with_call else "")
-    awaits = is_async and not rpc.streams_responses
+    helper = rpc.shape.value + ("_with_call" if with_call else "")
+    awaits = is_async and not rpc.shape.streams_responses
     method = rpc.with_call if with_call else rpc.attribute
     summary = f"Call ``{service.full_name}/{rpc.name}``"
     summary += ", with the server's metadata." if with_call else "."
@@ -174,7 +176,7 @@ def _client_method(
         *docstring_lines(summary, "" if with_call else rpc.comment, "        "),
         f"        return {'await ' if awaits else ''}self._{helper}(",
         f"            {service.table}.{rpc.attribute},",
-        f"            {'requests' if rpc.streams_requests else 'request'},",
+        f"            {'requests' if rpc.shape.streams_requests else 'request'},",
         "            timeout,",
         "            metadata,",
         "            wait_for_ready,",
@@ -201,12 +203,12 @@ def _service_class(service: ServiceNames, *, is_async: bool) -> list[str]:
 def _service_method(service: ServiceNames, rpc: Rpc, *, is_async: bool) -> list[str]:
     iterator = "AsyncIterator" if is_async else "Iterator"
     parameter = f"request: {rpc.request}"
-    if rpc.streams_requests:
+    if rpc.shape.streams_requests:
         parameter = f"requests: {iterator}[{rpc.request}]"
-    returns = f"{iterator}[{rpc.response}]" if rpc.streams_responses else rpc.response
+    returns = f"{iterator}[{rpc.response}]" if rpc.shape.streams_responses else rpc.response
     # An async streaming method is a plain def here, so that an override written as
     # an async generator (`async def` with `yield`) has the same type.
-    keyword = "async def" if is_async and not rpc.streams_responses else "def"
+    keyword = "async def" if is_async and not rpc.shape.streams_responses else "def"
     summary = f"Serve ``{service.full_name}/{rpc.name}`` (override it)."
     return [
         f"    {keyword} {rpc.attribute}(",
