@@ -54,8 +54,10 @@ GENERATOR_REQUIREMENTS = (
     "grpcio-tools==1.66.2; python_version < '3.14'",
     "grpcio-tools==1.75.1; python_version == '3.14'",
     "grpcio-tools==1.84.0; python_version >= '3.15'",
-    # The messages' typed stubs (_pb2.pyi), as greeter's own build writes them.
+    # The messages' typed stubs (_pb2.pyi), as greeter's own build writes them, and the
+    # protobuf its own generated code needs (above greeter's runtime floor).
     "mypy-protobuf==3.7.0",
+    "protobuf>=5.28.2",
 )
 #: Understands every ``[project]`` table (SPDX ``license`` strings came in 77); tomli
 #: reads ``[tool.greeter]`` where the standard library cannot.
@@ -113,22 +115,14 @@ def prepare_metadata_for_build_wheel(
     metadata_directory: str, config_settings: dict[str, Any] | None = None
 ) -> str:
     """PEP 517 hook: setuptools' metadata (generated code changes none of it)."""
-    backend = _setuptools()
-    directory_name: str = backend.prepare_metadata_for_build_wheel(
-        metadata_directory, config_settings
-    )
-    return directory_name
+    return _hand_over("prepare_metadata_for_build_wheel", metadata_directory, config_settings)
 
 
 def prepare_metadata_for_build_editable(
     metadata_directory: str, config_settings: dict[str, Any] | None = None
 ) -> str:
     """PEP 660 hook: setuptools' metadata, as for a wheel."""
-    backend = _setuptools()
-    directory_name: str = backend.prepare_metadata_for_build_editable(
-        metadata_directory, config_settings
-    )
-    return directory_name
+    return _hand_over("prepare_metadata_for_build_editable", metadata_directory, config_settings)
 
 
 def build_wheel(
@@ -139,8 +133,7 @@ def build_wheel(
     """PEP 517 hook: generate the code into the package tree, then let setuptools build
     the wheel."""
     generate_code()
-    built: str = _setuptools().build_wheel(wheel_directory, config_settings, metadata_directory)
-    return built
+    return _hand_over("build_wheel", wheel_directory, config_settings, metadata_directory)
 
 
 def build_editable(
@@ -152,25 +145,26 @@ def build_editable(
     install finds it), then let setuptools build the editable wheel. Reinstall after
     editing a ``.proto``."""
     generate_code()
-    built: str = _setuptools().build_editable(wheel_directory, config_settings, metadata_directory)
-    return built
+    return _hand_over("build_editable", wheel_directory, config_settings, metadata_directory)
 
 
 def build_sdist(sdist_directory: str, config_settings: dict[str, Any] | None = None) -> str:
     """PEP 517 hook: setuptools' sdist, with the protos added and any generated module
     (left by an earlier build in the tree) taken out."""
-    name: str = _setuptools().build_sdist(sdist_directory, config_settings)
+    name = _hand_over("build_sdist", sdist_directory, config_settings)
     protos, package_dir = _settings(Path())
     _ship_protos_only(Path(sdist_directory) / name, protos, package_dir)
     return name
 
 
-def _setuptools() -> Any:
-    """setuptools' backend, which this one wraps: imported only once the frontend has
-    installed what ``get_requires_for_build_*`` asked for."""
+def _hand_over(hook: str, *arguments: str | dict[str, Any] | None) -> str:
+    """Run setuptools' own ``hook`` (this backend wraps setuptools'); the name it
+    returns. setuptools is imported only here, once the frontend has installed what
+    ``get_requires_for_build_*`` asked for."""
     from setuptools import build_meta  # type: ignore[import-untyped, unused-ignore]
 
-    return build_meta
+    name: str = getattr(build_meta, hook)(*arguments)
+    return name
 
 
 def _settings(project: Path) -> tuple[Path, Path]:

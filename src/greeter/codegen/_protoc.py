@@ -1,14 +1,14 @@
 """Run grpcio-tools' protoc in this process, then the greeter generator, on ``.proto`` files.
 
-``generate`` is what ``greeter generate`` and the ``greeter.build`` backend call. protoc
-writes the messages (``_pb2.py``) and a descriptor set of every file with its imports and
-comments; from that set this module builds the same ``CodeGeneratorRequest`` protoc hands
-a plugin, and the generator (the one behind ``protoc-gen-greeter`` too) answers with the
-``_greeter.py`` modules, and mypy-protobuf with the messages' stubs (``_pb2.pyi``: protoc's
-own ``--pyi_out`` stubs do not pass ``mypy --strict``, mypy-protobuf's do, and they are
-what this package's own build uses). No subprocess, no
-separate protoc: grpcio-tools carries its own, and the well-known types
-(``google/protobuf/empty.proto``, ...) with it.
+``generate`` is what ``greeter generate``, the ``greeter.build`` backend and this
+package's own build (``build_protos.py``) call. protoc writes the messages (``_pb2.py``)
+and a descriptor set of every file with its imports and comments; from that set this
+module builds the same ``CodeGeneratorRequest`` protoc hands a plugin, and the generator
+(the one behind ``protoc-gen-greeter`` too) answers with the ``_greeter.py`` modules, and
+mypy-protobuf with the messages' stubs (``_pb2.pyi``: protoc's own ``--pyi_out`` stubs do
+not pass ``mypy --strict``, mypy-protobuf's do). No subprocess, no separate protoc:
+grpcio-tools carries its own, and the well-known types (``google/protobuf/empty.proto``,
+...) with it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 
@@ -41,7 +42,12 @@ class GenerateUsageError(GenerateError):
 
 
 def generate(
-    proto_paths: Sequence[str | Path], files: Sequence[str | Path], out: str | Path
+    proto_paths: Sequence[str | Path],
+    files: Sequence[str | Path],
+    out: str | Path,
+    *,
+    greeter_modules: bool = True,
+    grpc_stubs: bool = False,
 ) -> list[Path]:
     """Compile ``files`` into ``out`` (created if missing); return the files written.
 
@@ -50,6 +56,11 @@ def generate(
     ``dir/name_greeter.py``. Nothing is written unless everything succeeds.
     ``files`` are paths on disk, or names below one of ``proto_paths``, as protoc takes
     them; imports resolve through ``proto_paths`` and then the well-known types.
+
+    What this package's own build ships (``build_protos.py``) differs in two ways, each a
+    switch: ``grpc_stubs`` adds grpc's own ``dir/name_pb2_grpc.py`` and its typed stub
+    (mypy-protobuf's ``.pyi``), and ``greeter_modules=False`` leaves out the
+    ``_greeter.py`` modules.
 
     Raises ``GenerateUsageError`` for a file that does not exist or lies outside every
     proto path, and ``GenerateError`` when grpcio-tools is missing, protoc rejects the
@@ -82,6 +93,7 @@ def generate(
                 *(f"--proto_path={path}" for path in proto_paths),
                 f"--proto_path={well_known_types}",
                 f"--python_out={staged}",
+                *([f"--grpc_python_out={staged}"] if grpc_stubs else []),
                 f"--descriptor_set_out={descriptor_set}",
                 "--include_imports",
                 "--include_source_info",
@@ -92,8 +104,9 @@ def generate(
             raise GenerateError(f"protoc failed (exit status {status}); its message is above")
         descriptors = FileDescriptorSet.FromString(descriptor_set.read_bytes())
         request = CodeGeneratorRequest(file_to_generate=names, proto_file=descriptors.file)
-        _write(_run_generator(request), staged)
-        _write(_message_stubs(request), staged)
+        if greeter_modules:
+            _write(_run_generator(request), staged)
+        _write(_typed_stubs(request, grpc_stubs=grpc_stubs), staged)
         return _copy_tree(staged, out_dir)
 
 
@@ -142,27 +155,48 @@ def _protoc() -> tuple[ModuleType, Path]:
     return protoc, Path(grpc_tools.__file__).parent / "_proto"
 
 
-def _message_stubs(request: CodeGeneratorRequest) -> CodeGeneratorResponse:
-    """mypy-protobuf's typed stubs (``_pb2.pyi``) of the messages in ``request``."""
+def _typed_stubs(request: CodeGeneratorRequest, *, grpc_stubs: bool) -> CodeGeneratorResponse:
+    """mypy-protobuf's typed stubs of the messages in ``request`` (``_pb2.pyi``) and, with
+    ``grpc_stubs``, of grpc's stubs (``_pb2_grpc.pyi``): what its protoc plugins write
+    with no options."""
     try:
         from mypy_protobuf.main import (  # type: ignore[import-untyped, unused-ignore]
             Descriptors,
+            generate_mypy_grpc_stubs,
             generate_mypy_stubs,
         )
-    except ImportError:
-        raise GenerateError(
-            f"generating code needs mypy-protobuf, which is not installed: {INSTALL_HINT}"
-        ) from None
+    except Exception as error:  # not installed, or its own _pb2 code refuses our protobuf
+        raise GenerateError(_stub_generator_problem(error)) from None
     response = CodeGeneratorResponse()
-    generate_mypy_stubs(
-        Descriptors(request),
-        response,
-        quiet=True,
-        readable_stubs=False,
-        relax_strict_optional_primitives=False,
-        use_default_deprecation_warnings=False,
+    writers = (
+        [generate_mypy_stubs, generate_mypy_grpc_stubs] if grpc_stubs else [generate_mypy_stubs]
     )
+    for write_stubs in writers:
+        write_stubs(
+            Descriptors(request),
+            response,
+            quiet=True,
+            readable_stubs=False,
+            relax_strict_optional_primitives=False,
+            use_default_deprecation_warnings=False,
+        )
     return response
+
+
+def _stub_generator_problem(error: Exception) -> str:
+    """Why mypy-protobuf could not be loaded, and what to install."""
+    if isinstance(error, ModuleNotFoundError) and error.name in (
+        "mypy_protobuf",
+        "mypy_protobuf.main",
+    ):
+        return f"generating code needs mypy-protobuf, which is not installed: {INSTALL_HINT}"
+    # mypy-protobuf ships protoc-generated code, which checks the protobuf runtime as it
+    # loads: 3.7 needs protobuf 5.28.2, above greeter's own floor. The codegen extra
+    # declares what it needs; a protobuf pinned lower by something else ends here.
+    return (
+        f"mypy-protobuf cannot load beside protobuf {metadata.version('protobuf')}: "
+        f"{error}; {INSTALL_HINT} installs a protobuf it loads beside"
+    )
 
 
 def _run_generator(request: CodeGeneratorRequest) -> CodeGeneratorResponse:
