@@ -526,7 +526,7 @@ async def _load_until_refused(
     ``LOAD_SIGNAL_AFTER`` calls, ``signals`` are sent (the second while a held
     client-streaming call still keeps the drain going). The held call is released as
     soon as the server refuses a call (its stop has begun), whatever the other calls are
-    doing: grpc core may hold a call that races the start of the stop until the grace
+    doing: grpc may hold a call that races the start of the stop until the grace
     period ends (then ``UNAVAILABLE``), and the held call must not wait for it. How the
     calls ended, how long before the first signal each cancelled call was sent, and
     when the first was sent."""
