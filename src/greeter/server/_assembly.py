@@ -23,13 +23,7 @@ from greeter.server._admission import (
     metadata_limit,
 )
 from greeter.server._config import ServerConfig, ServerInterceptor
-from greeter.server._drain import (
-    EndlessStreams,
-    InFlight,
-    RewrappedHandler,
-    register_methods,
-    track,
-)
+from greeter.server._drain import EndlessStreams, InFlight, RewrappedHandler, track
 from greeter.server._health import HEALTH_SERVICE
 from greeter.server._messages import lenient_parsing
 from greeter.server._ports import SidePort, side_port
@@ -124,7 +118,7 @@ class _Registrations:
                 method_handlers = {
                     name: endless.wrap(handler) for name, handler in method_handlers.items()
                 }
-            register_methods(server, service_name, method_handlers)
+            server.add_registered_method_handlers(service_name, method_handlers)
         generic = self.generic
         if in_flight is not None:
             counted = in_flight

@@ -8,8 +8,6 @@ start). Two kinds of stream never end on their own, though: a load balancer's he
 its whole grace period, so ``EndlessStreams`` ends them the moment the stop begins.
 ``InFlight`` names the working calls (the Greeter's and any extra service's) still
 running when the grace period is over, for the log line that reports them cut.
-``register_methods`` registers a service so that no call accepted as a stop begins is
-lost on the asyncio server.
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ __all__ = [
     "EndlessStreams",
     "InFlight",
     "RewrappedHandler",
-    "register_methods",
     "track",
 ]
 
@@ -185,31 +182,6 @@ class EndlessStreams:
         if task is not None and hasattr(task, "uncancel"):  # Python 3.11 on
             task.uncancel()
         return True
-
-
-def register_methods(
-    server: grpc.Server | grpc.aio.Server,
-    service_name: str,
-    method_handlers: dict[str, grpc.RpcMethodHandler[Any, Any]],
-) -> None:
-    """Register a service's handlers on ``server``: on the asyncio server, as a generic
-    handler, so that a stop loses none of the calls grpc core has already accepted.
-
-    grpc.aio (1.85) waits for the next call of each registered method on a request of
-    its own, and when a stop begins it cancels the requests still waiting
-    (``_server_main_loop`` in ``grpc/_cython/_cygrpc/aio/server.pyx.pxi``). A call
-    that core matched to one of them just before is dropped unseen: its handler never
-    runs, and the client waits until the grace period ends (``UNAVAILABLE: Cancelling
-    all calls``): a few stops in a hundred under load. Generic handlers share one
-    request, which the stop never cancels: each call core matched is served. The
-    threaded server handles every matched call, so it keeps the faster registered path.
-    """
-    if isinstance(server, grpc.aio.Server):
-        server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler(service_name, method_handlers),)
-        )
-    else:
-        server.add_registered_method_handlers(service_name, method_handlers)
 
 
 class RewrappedHandler(grpc.GenericRpcHandler):
