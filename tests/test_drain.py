@@ -524,12 +524,17 @@ async def _load_until_refused(
 ) -> tuple[collections.Counter[str], list[float], float]:
     """Callers make calls without pause until the server refuses them; after
     ``LOAD_SIGNAL_AFTER`` calls, ``signals`` are sent (the second while a held
-    client-streaming call still keeps the drain going). How the calls ended, how long
-    before the first signal each cancelled call was sent, and when the first was sent."""
+    client-streaming call still keeps the drain going). The held call is released as
+    soon as the server refuses a call (its stop has begun), whatever the other calls are
+    doing: grpc may hold a call that races the start of the stop until the grace
+    period ends (then ``UNAVAILABLE``), and the held call must not wait for it. How the
+    calls ended, how long before the first signal each cancelled call was sent, and
+    when the first was sent."""
     outcomes: collections.Counter[str] = collections.Counter()
     cancelled_sent_at: list[float] = []
     made = 0
     enough = asyncio.Event()
+    refused = asyncio.Event()
     release = asyncio.Event()
 
     async def names() -> AsyncIterator[str]:
@@ -553,6 +558,7 @@ async def _load_until_refused(
                 outcomes[type(error).__name__] += 1
                 if isinstance(error, greeter.Cancelled):
                     cancelled_sent_at.append(sent)
+                refused.set()
                 return  # refused: this server is going away
             outcomes["OK"] += 1
 
@@ -568,10 +574,11 @@ async def _load_until_refused(
         for sent in signals:
             process.process.send_signal(sent)
             await asyncio.to_thread(process.wait_for_log, f"Received {signals[0].name}")
-        await asyncio.wait_for(asyncio.gather(*callers), TIMEOUT)
+        await asyncio.wait_for(refused.wait(), TIMEOUT)
         assert not held.done(), "the held call ended before it was released"
         release.set()
         assert await asyncio.wait_for(held, TIMEOUT) == "Hello, Ann and Bob!"
+        await asyncio.wait_for(asyncio.gather(*callers), TIMEOUT)
     finally:
         release.set()
         for client in clients:

@@ -299,8 +299,11 @@ def test_a_draining_backend_gets_no_more_calls_and_every_call_succeeds(
     assert set(after_exit) == {backend.pid for backend in others}
 
 
-#: Calls of each rolling-restart run, made by ``ROLLING_CLIENTS`` concurrent callers.
+#: Calls of each rolling-restart run, made by ``ROLLING_CLIENTS`` concurrent callers;
+#: on a machine so slow that the backend is not serving again by then, the run goes on
+#: until ``ROLLING_SIGNAL_AFTER`` calls after the restart (``ROLLING_MAX_CALLS`` at most).
 ROLLING_CALLS = 10_000
+ROLLING_MAX_CALLS = 4 * ROLLING_CALLS
 ROLLING_RUNS = 5
 ROLLING_CLIENTS = 32
 #: When, in a run, the backend is stopped: after this many calls.
@@ -324,16 +327,18 @@ def _wait_until_routed(target: str, *wanted: PidBackend) -> None:
 async def _run_with_a_restart(
     target: str, backends: list[PidBackend], restarted: int, flags: tuple[str, ...]
 ) -> tuple[collections.Counter[str], int, int]:
-    """``ROLLING_CALLS`` calls through nginx, while backend ``restarted`` gets SIGTERM,
+    """``ROLLING_CALLS`` calls through nginx (or more, see ``ROLLING_CALLS``), while
+    backend ``restarted`` gets SIGTERM,
     drains, exits and is started again on its port: how the calls ended, how many
     were sent before the signal, and the stopped backend's exit status."""
     outcomes: collections.Counter[str] = collections.Counter()
     made = 0
+    stop_at = ROLLING_MAX_CALLS  # until the restart is over
     enough_made = asyncio.Event()
 
     async def caller(client: AsyncGreeterClient) -> None:
         nonlocal made
-        while made < ROLLING_CALLS:
+        while made < stop_at:
             made += 1
             if made == ROLLING_SIGNAL_AFTER:
                 enough_made.set()
@@ -362,11 +367,12 @@ async def _run_with_a_restart(
         sent_before_signal = made
         status = await asyncio.to_thread(restart)
         restarted_at = made
+        stop_at = max(ROLLING_CALLS, restarted_at + ROLLING_SIGNAL_AFTER)
         await asyncio.wait_for(asyncio.gather(*callers), ROLLING_RUN_TIMEOUT)
     finally:
         for client in clients:
             await client.close()
-    assert restarted_at < ROLLING_CALLS, "the restart outlasted the run: raise ROLLING_CALLS"
+    assert restarted_at < ROLLING_MAX_CALLS, "the restart outlasted the run"
     return outcomes, sent_before_signal, status
 
 
@@ -376,11 +382,14 @@ def test_rolling_sigterm_behind_nginx_fails_no_call_the_backend_had_started(
 ) -> None:
     """Five runs of 10,000 calls, each with one backend stopped (SIGTERM) and started
     again mid-run. Every call the backend had handed to its service completes; nginx
-    sends the rest elsewhere. What grpc core itself cuts as the stop begins (calls
-    queued in core, or racing its GOAWAY to nginx, before the server has seen them)
-    ends CANCELLED (or UNAVAILABLE, when nginx writes to the closing connection): grpc
-    offers no way to stop taking calls without that, so those few are bounded here,
-    not yet ruled out.
+    sends the rest elsewhere. What grpc core itself cuts as the stop begins ends
+    CANCELLED, so those few are bounded here, not ruled out: core's
+    ``Server::ShutdownAndNotify`` kills every call it has received but not yet matched
+    to one the server asked for, and any call arriving after it, and answers each with
+    a complete response (HTTP 200, ``grpc-status: 1``) that nginx passes on and cannot
+    retry. A call nginx writes to the closing connection ends UNAVAILABLE. grpcio has
+    no way to send GOAWAY (and so turn nginx away) before that shutdown. Measured on a
+    busy 2-core machine: threaded 0-9 lost per run, asyncio 3-15 (grpc/grpc#41785).
     """
     backends: list[PidBackend] = []
     try:
@@ -396,7 +405,7 @@ def test_rolling_sigterm_behind_nginx_fails_no_call_the_backend_had_started(
             print(f"\nrun {run + 1}: {dict(outcomes)}")
             # Only calls in flight as the backend's stop began can be cut (at most one
             # per caller): see the test's docstring.
-            lost = ROLLING_CALLS - outcomes["OK"]
+            lost = sum(outcomes.values()) - outcomes["OK"]
             assert set(outcomes) <= {"OK", "Cancelled", "Unavailable"}, f"run {run + 1}"
             assert lost <= ROLLING_CLIENTS, f"run {run + 1}: {outcomes}"
             assert status == 0
