@@ -42,10 +42,10 @@ class Reply(Response[str]):
 class ReplyStream(ResponseStream[str]):
     """The replies of a streaming call, as an iterator of ``str``; also the call itself.
 
-    Iterate it for the messages. Leaving the ``with`` block (or calling ``cancel()``)
-    cancels the call if it is still running, so a consumer that stops early frees the
-    call on both ends; a stream dropped unfinished is also cancelled when it is
-    garbage-collected. Errors raise the ``greeter.GreeterError`` subclass of the status.
+    A ``greeter.rpc.ResponseStream`` yielding each reply's message: iterate it, and
+    leave its ``with`` block (or call ``cancel()``) to cancel the call on both ends
+    once you have read enough; one dropped unfinished is cancelled when collected.
+    A failed call raises the ``greeter.GreeterError`` subclass of its status.
     """
 
     def __init__(self, call: _CallIterator[HelloReply]) -> None:

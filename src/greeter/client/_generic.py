@@ -21,7 +21,7 @@ may be iterables or async iterables; cancelling the task awaiting a call cancels
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import grpc
 import grpc.aio
@@ -36,7 +36,7 @@ from greeter.errors import error_from_grpc
 
 if TYPE_CHECKING:
     from grpc import _CallIterator  # the stubs' name for a streaming call; type-only
-    from typing_extensions import Self
+    from typing_extensions import Self, Unpack
 
     from greeter.client._channel import ClientInterceptor
     from greeter.client._streams import AsyncStreamCall
@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 __all__ = ["AsyncClient", "Client"]
 
 _Response = TypeVar("_Response", bound=Message)
+
+#: The four call options as every helper takes them, after the request and in this
+#: order: ``timeout``, ``metadata``, ``wait_for_ready``, ``compression``.
+_Options: TypeAlias = "tuple[float | None, Metadata | None, bool | None, Compression | None]"
 
 
 class Client(ClientBase["ClientInterceptor", grpc.Channel]):
@@ -60,6 +64,8 @@ class Client(ClientBase["ClientInterceptor", grpc.Channel]):
     def _open_channel(self, interceptors: Sequence[ClientInterceptor]) -> grpc.Channel:
         return self._channel_settings.open(interceptors)
 
+    # The four options are spelt out here, not ``*options``: this is every unary call's
+    # path, and packing them costs instructions on each.
     def _unary_unary(
         self,
         method: Method[Any, _Response],
@@ -78,31 +84,18 @@ class Client(ClientBase["ClientInterceptor", grpc.Channel]):
         return response
 
     def _stream_unary(
-        self,
-        method: Method[Any, _Response],
-        requests: Iterable[object],
-        timeout: float | None,
-        metadata: Metadata | None,
-        wait_for_ready: bool | None,
-        compression: Compression | None,
+        self, method: Method[Any, _Response], requests: Iterable[object], *options: Unpack[_Options]
     ) -> _Response:
         """One response for an iterable of requests (grpc reads them with ``next()``)."""
-        options = (timeout, metadata, wait_for_ready, compression)
         return self._unary_unary(method, iter(requests), *options)
 
     def _unary_unary_with_call(
-        self,
-        method: Method[Any, _Response],
-        request: object,
-        timeout: float | None,
-        metadata: Metadata | None,
-        wait_for_ready: bool | None,
-        compression: Compression | None,
+        self, method: Method[Any, _Response], request: object, *options: Unpack[_Options]
     ) -> Response[_Response]:
         """As ``_unary_unary``, with the server's initial and trailing metadata."""
-        options = self._options(timeout, metadata, wait_for_ready, compression)
+        call_options = self._options(*options)
         try:
-            response, call = self._callables[method.path].with_call(request, **options)
+            response, call = self._callables[method.path].with_call(request, **call_options)
         except grpc.RpcError as exc:
             raise error_from_grpc(exc) from exc
         return Response(
@@ -112,56 +105,30 @@ class Client(ClientBase["ClientInterceptor", grpc.Channel]):
         )
 
     def _stream_unary_with_call(
-        self,
-        method: Method[Any, _Response],
-        requests: Iterable[object],
-        timeout: float | None,
-        metadata: Metadata | None,
-        wait_for_ready: bool | None,
-        compression: Compression | None,
+        self, method: Method[Any, _Response], requests: Iterable[object], *options: Unpack[_Options]
     ) -> Response[_Response]:
         """As ``_stream_unary``, with the server's initial and trailing metadata."""
-        options = (timeout, metadata, wait_for_ready, compression)
         return self._unary_unary_with_call(method, iter(requests), *options)
 
     def _unary_stream(
-        self,
-        method: Method[Any, _Response],
-        request: object,
-        timeout: float | None,
-        metadata: Metadata | None,
-        wait_for_ready: bool | None,
-        compression: Compression | None,
+        self, method: Method[Any, _Response], request: object, *options: Unpack[_Options]
     ) -> ResponseStream[_Response]:
         """The responses to one request, or to an iterator of requests, as they come."""
-        options = (timeout, metadata, wait_for_ready, compression)
         return ResponseStream(self._open_stream(method, request, *options))
 
     def _stream_stream(
-        self,
-        method: Method[Any, _Response],
-        requests: Iterable[object],
-        timeout: float | None,
-        metadata: Metadata | None,
-        wait_for_ready: bool | None,
-        compression: Compression | None,
+        self, method: Method[Any, _Response], requests: Iterable[object], *options: Unpack[_Options]
     ) -> ResponseStream[_Response]:
         """The responses to an iterable of requests, as they come."""
-        options = (timeout, metadata, wait_for_ready, compression)
         return self._unary_stream(method, iter(requests), *options)
 
     def _open_stream(
-        self,
-        method: Method[Any, _Response],
-        request: object,
-        timeout: float | None,
-        metadata: Metadata | None,
-        wait_for_ready: bool | None,
-        compression: Compression | None,
+        self, method: Method[Any, _Response], request: object, *options: Unpack[_Options]
     ) -> _CallIterator[_Response]:
         """grpc's call of a server-streaming or bidi method: its responses, as they come."""
-        options = self._options(timeout, metadata, wait_for_ready, compression)
-        call: _CallIterator[_Response] = self._callables[method.path](request, **options)
+        call: _CallIterator[_Response] = self._callables[method.path](
+            request, **self._options(*options)
+        )
         return call
 
     def close(self) -> None:
@@ -191,6 +158,7 @@ class AsyncClient(ClientBase[grpc.aio.ClientInterceptor, grpc.aio.Channel]):
     def _open_channel(self, interceptors: Sequence[grpc.aio.ClientInterceptor]) -> grpc.aio.Channel:
         return self._channel_settings.open_async(interceptors)
 
+    # As ``Client._unary_unary``: the options spelt out on every unary call's path.
     async def _unary_unary(
         self,
         method: Method[Any, _Response],
@@ -212,17 +180,10 @@ class AsyncClient(ClientBase[grpc.aio.ClientInterceptor, grpc.aio.Channel]):
     _stream_unary = _unary_unary
 
     async def _unary_unary_with_call(
-        self,
-        method: Method[Any, _Response],
-        request: object,
-        timeout: float | None,
-        metadata: Metadata | None,
-        wait_for_ready: bool | None,
-        compression: Compression | None,
+        self, method: Method[Any, _Response], request: object, *options: Unpack[_Options]
     ) -> Response[_Response]:
         """As ``_unary_unary``, with the server's initial and trailing metadata."""
-        options = self._options(timeout, metadata, wait_for_ready, compression)
-        call = self._callables[method.path](request, **options)
+        call = self._callables[method.path](request, **self._options(*options))
         try:
             response: _Response = await call
             initial = metadata_from_grpc(await call.initial_metadata())
@@ -234,33 +195,22 @@ class AsyncClient(ClientBase[grpc.aio.ClientInterceptor, grpc.aio.Channel]):
     _stream_unary_with_call = _unary_unary_with_call
 
     def _unary_stream(
-        self,
-        method: Method[Any, _Response],
-        request: object,
-        timeout: float | None,
-        metadata: Metadata | None,
-        wait_for_ready: bool | None,
-        compression: Compression | None,
+        self, method: Method[Any, _Response], request: object, *options: Unpack[_Options]
     ) -> AsyncResponseStream[_Response]:
         """The responses to one request, or to (async) iterable requests, as they come."""
-        options = (timeout, metadata, wait_for_ready, compression)
-        call = self._open_stream(method, request, *options)
-        return AsyncResponseStream(call, method.response_type)
+        return AsyncResponseStream(
+            self._open_stream(method, request, *options), method.response_type
+        )
 
     _stream_stream = _unary_stream
 
     def _open_stream(
-        self,
-        method: Method[Any, _Response],
-        request: object,
-        timeout: float | None,
-        metadata: Metadata | None,
-        wait_for_ready: bool | None,
-        compression: Compression | None,
+        self, method: Method[Any, _Response], request: object, *options: Unpack[_Options]
     ) -> AsyncStreamCall[_Response]:
         """grpc.aio's call of a server-streaming or bidi method, whose responses are read."""
-        options = self._options(timeout, metadata, wait_for_ready, compression)
-        call: AsyncStreamCall[_Response] = self._callables[method.path](request, **options)
+        call: AsyncStreamCall[_Response] = self._callables[method.path](
+            request, **self._options(*options)
+        )
         return call
 
     async def close(self) -> None:
