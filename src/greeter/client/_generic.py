@@ -6,13 +6,12 @@ typed method per RPC and call the helpers here with the RPC's ``Method`` (from t
 channel live once in ``ClientBase``; the two classes here mirror each other and differ
 only where blocking and awaiting differ:
 
-==================================  =======================  ============================
-helper                              ``Client`` returns        ``AsyncClient`` returns
-==================================  =======================  ============================
-``_unary_unary``, ``_stream_unary``  the response             awaitable: the response
-``*_with_call``                     ``Response``             awaitable: ``Response``
-``_unary_stream``, ``_stream_stream``  ``ResponseStream``     ``AsyncResponseStream``
-==================================  =======================  ============================
+- ``_unary_unary`` / ``_stream_unary``: the response (``AsyncClient``: awaited);
+- ``_unary_unary_with_call`` / ``_stream_unary_with_call``: a ``Response``, the message
+  with the server's metadata (awaited);
+- ``_unary_stream`` / ``_stream_stream``: a ``ResponseStream`` (``AsyncResponseStream``);
+- ``_open_stream``: grpc's own streaming call, for a typed client whose stream narrows
+  the generic one (the Greeter's ``ReplyStream``).
 
 A failed call raises the ``greeter.GreeterError`` of its status. Asyncio request streams
 may be iterables or async iterables; cancelling the task awaiting a call cancels it.
