@@ -1,53 +1,51 @@
 """What the blocking and asyncio clients share, for any service: options and channel.
 
-A client of any gRPC service is a ``ServiceClient`` (``greeter.client._sync``) or an
-``AsyncServiceClient`` (``greeter.client._asyncio``); both are a ``ClientBase``, which
-holds what does not depend on blocking or awaiting:
+A client of any gRPC service is a ``Client`` or an ``AsyncClient``
+(``greeter.client._generic``): a generated ``InventoryClient`` is one, and so is
+``GreeterClient``. Both are a ``ClientBase``, which holds what does not depend on
+blocking or awaiting:
 
-- the constructor: the per-client call defaults and the channel's settings, checked
-  once (``ChannelSettings``), then the channel opened by the twin;
+- the one constructor: the per-client call defaults and the channel's settings, checked
+  once (``ChannelSettings``), then the channel opened by the twin and a grpc
+  multi-callable made for each method of the client's ``definition`` (its
+  ``ServiceDefinition``), once, as grpc's generated stubs do;
 - ``_options()``: one call's options over the client's defaults, as grpcio's call
   methods take them (``CallOptions``);
-- ``_bind()``: a method's grpc multi-callable, made once per client and path, from the
-  method's path and response type (requests serialize themselves);
-- the health check's request and answer (``grpc.health.v1.Health/Check``), which every
+- the health check's method and request (``grpc.health.v1.Health/Check``), which every
   client can ask of its server.
 
-The twins then differ only where blocking and awaiting differ: each has one generic
-helper per call shape (``_unary_unary``, ``_unary_stream``, ...), taking the method
-path, the request, the response type and the call options, and mapping a failed call
-to the ``greeter.GreeterError`` of its status. A typed client is a subclass whose
-methods are a line or two over those helpers (see ``GreeterClient``).
+The twins then differ only where blocking and awaiting differ: one helper per call
+shape (``_unary_unary``, ``_unary_stream``, ...), taking the ``Method``, the request and
+the four call options, and mapping a failed call to the ``greeter.GreeterError`` of its
+status. A typed client is a subclass whose methods are a line over those helpers.
+
+The channel, TLS and tokens load when a client is made, not when a generated module
+defining a client class is imported.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from operator import methodcaller
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypedDict, TypeVar
 
 import grpc
 
 from greeter._addresses import DEFAULT_TARGET
 from greeter._metadata import Metadata, MetadataTuple, normalize_metadata
+from greeter._method import Method, ServiceDefinition, Shape
 from greeter._options import ChannelOption, Compression, message_length_options, to_grpc_compression
-from greeter._tls import ClientTLS
-from greeter.client._channel import ChannelSettings, LoadBalancing, RetryPolicy
-from greeter.client._tokens import TokenSource, authorization_metadata
 
 if TYPE_CHECKING:
-    from google.protobuf.message import Message
-
     from greeter._proto.health_pb2 import HealthCheckRequest, HealthCheckResponse
+    from greeter._tls import ClientTLS
+    from greeter.client._channel import LoadBalancing, RetryPolicy
+    from greeter.client._tokens import TokenSource
 
 __all__ = [
     "CLIENT_OPTIONS_DOC",
-    "HEALTH_CHECK_PATH",
     "CallOptions",
-    "CallShape",
     "ClientBase",
-    "health_check_request",
     "health_status_name",
 ]
 
@@ -57,23 +55,15 @@ __all__ = [
 _NO_DEADLINE_SECONDS = 1e9
 
 #: The health service's one-shot check, as a client calls it.
-HEALTH_CHECK_PATH = "/grpc.health.v1.Health/Check"
-
-#: How a request becomes bytes: every protobuf message serializes itself.
-_SERIALIZE = methodcaller("SerializeToString")
-#: Tells grpc the method is known in advance, as grpc's generated stubs do: the channel
-#: then prepares the call's path once, not on every call.
-_REGISTERED: dict[str, Any] = {"_registered_method": True}
-
-#: The four call shapes, named as grpc's channels name their multi-callable factories.
-CallShape: TypeAlias = Literal["unary_unary", "unary_stream", "stream_unary", "stream_stream"]
+_HEALTH_CHECK_PATH = "/grpc.health.v1.Health/Check"
 
 _Interceptor = TypeVar("_Interceptor")
 _Channel = TypeVar("_Channel")
 
 
-class CallOptions(TypedDict):
-    """The per-call options as grpcio's call methods take them (keyword arguments)."""
+class CallOptions(TypedDict, total=False):
+    """The per-call options as grpcio's call methods take them (keyword arguments); one
+    left out is grpc's default (``None``; no metadata)."""
 
     timeout: float | None
     metadata: MetadataTuple
@@ -90,11 +80,34 @@ def _grpc_timeout(timeout: float | None) -> float | None:
     return None if timeout >= _NO_DEADLINE_SECONDS else timeout
 
 
-class ClientBase(Generic[_Interceptor, _Channel]):
-    """A client's channel, call defaults and bound methods; the twins open the channel.
+def _only_set(options: CallOptions) -> CallOptions:
+    """``options`` without those at grpc's own defaults (``None``, no metadata).
 
-    Subclasses define ``_open_channel`` (blocking or asyncio) and the call helpers.
+    Every keyword argument grpc binds costs instructions on every call (about 400 of a
+    sync unary call's): a usual call passes only what it sets, as a raw stub's caller
+    does.
     """
+    only_set = CallOptions()
+    if options["timeout"] is not None:
+        only_set["timeout"] = options["timeout"]
+    if options["metadata"]:
+        only_set["metadata"] = options["metadata"]
+    if options["wait_for_ready"] is not None:
+        only_set["wait_for_ready"] = options["wait_for_ready"]
+    if options["compression"] is not None:
+        only_set["compression"] = options["compression"]
+    return only_set
+
+
+class ClientBase(Generic[_Interceptor, _Channel]):
+    """A client's channel, call defaults and grpc callables; the twins open the channel.
+
+    Subclasses define ``_open_channel`` (blocking or asyncio) and the call helpers; a
+    client class sets ``definition``, the service it calls.
+    """
+
+    #: The service this client calls; each client class sets it.
+    definition: ClassVar[ServiceDefinition]
 
     def __init__(
         self,
@@ -115,12 +128,21 @@ class ClientBase(Generic[_Interceptor, _Channel]):
         keepalive_seconds: float | None = None,
         interceptors: Sequence[_Interceptor] = (),
     ) -> None:
+        if not isinstance(getattr(type(self), "definition", None), ServiceDefinition):
+            raise TypeError(
+                f"{type(self).__name__} calls no service: use a generated client class "
+                "(InventoryClient), not greeter.rpc.Client itself"
+            )
+        from greeter.client._channel import ChannelSettings
+
         self._defaults = CallOptions(
             timeout=_grpc_timeout(timeout),
             metadata=normalize_metadata(metadata),
             wait_for_ready=wait_for_ready,
             compression=to_grpc_compression(compression),
         )
+        #: What a call with no per-call options passes to grpc.
+        self._usual_options = _only_set(self._defaults)
         self._channel_settings = ChannelSettings.build(
             target,
             options=[
@@ -138,11 +160,24 @@ class ClientBase(Generic[_Interceptor, _Channel]):
         self.target = self._channel_settings.target
         self._closed = False
         self._channel: _Channel = self._open_channel(interceptors)
-        #: grpc's multi-callable of each method called so far, by path.
-        self._methods: dict[str, Any] = {}
+        #: Each method's grpc multi-callable, by path (made once, as a generated stub does).
+        self._callables: dict[str, Any] = {}
+        for method in self.definition.methods:
+            self._bind(method)
 
     def _open_channel(self, interceptors: Sequence[_Interceptor]) -> _Channel:
         raise NotImplementedError
+
+    def _bind(self, method: Method[Any, Any]) -> None:
+        """Make grpc's multi-callable for ``method``; requests serialize themselves."""
+        self._callables[method.path] = getattr(self._channel, method.shape.value)(
+            method.path,
+            request_serializer=method.request_type.SerializeToString,
+            response_deserializer=method.response_type.FromString,
+            # The method is known in advance, as grpc's generated stubs say: the channel
+            # then prepares the call's path once, not on every call.
+            _registered_method=True,
+        )
 
     def _options(
         self,
@@ -154,49 +189,47 @@ class ClientBase(Generic[_Interceptor, _Channel]):
         """Per-call options over the client's defaults; per-call metadata is appended."""
         if self._closed:
             raise RuntimeError(f"{self!r} is closed")
-        defaults = self._defaults
+        token = self._channel_settings.plaintext_token
         if (
             timeout is None
             and metadata is None
             and wait_for_ready is None
             and compression is None
-            and self._channel_settings.plaintext_token is None
+            and token is None
         ):
-            return defaults  # the usual call: nothing to merge (grpc never changes it)
+            return self._usual_options  # nothing to merge (grpc never changes it)
+        defaults = self._defaults
+        if token is not None:
+            from greeter.client._tokens import authorization_metadata
         return CallOptions(
             timeout=defaults["timeout"] if timeout is None else _grpc_timeout(timeout),
-            metadata=defaults["metadata"] + normalize_metadata(metadata) + self._token_metadata(),
+            metadata=(
+                defaults["metadata"]
+                + normalize_metadata(metadata)
+                + (() if token is None else authorization_metadata(token))
+            ),
             wait_for_ready=defaults["wait_for_ready"] if wait_for_ready is None else wait_for_ready,
             compression=(
                 defaults["compression"] if compression is None else to_grpc_compression(compression)
             ),
         )
 
-    def _token_metadata(self) -> MetadataTuple:
-        token = self._channel_settings.plaintext_token
-        return () if token is None else authorization_metadata(token)
+    def _health_check(
+        self, service: str
+    ) -> tuple[Method[HealthCheckRequest, HealthCheckResponse], HealthCheckRequest]:
+        """The health check's method (bound on first use) and its request for ``service``."""
+        # The health messages load here, on first use: most clients never ask.
+        from greeter._proto.health_pb2 import HealthCheckRequest, HealthCheckResponse
 
-    def _bind(self, shape: CallShape, path: str, response_type: type[Message]) -> Any:
-        """grpc's multi-callable for the method at ``path``, made on its first call."""
-        method = getattr(self._channel, shape)(
-            path,
-            request_serializer=_SERIALIZE,
-            response_deserializer=response_type.FromString,
-            **_REGISTERED,
+        method = Method(
+            _HEALTH_CHECK_PATH, "check", Shape.UNARY_UNARY, HealthCheckRequest, HealthCheckResponse
         )
-        self._methods[path] = method
-        return method
+        if method.path not in self._callables:
+            self._bind(method)
+        return method, HealthCheckRequest(service=service)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.target!r})"
-
-
-def health_check_request(service: str) -> tuple[HealthCheckRequest, type[HealthCheckResponse]]:
-    """The health check's request for ``service`` ("": the whole server), and its answer's type."""
-    # The health messages load here, on first use: most clients never ask.
-    from greeter._proto.health_pb2 import HealthCheckRequest, HealthCheckResponse
-
-    return HealthCheckRequest(service=service), HealthCheckResponse
 
 
 def health_status_name(answer: HealthCheckResponse) -> str:

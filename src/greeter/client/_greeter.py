@@ -1,8 +1,11 @@
-"""The Greeter's RPCs as both clients call them: method paths, names in, greetings out.
+"""The Greeter's RPCs as both clients call them: its methods, names in, greetings out.
 
 ``GreeterClient`` (``greeter.client._sync``) and ``AsyncGreeterClient``
-(``greeter.client._asyncio``) mirror each other method for method, each a thin call of
-its twin's generic helpers with what is here:
+(``greeter.client._asyncio``) are clients of ``helloworld.Greeter`` on the same runtime
+as generated clients (``greeter.rpc.Client`` / ``AsyncClient``), calling the methods of
+its table (``greeter._helloworld.GREETER``). Each of their methods is the plain-value
+layer over one generic call, with what is here: a name becomes a ``HelloRequest``, a
+``HelloReply`` its ``message``.
 
 =========================  ====================  =========================================
 method                     RPC                   returns (sync / asyncio)
@@ -13,6 +16,7 @@ method                     RPC                   returns (sync / asyncio)
 ``greet_stream(name)``     SayHelloStreamReply   ``ReplyStream`` / ``AsyncReplyStream``
 ``chat(names)``            SayHelloBidiStream    ``ReplyStream`` / ``AsyncReplyStream``
 ``*_with_call(...)``       (the unary-reply RPCs) ``Reply``: message plus metadata
+``check_health(service)``  grpc.health.v1 Check  the status's name, e.g. ``"SERVING"``
 =========================  ====================  =========================================
 """
 
@@ -20,9 +24,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
-from greeter._metadata import MetadataTuple
-from greeter._proto import helloworld_pb2
+from greeter._helloworld import GREETER, HelloReply, HelloRequest
+from greeter._method import Method
 from greeter.client._calls import Reply
+from greeter.client._streams import Response
 
 __all__ = [
     "SAY_HELLO",
@@ -37,15 +42,20 @@ __all__ = [
     "hello_requests",
 ]
 
-HelloRequest = helloworld_pb2.HelloRequest
-HelloReply = helloworld_pb2.HelloReply
 
-_SERVICE = "/helloworld.Greeter/"
-SAY_HELLO = _SERVICE + "SayHello"
-SAY_HELLO_AGAIN = _SERVICE + "SayHelloAgain"
-SAY_HELLO_STREAM_REQUEST = _SERVICE + "SayHelloStreamRequest"
-SAY_HELLO_STREAM_REPLY = _SERVICE + "SayHelloStreamReply"
-SAY_HELLO_BIDI_STREAM = _SERVICE + "SayHelloBidiStream"
+def _greeter_method(name: str) -> Method[HelloRequest, HelloReply]:
+    """The Greeter's RPC ``name``, from its table."""
+    for method in GREETER.methods:
+        if method.name == name:
+            return method
+    raise LookupError(f"helloworld.Greeter has no RPC {name}")
+
+
+SAY_HELLO = _greeter_method("SayHello")
+SAY_HELLO_AGAIN = _greeter_method("SayHelloAgain")
+SAY_HELLO_STREAM_REQUEST = _greeter_method("SayHelloStreamRequest")
+SAY_HELLO_STREAM_REPLY = _greeter_method("SayHelloStreamReply")
+SAY_HELLO_BIDI_STREAM = _greeter_method("SayHelloBidiStream")
 
 
 def hello_requests(names: Iterable[str]) -> Iterator[HelloRequest]:
@@ -68,6 +78,6 @@ def any_hello_requests(
     return hello_requests(names)
 
 
-def greeting_reply(reply: HelloReply, initial: MetadataTuple, trailing: MetadataTuple) -> Reply:
+def greeting_reply(response: Response[HelloReply]) -> Reply:
     """A greeting with the metadata the server sent around it."""
-    return Reply(message=reply.message, initial_metadata=initial, trailing_metadata=trailing)
+    return Reply(response.message.message, response.initial_metadata, response.trailing_metadata)

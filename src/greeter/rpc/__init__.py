@@ -27,10 +27,10 @@ has ``<name>_with_call``, returning a ``Response`` with the server's metadata.
 from greeter._metadata import Metadata, MetadataTuple
 from greeter._method import Method, ServiceDefinition, Shape
 from greeter._options import Compression
+from greeter.client._generic import AsyncClient, Client
+from greeter.client._streams import AsyncResponseStream, Response, ResponseStream
 from greeter.errors import Unimplemented
-from greeter.rpc._client import AsyncClient, Client
 from greeter.rpc._service import AsyncService, Service, ServiceRegistry, add_to_server
-from greeter.rpc._streams import AsyncResponseStream, Response, ResponseStream
 
 __all__ = [
     "AsyncClient",

@@ -1,12 +1,18 @@
-"""What a generated client's calls return beyond a plain message: responses with their
-metadata, and response streams with call control."""
+"""What a client's calls return beyond a plain message, for any service: a response with
+its metadata, and response streams with call control.
+
+``ResponseStream`` and ``AsyncResponseStream`` are the one implementation of a streamed
+call on the client: iteration, ``cancel()``, ``done()``, the server's metadata, the
+context manager and the mapping of a failed call to ``greeter.GreeterError``. What an
+item is may be narrowed by a subclass: the Greeter's ``ReplyStream`` and
+``AsyncReplyStream`` (``greeter.client._calls``) yield each reply's ``message``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 import grpc
 import grpc.aio
@@ -18,9 +24,14 @@ if TYPE_CHECKING:
     from grpc import _CallIterator  # the stubs' name for a streaming call; type-only
     from typing_extensions import Self
 
-__all__ = ["AsyncResponseStream", "Response", "ResponseStream"]
+__all__ = ["AsyncResponseStream", "AsyncStreamCall", "Response", "ResponseStream"]
 
 _T = TypeVar("_T")
+
+#: grpc.aio's call of a server-streaming or bidi method, whose responses are read.
+AsyncStreamCall: TypeAlias = (
+    "grpc.aio.UnaryStreamCall[Any, _T] | grpc.aio.StreamStreamCall[Any, _T]"
+)
 
 
 @dataclass(frozen=True)
@@ -45,23 +56,26 @@ class ResponseStream(Generic[_T]):
 
     Iterate it for the messages. Leaving the ``with`` block (or calling ``cancel()``)
     cancels the call if it is still running, so a consumer that stops early frees the
-    call on both ends. Errors raise the ``greeter.GreeterError`` subclass of the status.
+    call on both ends; a stream dropped unfinished is also cancelled when it is
+    garbage-collected. Errors raise the ``greeter.GreeterError`` subclass of the status.
     """
 
     def __init__(self, call: _CallIterator[_T]) -> None:
-        self._call = call
+        self._call: _CallIterator[Any] = call
+        #: What iterating yields: the call's responses (a subclass may map them).
+        self._items: Iterator[_T] = call
 
     def __iter__(self) -> Iterator[_T]:
-        # A generator, not ``self``: a ``for`` loop resumes it once per response, which
-        # costs less than a ``__next__`` call (a new frame) per response.
+        # A generator, not ``self``: a ``for`` loop then resumes it once per response,
+        # which costs less than calling ``__next__`` (a new frame) once per response.
         try:
-            yield from self._call
+            yield from self._items
         except grpc.RpcError as exc:
             raise error_from_grpc(exc) from exc
 
     def __next__(self) -> _T:
         try:
-            return next(self._call)
+            return next(self._items)
         except grpc.RpcError as exc:
             raise error_from_grpc(exc) from exc
 
@@ -69,8 +83,8 @@ class ResponseStream(Generic[_T]):
         """Cancel the call; True if it was still running."""
         cancel = getattr(self._call, "cancel", None)
         if cancel is None:
-            # Some instrumentation hands back a plain generator around the call: closing
-            # it drops, and so cancels, the call.
+            # Some instrumentation (OpenTelemetry's GrpcInstrumentorClient) hands back a
+            # plain generator around the call: closing it drops, and so cancels, the call.
             self._call.close()  # type: ignore[attr-defined]
             return True
         result: bool = cancel()
@@ -92,12 +106,7 @@ class ResponseStream(Generic[_T]):
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.cancel()
 
 
@@ -108,12 +117,8 @@ class AsyncResponseStream(Generic[_T]):
     call ``cancel()``) to cancel it early; the metadata accessors are awaitables.
     """
 
-    def __init__(
-        self,
-        call: grpc.aio.UnaryStreamCall[Any, _T] | grpc.aio.StreamStreamCall[Any, _T],
-        response_type: type[_T],
-    ) -> None:
-        self._call = call
+    def __init__(self, call: AsyncStreamCall[_T], response_type: type[_T]) -> None:
+        self._call: AsyncStreamCall[Any] = call
         self._response_type = response_type
         self._cancelled_by_caller = False
 
@@ -129,6 +134,10 @@ class AsyncResponseStream(Generic[_T]):
             raise error_from_grpc(exc) from exc
         if response is grpc.aio.EOF:
             raise StopAsyncIteration
+        return self._item(response)
+
+    def _item(self, response: object) -> _T:
+        """What iterating yields for one response: the response (a subclass may map it)."""
         assert isinstance(response, self._response_type)
         return response
 
@@ -152,10 +161,5 @@ class AsyncResponseStream(Generic[_T]):
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         self.cancel()

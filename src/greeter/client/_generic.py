@@ -1,0 +1,225 @@
+"""``Client`` and ``AsyncClient``: the generic calls every typed client is a thin layer on.
+
+A generated ``InventoryClient`` and the Greeter's ``GreeterClient`` alike declare one
+typed method per RPC and call the helpers here with the RPC's ``Method`` (from their
+``ServiceDefinition``) and the four call options. The constructor, option handling and
+channel live once in ``ClientBase``; the two classes here mirror each other and differ
+only where blocking and awaiting differ:
+
+- ``_unary_unary`` / ``_stream_unary``: the response (``AsyncClient``: awaited);
+- ``_unary_unary_with_call`` / ``_stream_unary_with_call``: a ``Response``, the message
+  with the server's metadata (awaited);
+- ``_unary_stream`` / ``_stream_stream``: a ``ResponseStream`` (``AsyncResponseStream``);
+- ``_open_stream``: grpc's own streaming call, for a typed client whose stream narrows
+  the generic one (the Greeter's ``ReplyStream``).
+
+A failed call raises the ``greeter.GreeterError`` of its status. Asyncio request streams
+may be iterables or async iterables; cancelling the task awaiting a call cancels it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+
+import grpc
+import grpc.aio
+from google.protobuf.message import Message
+
+from greeter._metadata import Metadata, metadata_from_grpc
+from greeter._method import Method
+from greeter._options import Compression
+from greeter.client._base import CLIENT_OPTIONS_DOC, ClientBase
+from greeter.client._streams import AsyncResponseStream, Response, ResponseStream
+from greeter.errors import error_from_grpc
+
+if TYPE_CHECKING:
+    from grpc import _CallIterator  # the stubs' name for a streaming call; type-only
+    from typing_extensions import Self, Unpack
+
+    from greeter.client._channel import ClientInterceptor
+    from greeter.client._streams import AsyncStreamCall
+
+__all__ = ["AsyncClient", "Client"]
+
+_Response = TypeVar("_Response", bound=Message)
+
+#: The four call options as every helper takes them, after the request and in this
+#: order: ``timeout``, ``metadata``, ``wait_for_ready``, ``compression``.
+_Options: TypeAlias = "tuple[float | None, Metadata | None, bool | None, Compression | None]"
+
+
+class Client(ClientBase["ClientInterceptor", grpc.Channel]):
+    """The base of every blocking client; a context manager owning its channel.
+
+    A generated ``InventoryClient(target)`` has one method per RPC: unary and
+    client-streaming RPCs return the response message (``*_with_call`` variants return a
+    ``greeter.rpc.Response`` with the server's metadata too); server-streaming and
+    bidirectional RPCs return a ``greeter.rpc.ResponseStream``.
+    """
+
+    __doc__ = (__doc__ or "") + CLIENT_OPTIONS_DOC
+
+    def _open_channel(self, interceptors: Sequence[ClientInterceptor]) -> grpc.Channel:
+        return self._channel_settings.open(interceptors)
+
+    # The four options are spelt out here, not ``*options``: this is every unary call's
+    # path, and packing them costs instructions on each.
+    def _unary_unary(
+        self,
+        method: Method[Any, _Response],
+        request: object,
+        timeout: float | None,
+        metadata: Metadata | None,
+        wait_for_ready: bool | None,
+        compression: Compression | None,
+    ) -> _Response:
+        """One response for one request, or for an iterator of requests."""
+        options = self._options(timeout, metadata, wait_for_ready, compression)
+        try:
+            response: _Response = self._callables[method.path](request, **options)
+        except grpc.RpcError as exc:
+            raise error_from_grpc(exc) from exc
+        return response
+
+    def _stream_unary(
+        self, method: Method[Any, _Response], requests: Iterable[object], *options: Unpack[_Options]
+    ) -> _Response:
+        """One response for an iterable of requests (grpc reads them with ``next()``)."""
+        return self._unary_unary(method, iter(requests), *options)
+
+    def _unary_unary_with_call(
+        self, method: Method[Any, _Response], request: object, *options: Unpack[_Options]
+    ) -> Response[_Response]:
+        """As ``_unary_unary``, with the server's initial and trailing metadata."""
+        call_options = self._options(*options)
+        try:
+            response, call = self._callables[method.path].with_call(request, **call_options)
+        except grpc.RpcError as exc:
+            raise error_from_grpc(exc) from exc
+        return Response(
+            message=response,
+            initial_metadata=metadata_from_grpc(call.initial_metadata()),
+            trailing_metadata=metadata_from_grpc(call.trailing_metadata()),
+        )
+
+    def _stream_unary_with_call(
+        self, method: Method[Any, _Response], requests: Iterable[object], *options: Unpack[_Options]
+    ) -> Response[_Response]:
+        """As ``_stream_unary``, with the server's initial and trailing metadata."""
+        return self._unary_unary_with_call(method, iter(requests), *options)
+
+    def _unary_stream(
+        self, method: Method[Any, _Response], request: object, *options: Unpack[_Options]
+    ) -> ResponseStream[_Response]:
+        """The responses to one request, or to an iterator of requests, as they come."""
+        return ResponseStream(self._open_stream(method, request, *options))
+
+    def _stream_stream(
+        self, method: Method[Any, _Response], requests: Iterable[object], *options: Unpack[_Options]
+    ) -> ResponseStream[_Response]:
+        """The responses to an iterable of requests, as they come."""
+        return self._unary_stream(method, iter(requests), *options)
+
+    def _open_stream(
+        self, method: Method[Any, _Response], request: object, *options: Unpack[_Options]
+    ) -> _CallIterator[_Response]:
+        """grpc's call of a server-streaming or bidi method: its responses, as they come."""
+        call: _CallIterator[_Response] = self._callables[method.path](
+            request, **self._options(*options)
+        )
+        return call
+
+    def close(self) -> None:
+        """Close the channel; calls in flight are cancelled. Safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            self._channel.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncClient(ClientBase[grpc.aio.ClientInterceptor, grpc.aio.Channel]):
+    """The base of every asyncio client; an async context manager owning its channel.
+
+    Mirrors ``Client`` method for method: unary and client-streaming RPCs are ``async
+    def`` methods returning the response; streaming responses come as a
+    ``greeter.rpc.AsyncResponseStream`` to ``async for`` over. Request streams may be
+    iterables or async iterables. Cancelling the task awaiting a call cancels the call.
+    """
+
+    __doc__ = (__doc__ or "") + CLIENT_OPTIONS_DOC
+
+    def _open_channel(self, interceptors: Sequence[grpc.aio.ClientInterceptor]) -> grpc.aio.Channel:
+        return self._channel_settings.open_async(interceptors)
+
+    # As ``Client._unary_unary``: the options spelt out on every unary call's path.
+    async def _unary_unary(
+        self,
+        method: Method[Any, _Response],
+        request: object,
+        timeout: float | None,
+        metadata: Metadata | None,
+        wait_for_ready: bool | None,
+        compression: Compression | None,
+    ) -> _Response:
+        """One response for one request, or for an (async) iterable of requests."""
+        options = self._options(timeout, metadata, wait_for_ready, compression)
+        try:
+            response: _Response = await self._callables[method.path](request, **options)
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_grpc(exc) from exc
+        return response
+
+    #: grpc.aio takes an iterable or an async iterable of requests as they are.
+    _stream_unary = _unary_unary
+
+    async def _unary_unary_with_call(
+        self, method: Method[Any, _Response], request: object, *options: Unpack[_Options]
+    ) -> Response[_Response]:
+        """As ``_unary_unary``, with the server's initial and trailing metadata."""
+        call = self._callables[method.path](request, **self._options(*options))
+        try:
+            response: _Response = await call
+            initial = metadata_from_grpc(await call.initial_metadata())
+            trailing = metadata_from_grpc(await call.trailing_metadata())
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_grpc(exc) from exc
+        return Response(message=response, initial_metadata=initial, trailing_metadata=trailing)
+
+    _stream_unary_with_call = _unary_unary_with_call
+
+    def _unary_stream(
+        self, method: Method[Any, _Response], request: object, *options: Unpack[_Options]
+    ) -> AsyncResponseStream[_Response]:
+        """The responses to one request, or to (async) iterable requests, as they come."""
+        return AsyncResponseStream(
+            self._open_stream(method, request, *options), method.response_type
+        )
+
+    _stream_stream = _unary_stream
+
+    def _open_stream(
+        self, method: Method[Any, _Response], request: object, *options: Unpack[_Options]
+    ) -> AsyncStreamCall[_Response]:
+        """grpc.aio's call of a server-streaming or bidi method, whose responses are read."""
+        call: AsyncStreamCall[_Response] = self._callables[method.path](
+            request, **self._options(*options)
+        )
+        return call
+
+    async def close(self) -> None:
+        """Close the channel; calls in flight are cancelled. Safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            await self._channel.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
