@@ -29,8 +29,8 @@ from greeter._method import Method, ServiceDefinition, Shape
 from greeter._options import Compression
 from greeter.errors import Unimplemented
 from greeter.rpc._client import AsyncClient, Client
-from greeter.rpc._service import AsyncService, Service, ServiceRegistry, add_to_server
 from greeter.rpc._streams import AsyncResponseStream, Response, ResponseStream
+from greeter.server._runtime import AsyncService, Service, ServiceRegistry, add_to_server
 
 __all__ = [
     "AsyncClient",

@@ -1,19 +1,20 @@
-"""What the server code needs of a service: its five RPC methods, blocking or async.
+"""What the web port needs of the Greeter: its five RPC methods, blocking or async.
 
-The servers, the servicers and the side ports take a service by these protocols, so
-none of them imports ``_service``, whose ``start()`` and ``serve()`` build servers: the
-imports run one way, with no cycle. ``GreeterService`` satisfies ``GreeterMethods`` and
-``AsyncGreeterService`` satisfies ``AsyncGreeterMethods``, as does any subclass.
+The side ports take the Greeter by these protocols (``_ports``, ``_servicer``), so none
+of them imports ``_service``, which imports the servers: the imports run one way.
+``GreeterService`` satisfies ``GreeterMethods`` and ``AsyncGreeterService`` satisfies
+``AsyncGreeterMethods``, as does any subclass.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 __all__ = ["AsyncGreeterMethods", "GreeterMethods"]
 
 
+@runtime_checkable
 class GreeterMethods(Protocol):
     """The RPCs of a ``GreeterService``, as the threaded server calls them."""
 
@@ -38,6 +39,7 @@ class GreeterMethods(Protocol):
         ...
 
 
+@runtime_checkable
 class AsyncGreeterMethods(Protocol):
     """The RPCs of an ``AsyncGreeterService``, as the asyncio server awaits them."""
 
