@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, NamedTuple, NoReturn, TypeAlias
+from typing import Any, NoReturn, TypeAlias
 
 import grpc
 import grpc.aio
@@ -33,11 +33,11 @@ from greeter.errors import (
     InvalidArgument,
 )
 from greeter.pipeline._context import AsyncCallContext, CallContext, current_context
+from greeter.server._values import Conversion
 
 __all__ = [
     "INTERNAL_ERROR_DETAILS",
     "MALFORMED",
-    "Conversion",
     "async_method_handler",
     "malformed_request",
     "messages_as_they_are",
@@ -63,20 +63,6 @@ class _Malformed:
 
 #: What a handler receives for a request that did not parse.
 MALFORMED = _Malformed()
-
-
-class Conversion(NamedTuple):
-    """What a service's method takes and gives, against the messages on the wire.
-
-    ``argument`` turns one received request (or ``MALFORMED``: it raises
-    ``malformed_request(method)`` then) into what the method takes; ``response`` turns
-    what the method produced into the response message, or raises ``TypeError`` saying
-    what it should have produced. A generated service takes and gives the messages
-    (``messages_as_they_are``); the Greeter takes names and gives strings.
-    """
-
-    argument: Callable[[Any], Any]
-    response: Callable[[Any], Message]
 
 
 def malformed_request(method: Method[Any, Any]) -> InvalidArgument:

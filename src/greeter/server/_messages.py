@@ -12,8 +12,8 @@ from typing import Any
 
 from greeter._helloworld import GREETER, HelloReply, HelloRequest
 from greeter._method import Method
-from greeter.server._handlers import MALFORMED, Conversion, malformed_request
-from greeter.server._overrides import MethodForms
+from greeter.server._handlers import MALFORMED, malformed_request
+from greeter.server._values import Conversion, MethodForms
 
 __all__ = ["CONVERSIONS", "PLAIN_FORMS", "HelloReply", "HelloRequest"]
 

@@ -22,33 +22,12 @@ from collections.abc import Callable
 from typing import Any
 
 from greeter._method import Method, ServiceDefinition
+from greeter.server._values import MethodForms
 
-__all__ = ["MethodForms", "check_overrides", "generated_base"]
+__all__ = ["check_overrides", "generated_base"]
 
 #: How alike (difflib ratio) a name must be to an RPC's to be taken for a misspelling.
 _MISSPELLING_CUTOFF = 0.8
-
-
-class MethodForms:
-    """How a base class's RPC methods are written, in the words its errors use.
-
-    A generated service's method takes the request message and sends responses; the
-    Greeter's (``server._messages``) takes a name and sends replies.
-    """
-
-    #: What one RPC sends: a "response" (or a "reply"), and many of them.
-    sends = "response"
-    sends_many = "responses"
-    #: A method named with this prefix is taken for a misspelt RPC, however unlike.
-    rpc_prefix: str | None = None
-
-    def parameter(self, method: Method[Any, Any]) -> str:
-        """The name of an RPC method's one parameter."""
-        return "request"
-
-    def signature(self, method: Method[Any, Any], *, is_async: bool) -> str:
-        """The ``def`` line an override should have."""
-        return method.signature(is_async=is_async)
 
 
 class _Kind(enum.Enum):

@@ -17,11 +17,10 @@ import grpc.aio
 
 from greeter._method import ServiceDefinition
 from greeter.server._serving import AsyncServing, ThreadedServing
+from greeter.server._values import Conversion, MethodForms
 
 if TYPE_CHECKING:
     from greeter.pipeline._context import AsyncCallContext, CallContext
-    from greeter.server._handlers import Conversion
-    from greeter.server._overrides import MethodForms
 
 # The call pipeline, the handlers, the override checks and the servers are imported
 # where they are first needed (serving, a subclass of a service class), not with a
@@ -59,7 +58,7 @@ class _BaseService:
         super().__init_subclass__(**kwargs)
         if cls.__module__ == __name__ or isinstance(vars(cls).get("definition"), ServiceDefinition):
             return  # Service, AsyncService, or a generated class: the reference for checks
-        from greeter.server._overrides import MethodForms, check_overrides
+        from greeter.server._overrides import check_overrides
 
         check_overrides(cls, cls._forms or MethodForms(), is_async=cls._is_async)
 
