@@ -8,6 +8,7 @@ attributes that are not functions, keep working.
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import ClassVar, ParamSpec, TypeVar
@@ -233,7 +234,12 @@ def test_a_subclass_of_a_subclass_is_checked_and_keeps_its_parents_helpers() -> 
 
 @pytest.mark.parametrize("base", BASES, ids=base_id)
 def test_private_names_and_the_base_classes_own_api_are_never_taken_for_rpcs(base: type) -> None:
-    subclass(base, _say_helo=plain, __repr__=lambda self: "Mine()", start=base.start)
+    subclass(
+        base,
+        _say_helo=plain,
+        __repr__=lambda self: "Mine()",
+        start=inspect.getattr_static(base, "start"),
+    )
 
 
 # ------------------------------------------------------- sync versus asyncio
