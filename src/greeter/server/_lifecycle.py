@@ -80,7 +80,8 @@ class ServerLife(Bound):
             )
 
     def _log_serving(self) -> None:
-        served = self._assembly.service_names[0]  # the service the server was made for
+        # The service the server was made for (first; one that registered none: its kind).
+        served = next(iter(self._assembly.service_names), "gRPC")
         for address in self.addresses:
             logger.info("Serving %s on %s", served, address)
         if self._web is not None:
