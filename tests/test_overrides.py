@@ -8,6 +8,7 @@ attributes that are not functions, keep working.
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import ClassVar, ParamSpec, TypeVar
@@ -15,15 +16,17 @@ from typing import ClassVar, ParamSpec, TypeVar
 import pytest
 
 from greeter import AsyncGreeterService, GreeterClient, GreeterService
+from greeter._helloworld import GREETER
+from greeter._method import Method
 from greeter._proto import helloworld_pb2
-from greeter.server._overrides import RPCS, Rpc
 from tests.conftest import LOOPBACK, serving_async
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 BASES = [GreeterService, AsyncGreeterService]
-RPC_METHODS = [rpc.method for rpc in RPCS]
+RPCS = GREETER.methods
+RPC_METHODS = [rpc.attribute for rpc in RPCS]
 SINGLE_REPLY = ["say_hello", "say_hello_again", "say_hello_stream_request"]
 STREAMED_REPLIES = ["say_hello_stream_reply", "say_hello_bidi_stream"]
 
@@ -118,13 +121,13 @@ def test_a_method_named_almost_like_an_rpc_fails_naming_the_closest_rpc(
 
 
 @pytest.mark.parametrize("base", BASES, ids=base_id)
-@pytest.mark.parametrize("rpc", RPCS, ids=lambda rpc: rpc.proto_name)
+@pytest.mark.parametrize("rpc", RPCS, ids=lambda rpc: rpc.name)
 def test_the_generated_camel_case_name_fails_pointing_at_the_snake_case_method(
-    base: type, rpc: Rpc
+    base: type, rpc: Method[helloworld_pb2.HelloRequest, helloworld_pb2.HelloReply]
 ) -> None:
-    with pytest.raises(TypeError, match=re.escape(f"Mine.{rpc.proto_name} would never")) as raised:
-        subclass(base, **{rpc.proto_name: right_shape(base, rpc.method)})
-    assert f"methods are snake_case: did you mean {rpc.method}?" in str(raised.value)
+    with pytest.raises(TypeError, match=re.escape(f"Mine.{rpc.name} would never")) as raised:
+        subclass(base, **{rpc.name: right_shape(base, rpc.attribute)})
+    assert f"methods are snake_case: did you mean {rpc.attribute}?" in str(raised.value)
 
 
 def test_a_typo_fails_at_the_class_statement() -> None:
@@ -231,7 +234,12 @@ def test_a_subclass_of_a_subclass_is_checked_and_keeps_its_parents_helpers() -> 
 
 @pytest.mark.parametrize("base", BASES, ids=base_id)
 def test_private_names_and_the_base_classes_own_api_are_never_taken_for_rpcs(base: type) -> None:
-    subclass(base, _say_helo=plain, __repr__=lambda self: "Mine()", start=vars(base)["start"])
+    subclass(
+        base,
+        _say_helo=plain,
+        __repr__=lambda self: "Mine()",
+        start=inspect.getattr_static(base, "start"),
+    )
 
 
 # ------------------------------------------------------- sync versus asyncio
@@ -436,14 +444,14 @@ def test_an_async_method_under_a_plain_decorator_is_judged_by_the_method_it_wrap
 
 def test_the_table_of_rpcs_agrees_with_the_proto_and_the_service_classes() -> None:
     methods = helloworld_pb2.DESCRIPTOR.services_by_name["Greeter"].methods
-    assert [method.name for method in methods] == [rpc.proto_name for rpc in RPCS]
+    assert [method.name for method in methods] == [rpc.name for rpc in RPCS]
     for method, rpc in zip(methods, RPCS, strict=True):
-        assert method.client_streaming == (rpc.parameter == "names"), rpc
-        assert method.server_streaming == rpc.streams_replies, rpc
+        assert method.client_streaming == rpc.shape.streams_requests, rpc
+        assert method.server_streaming == rpc.shape.streams_responses, rpc
         for base in BASES:
-            assert callable(getattr(base, rpc.method))
+            assert callable(getattr(base, rpc.attribute))
 
 
 @pytest.mark.parametrize("base", BASES, ids=base_id)
 def test_the_base_classes_own_methods_pass_as_overrides(base: type) -> None:
-    subclass(base, **{rpc.method: vars(base)[rpc.method] for rpc in RPCS})
+    subclass(base, **{rpc.attribute: vars(base)[rpc.attribute] for rpc in RPCS})

@@ -30,7 +30,7 @@ from greeter._options import Compression
 from greeter.client._generic import AsyncClient, Client
 from greeter.client._streams import AsyncResponseStream, Response, ResponseStream
 from greeter.errors import Unimplemented
-from greeter.rpc._service import AsyncService, Service, ServiceRegistry, add_to_server
+from greeter.server._runtime import AsyncService, Service, ServiceRegistry, add_to_server
 
 __all__ = [
     "AsyncClient",

@@ -1,10 +1,11 @@
 """What both servers build from one ``ServerConfig``: interceptors and registrations.
 
-``Assembly`` gathers the Greeter's handlers (parsing requests leniently), the extra
-services a user serves beside it, the call pipeline, the interceptors in their order
-(admission first), health and reflection, and the web port ``config.web`` asks for. The
-threaded and the asyncio server each hand it their grpc server; nothing here blocks or
-awaits.
+``Assembly`` gathers the services a server serves (the one it was made for, the
+Greeter or a generated service, then the extras beside it, all registered the same
+way and counted for the drain alike), the call pipeline, the interceptors in their
+order (admission first), health and reflection, and the web port ``config.web`` asks
+for. The threaded and the asyncio server each hand it their grpc server; nothing here
+blocks or awaits.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, runtime_che
 import grpc
 import grpc.aio
 
-from greeter._proto import helloworld_pb2_grpc
 from greeter.pipeline._interceptors import AsyncHookInterceptor, HookInterceptor
 from greeter.server._admission import (
     AdmissionInterceptor,
@@ -25,20 +25,18 @@ from greeter.server._admission import (
 from greeter.server._config import ServerConfig, ServerInterceptor
 from greeter.server._drain import EndlessStreams, InFlight, RewrappedHandler, track
 from greeter.server._health import HEALTH_SERVICE
-from greeter.server._messages import lenient_parsing
 from greeter.server._ports import RegisteredHandlers, SidePort, side_port
-from greeter.server._servicer import AsyncServicer, Servicer
 
 if TYPE_CHECKING:
-    from greeter.server._methods import AsyncGreeterMethods, GreeterMethods
+    from greeter.server._writes import StalledWrites
 
 __all__ = ["Assembly", "ExtraService", "Servable"]
 
 
 @runtime_checkable
 class Servable(Protocol):
-    """A service that registers itself with a server: a generated service
-    (``greeter generate``: ``InventoryService``, ``AsyncInventoryService``)."""
+    """A service that registers itself with a server: ``GreeterService``, a generated
+    service (``greeter generate``: ``InventoryService``, ``AsyncInventoryService``)."""
 
     def add_to_server(self, server: Any, /) -> None:
         """Register the service's handlers with ``server``, as
@@ -69,6 +67,8 @@ class _Registrations:
         self.asyncio = asyncio
         self.generic: list[grpc.GenericRpcHandler] = []
         self.by_service: dict[str, dict[str, grpc.RpcMethodHandler[Any, Any]]] = {}
+        #: The handlers installed, by service and method (as the server runs them).
+        self.installed: dict[str, dict[str, grpc.RpcMethodHandler[Any, Any]]] = {}
 
     def add_generic_rpc_handlers(self, handlers: Iterable[grpc.GenericRpcHandler]) -> None:
         self.generic.extend(handlers)
@@ -105,13 +105,15 @@ class _Registrations:
         server: grpc.Server | grpc.aio.Server,
         in_flight: InFlight | None = None,
         endless: EndlessStreams | None = None,
+        writes: StalledWrites | None = None,
     ) -> None:
-        """Install the handlers on ``server``; with ``in_flight``, their calls count there;
-        with ``endless``, their streams end when a stop begins."""
+        """Install the handlers on ``server``; with ``in_flight``, their calls count there
+        (and with ``writes``, their streams' sends are timed); with ``endless``, their
+        streams end when a stop begins."""
         for service_name, method_handlers in self.by_service.items():
             if in_flight is not None:
                 method_handlers = {
-                    name: track(handler, f"/{service_name}/{name}", in_flight)
+                    name: track(handler, f"/{service_name}/{name}", in_flight, writes)
                     for name, handler in method_handlers.items()
                 }
             if endless is not None:
@@ -119,11 +121,14 @@ class _Registrations:
                     name: endless.wrap(handler) for name, handler in method_handlers.items()
                 }
             server.add_registered_method_handlers(service_name, method_handlers)
+            self.installed[service_name] = method_handlers
         generic = self.generic
         if in_flight is not None:
             counted = in_flight
             generic = [
-                RewrappedHandler(handler, lambda found, method: track(found, method, counted))
+                RewrappedHandler(
+                    handler, lambda found, method: track(found, method, counted, writes)
+                )
                 for handler in generic
             ]
         if endless is not None:
@@ -140,31 +145,25 @@ class Assembly:
 
     def __init__(
         self,
-        service: GreeterMethods | AsyncGreeterMethods,
-        servicer: Servicer | AsyncServicer,
+        service: Servable,
         services: Sequence[ExtraService],
         config: ServerConfig,
+        *,
+        asyncio: bool,
+        writes: StalledWrites | None = None,
     ) -> None:
         self.config = config
         self._service = service
-        self._servicer = servicer
-        #: The working calls a graceful stop waits for: the Greeter's (counted by its
-        #: servicer) and the extra services'.
-        self.in_flight = servicer.in_flight
-        generated = _Registrations()
-        helloworld_pb2_grpc.add_GreeterServicer_to_server(servicer, generated)  # type: ignore[arg-type]
-        self.greeter = _Registrations()
-        for service_name, handlers in generated.by_service.items():
-            lenient = lenient_parsing(handlers)
-            self.greeter.add_registered_method_handlers(service_name, lenient)
-            self.greeter.add_generic_rpc_handlers(
-                [grpc.method_handlers_generic_handler(service_name, lenient)]
-            )
-        self.extras = _Registrations(asyncio=isinstance(servicer, AsyncServicer))
-        for extra in services:
-            self.extras.add(extra)
-        #: Every service the server carries, the Greeter first (health lists them).
-        self.service_names = [*self.greeter.service_names(), *self.extras.service_names()]
+        self._asyncio = asyncio
+        #: The working calls a graceful stop waits for, of every service served.
+        self.in_flight = InFlight()
+        #: Times the sends of response streams (the threaded server's), if configured.
+        self.writes = writes
+        self.served = _Registrations(asyncio=asyncio)
+        for each in (service, *services):
+            self.served.add(each)
+        #: Every service the server carries, its own first (health lists them).
+        self.service_names = self.served.service_names()
         #: The auth check and hooks every call runs through, native and web alike.
         self.pipeline = config.call_pipeline()
         #: Health watches and reflection streams: ended when a stop begins.
@@ -197,8 +196,7 @@ class Assembly:
 
     def register(self, server: grpc.Server | grpc.aio.Server) -> None:
         """Install every service; reflection lists them all (and health, when served)."""
-        self.greeter.install(server)
-        self.extras.install(server, self.in_flight)
+        self.served.install(server, self.in_flight, writes=self.writes)
         if self.config.reflection:
             # Imported here: reflection is a cost only servers that serve it pay.
             from greeter.server._reflection import add_reflection
@@ -225,14 +223,13 @@ class Assembly:
         service registered here (health and reflection are not), through the pipeline."""
         if self.config.web is None:
             return None
-        handlers = RegisteredHandlers(asyncio=bool(self.extras.asyncio))
+        handlers = RegisteredHandlers(asyncio=self._asyncio)
         in_flight = self.in_flight
 
         def counted(handler: grpc.RpcMethodHandler[Any, Any], method: str) -> Any:
             return track(handler, method, in_flight)  # as install() counts native calls
 
-        for registrations, rewrap in ((self.greeter, None), (self.extras, counted)):
-            for service_name, method_handlers in registrations.by_service.items():
-                handlers.add(service_name, method_handlers, rewrap)
-            handlers.add_generic(registrations.generic, rewrap)
+        for service_name, method_handlers in self.served.by_service.items():
+            handlers.add(service_name, method_handlers, counted)
+        handlers.add_generic(self.served.generic, counted)
         return side_port("web", handlers, self.pipeline, self.config)

@@ -1,4 +1,5 @@
-"""``AsyncGreeterServer``: an ``AsyncGreeterService`` on grpc's asyncio server.
+"""``AsyncGreeterServer``: an asyncio service (``AsyncGreeterService``, a generated one) on
+grpc's asyncio server.
 
 The twin of ``GreeterServer`` (in ``_threaded_server``), sharing its binding,
 registration, stop deadlines and log lines (``_assembly``, ``_binding``,
@@ -20,24 +21,21 @@ import grpc.aio
 from greeter._addresses import DEFAULT_ADDRESS
 from greeter._options import to_grpc_compression
 from greeter.pipeline._interceptors import AsyncHookInterceptor
-from greeter.server._assembly import Assembly, ExtraService
+from greeter.server._assembly import Assembly, ExtraService, Servable
 from greeter.server._binding import bind_all, listen_addresses, raise_open_file_limit
 from greeter.server._config import ServerConfig
 from greeter.server._health import AsyncHealth
 from greeter.server._lifecycle import STOP_MARGIN_SECONDS, ServerLife
-from greeter.server._servicer import AsyncServicer
 from greeter.server._signals import SHUTDOWN_SIGNALS
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from greeter.server._methods import AsyncGreeterMethods
-
 __all__ = ["AsyncGreeterServer"]
 
 
 class AsyncGreeterServer(ServerLife):
-    """A Greeter server on the asyncio event loop; an async context manager.
+    """A server for one asyncio service on the event loop; an async context manager.
 
     Binding needs the running loop, so it happens in ``start()`` (or on entering the
     ``async with`` block); ``port``, ``address`` and ``target`` are known from then on::
@@ -54,7 +52,7 @@ class AsyncGreeterServer(ServerLife):
 
     def __init__(
         self,
-        service: AsyncGreeterMethods,
+        service: Servable,
         address: str | Sequence[str] = DEFAULT_ADDRESS,
         *,
         config: ServerConfig | None = None,
@@ -62,8 +60,7 @@ class AsyncGreeterServer(ServerLife):
     ) -> None:
         self.config = config or ServerConfig()
         self._addresses = listen_addresses(address)  # a bad address fails here
-        self._servicer = AsyncServicer(service)
-        self._assembly = Assembly(service, self._servicer, services, self.config)
+        self._assembly = Assembly(service, services, self.config, asyncio=True)
         self._server: grpc.aio.Server | None = None
         self._health: AsyncHealth | None = None
         self._bindings = []

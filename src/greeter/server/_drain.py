@@ -6,8 +6,10 @@ for every call grpc has accepted, including those whose handler has not started 
 start). Two kinds of stream never end on their own, though: a load balancer's health
 ``Watch`` and a tool's reflection stream. Waiting for them would hold every stop for
 its whole grace period, so ``EndlessStreams`` ends them the moment the stop begins.
-``InFlight`` names the working calls (the Greeter's and any extra service's) still
-running when the grace period is over, for the log line that reports them cut.
+``InFlight`` names the working calls still running when the grace period is over,
+for the log line that reports them cut: ``track`` counts every call of every service
+the server installs (the Greeter's as any other), and times the sends of a threaded
+response stream (``server._writes``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import grpc
 import grpc.aio
 
 from greeter.pipeline._handlers import rewrap_handler
+from greeter.server._writes import StalledWrites
 
 __all__ = [
     "AHEAD_OF_GRPC_SECONDS",
@@ -187,8 +190,8 @@ class EndlessStreams:
 class RewrappedHandler(grpc.GenericRpcHandler):
     """A generic handler whose method handlers are wrapped as they are found.
 
-    ``rewrap(handler, method)`` gives the handler to serve: ``track`` counts an extra
-    service's calls as in flight; ``EndlessStreams.wrap`` ends health and reflection
+    ``rewrap(handler, method)`` gives the handler to serve: ``track`` counts a service's
+    calls as in flight; ``EndlessStreams.wrap`` ends health and reflection
     streams when a stop begins. Threaded and asyncio handlers alike.
     """
 
@@ -210,9 +213,16 @@ class RewrappedHandler(grpc.GenericRpcHandler):
 
 
 def track(
-    handler: grpc.RpcMethodHandler[Any, Any], method: str, in_flight: InFlight
+    handler: grpc.RpcMethodHandler[Any, Any],
+    method: str,
+    in_flight: InFlight,
+    writes: StalledWrites | None = None,
 ) -> grpc.RpcMethodHandler[Any, Any]:
-    """The same handler, counting each of its calls in ``in_flight`` while it runs."""
+    """The same handler, counting each of its calls in ``in_flight`` while it runs.
+
+    With ``writes`` (the threaded server's), each response a stream sends is timed, and
+    a stream whose client takes none for too long is cancelled.
+    """
 
     def unary_response(inner: Callable[..., Any]) -> Any:
         if inspect.iscoroutinefunction(inner):
@@ -253,7 +263,12 @@ def track(
         def replies(request: Any, context: Any) -> Iterator[Any]:
             key = in_flight.add(method, context.peer)
             try:
-                yield from inner(request, context)
+                # A native call's sends are timed; a web call's (no cancel) are its port's.
+                cancel = getattr(context, "cancel", None)
+                if writes is None or cancel is None:
+                    yield from inner(request, context)
+                else:
+                    yield from writes.timed(inner(request, context), cancel)
             finally:
                 in_flight.remove(key)
 

@@ -80,11 +80,14 @@ class ServerLife(Bound):
             )
 
     def _log_serving(self) -> None:
+        # The service the server was made for (first; one that registered none: its kind).
+        served = next(iter(self._assembly.service_names), "gRPC")
         for address in self.addresses:
-            logger.info("Serving helloworld.Greeter on %s", address)
+            logger.info("Serving %s on %s", served, address)
         if self._web is not None:
             logger.info(
-                "Serving helloworld.Greeter to browsers (Connect, gRPC-Web) on %s%s",
+                "Serving %s to browsers (Connect, gRPC-Web) on %s%s",
+                served,
                 self._web.address,
                 " over TLS" if self._web.scheme == "https" else "",
             )

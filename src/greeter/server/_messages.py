@@ -1,99 +1,62 @@
-"""Between ``helloworld`` messages and the plain values a service takes and returns.
+"""The Greeter's plain values: a name in, a string out, over ``helloworld`` messages.
 
-Requests are parsed leniently (a request that does not parse is the client's mistake,
-INVALID_ARGUMENT, not a server error), names are taken out of requests, and what a
-service method produced becomes a ``HelloReply`` (or a ``TypeError`` saying what it
-should have produced).
+``GreeterService`` methods take a name (or an iterator of names) and give a string (or
+an iterable of them); the generic handlers (``server._handlers``) serve them through
+the ``Conversion`` of each RPC here, as they serve a generated service's messages. The
+override checks read ``PLAIN_FORMS`` to say what such a method looks like.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import grpc
-from google.protobuf.message import DecodeError
+from greeter._helloworld import GREETER, HelloReply, HelloRequest
+from greeter._method import Method
+from greeter.server._handlers import MALFORMED, malformed_request
+from greeter.server._values import Conversion, MethodForms
 
-from greeter._proto import helloworld_pb2
-from greeter.errors import InvalidArgument
-
-__all__ = [
-    "MALFORMED",
-    "MALFORMED_REQUEST_DETAILS",
-    "HelloReply",
-    "HelloRequest",
-    "Malformed",
-    "lenient_parsing",
-    "name_of",
-    "names_async",
-    "names_of",
-    "parse_request",
-    "reply_of",
-]
-
-logger = logging.getLogger("greeter.server")
-
-HelloRequest = helloworld_pb2.HelloRequest
-HelloReply = helloworld_pb2.HelloReply
+__all__ = ["CONVERSIONS", "PLAIN_FORMS", "HelloReply", "HelloRequest"]
 
 
-#: What the client sees when its request does not parse as a ``helloworld.HelloRequest``.
-MALFORMED_REQUEST_DETAILS = "the request is not a valid helloworld.HelloRequest"
+def _plain_values(method: Method[HelloRequest, HelloReply]) -> Conversion:
+    rpc = method.name
+
+    def name_of(request: Any) -> str:
+        if request is MALFORMED:
+            raise malformed_request(method)
+        name: str = request.name
+        return name
+
+    def reply_of(message: object) -> HelloReply:
+        if not isinstance(message, str):
+            raise TypeError(f"{rpc} must produce str, not {type(message).__name__}")
+        return HelloReply(message=message)
+
+    return Conversion(name_of, reply_of)
 
 
-class Malformed:
-    """Stands for a request that did not parse (grpc takes ``None`` as a failure)."""
+#: Each Greeter RPC's conversion, by method path.
+CONVERSIONS = {method.path: _plain_values(method) for method in GREETER.methods}
 
 
-MALFORMED = Malformed()
+class _PlainForms(MethodForms):
+    """A Greeter method takes ``name: str`` (or ``names``, a stream) and gives ``str``."""
+
+    sends = "reply"
+    sends_many = "replies"
+    rpc_prefix = "say_"  # every Greeter RPC starts so: ``say_goodbye`` is taken for one
+
+    def parameter(self, method: Method[Any, Any]) -> str:
+        return "names" if method.shape.streams_requests else "name"
+
+    def signature(self, method: Method[Any, Any], *, is_async: bool) -> str:
+        iterator = "AsyncIterator[str]" if is_async else "Iterator[str]"
+        request = iterator if method.shape.streams_requests else "str"
+        reply = iterator if method.shape.streams_responses else "str"
+        keyword = "async def" if is_async else "def"
+        parameter = self.parameter(method)
+        return f"{keyword} {method.attribute}(self, {parameter}: {request}) -> {reply}"
 
 
-def parse_request(data: bytes) -> HelloRequest | Malformed:
-    """A request's message, or ``MALFORMED`` if it does not parse (bad bytes, bad UTF-8).
-
-    grpc would log a traceback for every such request, and the asyncio server would tell
-    the client the exception's text; with ``MALFORMED``, the servicer answers
-    INVALID_ARGUMENT instead: the client's mistake, not the server's.
-    """
-    try:
-        return HelloRequest.FromString(data)
-    except DecodeError:
-        logger.debug("a request did not parse as helloworld.HelloRequest", exc_info=True)
-        return MALFORMED
-
-
-def lenient_parsing(
-    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]],
-) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:
-    """The generated Greeter handlers, parsing requests with ``parse_request``."""
-    return {
-        name: handler._replace(request_deserializer=parse_request)  # type: ignore[attr-defined]
-        for name, handler in handlers.items()
-    }
-
-
-def name_of(request: HelloRequest | Malformed) -> str:
-    """The name a request carries; INVALID_ARGUMENT for one that did not parse."""
-    if isinstance(request, Malformed):
-        raise InvalidArgument(MALFORMED_REQUEST_DETAILS)
-    return request.name
-
-
-def names_of(requests: Iterator[HelloRequest | Malformed]) -> Iterator[str]:
-    """The names a request stream carries, one by one as they arrive."""
-    for request in requests:
-        yield name_of(request)
-
-
-async def names_async(requests: AsyncIterator[HelloRequest | Malformed]) -> AsyncIterator[str]:
-    """As ``names_of``, for the asyncio server's request streams."""
-    async for request in requests:
-        yield name_of(request)
-
-
-def reply_of(rpc: str, message: object) -> HelloReply:
-    """The reply carrying what ``rpc``'s service method produced, which must be a str."""
-    if not isinstance(message, str):
-        raise TypeError(f"{rpc} must produce str, not {type(message).__name__}")
-    return HelloReply(message=message)
+#: How the override checks describe a Greeter method.
+PLAIN_FORMS = _PlainForms()

@@ -1,59 +1,32 @@
 """Checks a service subclass's RPC overrides when the class is defined, not at the first call.
 
-``GreeterService`` and ``AsyncGreeterService`` call ``check_overrides`` from
-``__init_subclass__``. Without it, a misspelt override (``say_helo``) is silently never
-called, and an override of the wrong shape (``async def`` on the threaded service, a
-generator where one reply is expected) fails only when a client first calls it, as an
-INTERNAL error far from the mistake. Both become a ``TypeError`` at the ``class`` line
-that says what to write instead.
+Every service base (``GreeterService``, a generated ``InventoryService``, their asyncio
+twins) calls ``check_overrides`` from ``__init_subclass__``, with its method table.
+Without it, a misspelt override (``say_helo``, ``get_itme``) is silently never called,
+and an override of the wrong shape (``async def`` on a threaded service, ``yield`` where
+one response is expected) fails only when a client calls it, as an INTERNAL error far
+from the mistake. Both become a ``TypeError`` at the ``class`` line saying what to write
+instead, in the words of the base (``MethodForms``: the Greeter's methods take names and
+send replies, a generated service's take requests and send responses).
 
-A method whose name does not look like an RPC (``format_name``, ``_cache``,
-``greeting_for``) is the user's own helper and is left alone, as is every attribute that
-is not a function (``stream_reply_count = 5``, properties).
+A method whose name does not look like one of the service's RPCs is the user's own
+helper and is left alone, as is every attribute that is not a function.
 """
 
 from __future__ import annotations
 
+import difflib
 import enum
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["RPCS", "Rpc", "check_overrides"]
+from greeter._method import Method, ServiceDefinition
+from greeter.server._values import MethodForms
 
+__all__ = ["check_overrides", "generated_base"]
 
-@dataclass(frozen=True)
-class Rpc:
-    """One RPC of ``helloworld.Greeter``, as a service method."""
-
-    method: str  #: the service method: ``say_hello``
-    proto_name: str  #: the name in the proto and the generated code: ``SayHello``
-    parameter: str  #: ``name`` (one request) or ``names`` (a request stream)
-    streams_replies: bool  #: True: yields replies; False: returns one
-
-    def signature(self, *, is_async: bool) -> str:
-        """The ``def`` line an override should have on the sync or the async service."""
-        iterator = "AsyncIterator[str]" if is_async else "Iterator[str]"
-        request = iterator if self.parameter == "names" else "str"
-        reply = iterator if self.streams_replies else "str"
-        keyword = "async def" if is_async else "def"
-        return f"{keyword} {self.method}(self, {self.parameter}: {request}) -> {reply}"
-
-
-#: The five RPCs of ``helloworld.Greeter``, in proto order.
-RPCS = (
-    Rpc("say_hello", "SayHello", "name", streams_replies=False),
-    Rpc("say_hello_again", "SayHelloAgain", "name", streams_replies=False),
-    Rpc("say_hello_stream_reply", "SayHelloStreamReply", "name", streams_replies=True),
-    Rpc("say_hello_stream_request", "SayHelloStreamRequest", "names", streams_replies=False),
-    Rpc("say_hello_bidi_stream", "SayHelloBidiStream", "names", streams_replies=True),
-)
-_BY_METHOD = {rpc.method: rpc for rpc in RPCS}
-
-#: Every RPC method starts with this, so a method that does is taken for an RPC override.
-_RPC_PREFIX = "say_"
 #: How alike (difflib ratio) a name must be to an RPC's to be taken for a misspelling.
-#: 0.8 catches ``sayhello`` and ``hello_again`` but not ``hello`` or ``stream_reply``.
 _MISSPELLING_CUTOFF = 0.8
 
 
@@ -66,126 +39,147 @@ class _Kind(enum.Enum):
     ASYNC_GENERATOR = "an async generator (`async def` with `yield`)"
 
 
-# ------------------------------------------------------------------ entry point
+def generated_base(cls: type) -> type | None:
+    """The generated class ``cls`` derives from: the nearest one declaring ``definition``."""
+    for klass in cls.__mro__:
+        if isinstance(vars(klass).get("definition"), ServiceDefinition):
+            return klass
+    return None
 
 
-def check_overrides(cls: type, base: type) -> None:
-    """Raise ``TypeError`` if ``cls`` (a subclass of ``base``) overrides an RPC wrongly.
+def check_overrides(cls: type, forms: MethodForms, *, is_async: bool) -> None:
+    """Raise ``TypeError`` if ``cls`` overrides an RPC of its service's base wrongly.
 
-    ``base`` is ``GreeterService`` or ``AsyncGreeterService``. Checked: methods whose
-    name looks like an RPC but is none (``say_helo``, ``SayHello``), and each RPC
-    override's shape: sync or async, generator or not, one request parameter.
+    Checked: methods whose name looks like an RPC but is none (``get_itme``,
+    ``GetItem``), and each RPC override's shape: sync or async, generator or not, one
+    request parameter. The base (the class declaring ``definition``: a generated class,
+    ``GreeterService``) is the reference, and is not checked.
     """
-    # The base's own say_hello is the reference: async def means the base awaits them all.
-    is_async = inspect.iscoroutinefunction(vars(base)["say_hello"])
-    for name, value in vars(cls).items():
-        if name not in _BY_METHOD and _function_of(value) is not None:
-            _check_name(cls, base, name)
-    for rpc in RPCS:
-        klass = _overriding_class(cls, base, rpc.method)
-        if klass is not None:
-            _check_shape(cls, klass, base, rpc, is_async=is_async)
-
-
-# ------------------------------------------------------- names that are no RPC
-
-
-def _check_name(cls: type, base: type, name: str) -> None:
-    if name.startswith("_") or hasattr(base, name):
-        return  # private helpers, and the base's own API (start, serve, context, ...)
-    rpc = _rpc_looked_like(name)
-    if rpc is None:
+    base = generated_base(cls)
+    if base is None or base is cls:
         return
-    if name == rpc.proto_name:
+    definition: ServiceDefinition = vars(base)["definition"]
+    by_attribute = {method.attribute: method for method in definition.methods}
+    for name, value in vars(cls).items():
+        if name not in by_attribute and _function_of(value) is not None:
+            _check_name(cls, base, definition, forms, name)
+    for method in definition.methods:
+        klass = _overriding_class(cls, base, method.attribute)
+        if klass is not None:
+            _check_shape(cls, klass, base, method, forms, is_async=is_async)
+
+
+def _check_name(
+    cls: type, base: type, definition: ServiceDefinition, forms: MethodForms, name: str
+) -> None:
+    if name.startswith("_") or hasattr(base, name):
+        return  # private helpers, and the base's own API (context, start, serve, ...)
+    method = _method_looked_like(definition, forms, name)
+    if method is None:
+        return
+    if name == method.name:
         raise TypeError(
             f"{cls.__name__}.{name} would never be called: {name} is the RPC's name in the "
-            f"proto, and {base.__name__} methods are snake_case: did you mean {rpc.method}?"
+            f"proto, and {base.__name__} methods are snake_case: did you mean "
+            f"{method.attribute}?"
         )
     raise TypeError(
-        f"{cls.__name__}.{name} is not an RPC of helloworld.Greeter, so it would never be "
-        f"called: did you mean {rpc.method}? The RPC methods are "
-        f"{', '.join(each.method for each in RPCS)}. If it is a helper of your own, give it "
-        f"a name that does not look like an RPC, e.g. _{name}."
+        f"{cls.__name__}.{name} is not an RPC of {definition.name}, so it would never be "
+        f"called: did you mean {method.attribute}? The RPC methods are "
+        f"{', '.join(each.attribute for each in definition.methods)}. If it is a helper of "
+        f"your own, give it a name that does not look like an RPC, e.g. _{name}."
     )
 
 
-def _rpc_looked_like(name: str) -> Rpc | None:
+def _method_looked_like(
+    definition: ServiceDefinition, forms: MethodForms, name: str
+) -> Method[Any, Any] | None:
     """The RPC that ``name`` looks like a misspelling of, or None if it looks like none."""
     squashed = _squash(name)
-    for rpc in RPCS:
-        if squashed == _squash(rpc.method):
-            return rpc  # SayHello, sayhello, Say_Hello, say_helloagain ...
-    import difflib  # here: only a subclass with a method of its own needs it
-
+    for method in definition.methods:
+        if squashed in (_squash(method.attribute), _squash(method.name)):
+            return method  # GetItem, getitem, Get_Item ...
+    by_attribute = {method.attribute: method for method in definition.methods}
     lowered = name.lower()
-    cutoff = 0.0 if lowered.startswith(_RPC_PREFIX) else _MISSPELLING_CUTOFF
-    closest = difflib.get_close_matches(lowered, _BY_METHOD, n=1, cutoff=cutoff)
-    return _BY_METHOD[closest[0]] if closest else None
+    prefixed = forms.rpc_prefix is not None and lowered.startswith(forms.rpc_prefix)
+    cutoff = 0.0 if prefixed else _MISSPELLING_CUTOFF
+    closest = difflib.get_close_matches(lowered, by_attribute, n=1, cutoff=cutoff)
+    return by_attribute[closest[0]] if closest else None
 
 
 def _squash(name: str) -> str:
     return name.replace("_", "").lower()
 
 
-# --------------------------------------------------------- shape of overrides
-
-
-def _overriding_class(cls: type, base: type, method: str) -> type | None:
-    """The class whose ``method`` ``cls`` serves, unless it is the base's own."""
+def _overriding_class(cls: type, base: type, attribute: str) -> type | None:
+    """The class whose ``attribute`` ``cls`` serves, unless it is the generated base's."""
     for klass in cls.__mro__:
         if klass in base.__mro__:
-            return None  # the base's own implementation: nothing to check
-        if method in vars(klass):
+            return None  # the generated method (UNIMPLEMENTED): nothing to check
+        if attribute in vars(klass):
             return klass
     return None
 
 
-def _check_shape(cls: type, klass: type, base: type, rpc: Rpc, *, is_async: bool) -> None:
-    """Check the override of ``rpc`` that ``cls`` inherits from ``klass`` (or defines)."""
-    value = vars(klass)[rpc.method]
-    where = f"{klass.__name__}.{rpc.method}"  # where the fix goes: maybe a mixin of cls
-    fix = f"Write `{rpc.signature(is_async=is_async)}`"
-    if is_async and rpc.streams_replies:
-        fix += " with `yield` for each reply"
+def _check_shape(
+    cls: type,
+    klass: type,
+    base: type,
+    method: Method[Any, Any],
+    forms: MethodForms,
+    *,
+    is_async: bool,
+) -> None:
+    """Check the override of ``method`` that ``cls`` inherits from ``klass`` (or defines)."""
+    value = vars(klass)[method.attribute]
+    where = f"{klass.__name__}.{method.attribute}"  # where the fix goes: maybe a mixin of cls
+    fix = f"Write `{forms.signature(method, is_async=is_async)}`"
+    if is_async and method.shape.streams_responses:
+        # (A threaded one may return any iterable, a list too.)
+        fix += f" with `yield` for each {forms.sends}"
     function = _function_of(value)
     if function is None:
         if not callable(value) and not hasattr(value, "__get__"):
-            # Plain data (None, a string): calling it would fail on every request.
             raise TypeError(f"{where} is {value!r}, not a method. {fix}.")
         return  # a callable object or a descriptor: nothing to inspect
     kind = _kind(function)
-    problem, alternative = _wrong_kind(base, rpc, kind, is_async=is_async)
+    problem, alternative = _wrong_kind(base, method, forms, kind, is_async=is_async)
     if problem:
         raise TypeError(f"{where} is {kind.value}, but {problem}. {fix}{alternative}.")
     leading = () if isinstance(value, staticmethod) else (cls,)  # for self, or cls
     signature = inspect.signature(function)
+    parameter = forms.parameter(method)
     try:
-        signature.bind(*leading, rpc.parameter)
+        signature.bind(*leading, parameter)
     except TypeError:
         raise TypeError(
-            f"{where}{_parameters(signature)} cannot be called with one request: "
-            f"an RPC method takes self and one parameter ({rpc.parameter}). {fix}."
+            f"{where}{_parameters(signature)} cannot be called with one request: an RPC "
+            f"method takes self and one parameter ({parameter}). {fix}."
         ) from None
 
 
-def _wrong_kind(base: type, rpc: Rpc, kind: _Kind, *, is_async: bool) -> tuple[str, str]:
-    """Why ``kind`` does not suit ``rpc`` on ``base`` (empty if it does), and an alternative."""
+def _wrong_kind(
+    base: type, method: Method[Any, Any], forms: MethodForms, kind: _Kind, *, is_async: bool
+) -> tuple[str, str]:
+    """Why ``kind`` does not suit ``method`` on ``base`` (empty if it does), and what else."""
     awaits = kind in (_Kind.COROUTINE, _Kind.ASYNC_GENERATOR)
     if not is_async and awaits:
         problem = f"{base.__name__} calls its methods on worker threads and never awaits them"
-        return problem, ", or subclass AsyncGreeterService to write async methods"
+        return problem, f", or subclass Async{base.__name__} to write async methods"
     if is_async and not awaits:
         problem = f"{base.__name__} runs on an event loop and needs `async def` methods"
-        return problem, ", or subclass GreeterService to write blocking methods"
-    if not rpc.streams_replies and kind in (_Kind.GENERATOR, _Kind.ASYNC_GENERATOR):
-        return f"{rpc.proto_name} sends one reply, to `return`, not `yield`", ""
-    if is_async and rpc.streams_replies and kind is _Kind.COROUTINE:
-        return f"{rpc.proto_name} streams replies, to `yield` one by one", ""
+        blocking = base.__name__.removeprefix("Async")
+        return problem, f", or subclass {blocking} to write blocking methods"
+    streams = method.shape.streams_responses
+    if not streams and kind in (_Kind.GENERATOR, _Kind.ASYNC_GENERATOR):
+        return f"{method.name} sends one {forms.sends}, to `return`, not `yield`", ""
+    if is_async and streams and kind is _Kind.COROUTINE:
+        return f"{method.name} streams {forms.sends_many}, to `yield` one by one", ""
     return "", ""
 
 
 def _parameters(signature: inspect.Signature) -> str:
-    """``(self, name, *, greeting)``: the parameters without their annotations."""
+    """``(self, request, *, extra)``: the parameters without their annotations."""
     bare = [
         parameter.replace(annotation=parameter.empty) for parameter in signature.parameters.values()
     ]
@@ -208,6 +202,5 @@ def _kind(function: Callable[..., object]) -> _Kind:
         return _Kind.GENERATOR
     wrapped = inspect.unwrap(function)
     if wrapped is not function:
-        # A plain decorator (functools.wraps) returns what the function it wraps returns.
-        return _kind(wrapped)
+        return _kind(wrapped)  # a plain decorator returns what the function it wraps does
     return _Kind.FUNCTION

@@ -1,4 +1,4 @@
-"""``GreeterServer``: a ``GreeterService`` on grpcio's threaded server.
+"""``GreeterServer``: a threaded service (``GreeterService``, a generated one) on grpcio's server.
 
 Its twin, ``AsyncGreeterServer``, is in ``_async_server``; what they share (binding,
 registration, the stop's deadlines, the log lines) is in ``_assembly``, ``_binding``
@@ -22,26 +22,24 @@ import grpc
 from greeter._addresses import DEFAULT_ADDRESS
 from greeter._options import to_grpc_compression
 from greeter.pipeline._interceptors import HookInterceptor
-from greeter.server._assembly import Assembly, ExtraService
+from greeter.server._assembly import Assembly, ExtraService, Servable
 from greeter.server._binding import bind_all, listen_addresses, raise_open_file_limit
 from greeter.server._config import ServerConfig
 from greeter.server._executor import CallThreads, handler_threads
 from greeter.server._health import Health
 from greeter.server._lifecycle import STOP_MARGIN_SECONDS, ServerLife
-from greeter.server._servicer import Servicer
 from greeter.server._signals import ShutdownSignals
 from greeter.server._writes import StalledWrites
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from greeter.server._methods import GreeterMethods
-
 __all__ = ["GreeterServer"]
 
 
 class GreeterServer(ServerLife):
-    """A Greeter server bound to one or more addresses; a context manager.
+    """A server for one service (and ``services`` beside it), bound to one or more
+    addresses; a context manager.
 
     Binding happens on construction, so ``port`` is known before the server starts
     (useful with port 0, where the OS picks a free port), and a busy port fails the
@@ -53,14 +51,16 @@ class GreeterServer(ServerLife):
             print(GreeterClient(server.target).greet("you"))
 
     ``address`` may be a list (``["127.0.0.1:0", "[::1]:0", "unix:/tmp/greeter.sock"]``).
-    ``services`` are served beside the Greeter (see ``ExtraService``). Leaving the block
-    stops the server gracefully (see ``ServerConfig.grace_seconds``).
-    ``GreeterService.start()`` and ``GreeterService.serve()`` are the usual ways in.
+    ``service`` is a ``GreeterService`` or a generated threaded service; ``services`` are
+    served beside it (see ``ExtraService``). Leaving the block stops the server
+    gracefully (see ``ServerConfig.grace_seconds``). ``GreeterService.start()`` and
+    ``GreeterService.serve()`` (every service's ``start()`` and ``serve()``) are the
+    usual ways in.
     """
 
     def __init__(
         self,
-        service: GreeterMethods,
+        service: Servable,
         address: str | Sequence[str] = DEFAULT_ADDRESS,
         *,
         config: ServerConfig | None = None,
@@ -68,10 +68,9 @@ class GreeterServer(ServerLife):
     ) -> None:
         self.config = config or ServerConfig()
         addresses = listen_addresses(address)
-        self._servicer = Servicer(service)
-        if self.config.write_timeout_seconds is not None:
-            self._servicer.writes = StalledWrites(self.config.write_timeout_seconds, "greeter")
-        assembly = Assembly(service, self._servicer, services, self.config)
+        timeout = self.config.write_timeout_seconds
+        self._writes = None if timeout is None else StalledWrites(timeout, "greeter")
+        assembly = Assembly(service, services, self.config, asyncio=False, writes=self._writes)
         if assembly.pipeline is not None:
             assembly.pipeline.check_threaded()
         self._assembly = assembly
@@ -171,8 +170,8 @@ class GreeterServer(ServerLife):
         if self._web is not None:
             self._web.wait_stopped(deadlines.until_end())
         self._executor.shutdown(wait=False, cancel_futures=True)
-        if self._servicer.writes is not None:
-            self._servicer.writes.close()
+        if self._writes is not None:
+            self._writes.close()
         if self._signals is not None:
             self._signals.wake()
         self._log_stopped()

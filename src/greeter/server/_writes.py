@@ -14,13 +14,16 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from greeter._logging import REPEAT_WINDOW_SECONDS
 
 __all__ = ["StalledWrites"]
 
 logger = logging.getLogger("greeter.server")
+
+_Response = TypeVar("_Response")
 
 
 class StalledWrites:
@@ -50,6 +53,25 @@ class StalledWrites:
     def end(self, ticket: int) -> None:
         """The send is over (or the stream ended)."""
         self._sending.pop(ticket, None)
+
+    def timed(
+        self, responses: Iterator[_Response], cancel: Callable[[], object]
+    ) -> Iterator[_Response]:
+        """``responses``, each one's send timed: ``cancel`` ends the call if one stalls.
+
+        grpc sends a response between this generator's ``yield`` and its next resume.
+        """
+        try:
+            for response in responses:
+                ticket = self.begin(cancel)
+                try:
+                    yield response
+                finally:
+                    self.end(ticket)
+        finally:
+            close = getattr(responses, "close", None)
+            if close is not None:
+                close()  # the stream's own finally blocks run now, not when collected
 
     def close(self) -> None:
         """Stop watching (the server has stopped)."""

@@ -21,14 +21,11 @@ from connectrpc.server import ConnectASGIApplication
 from google.protobuf.message import Message
 
 from greeter._options import DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH
-from greeter._proto import helloworld_pb2_grpc
 from greeter.pipeline._pipeline import CallPipeline
-from greeter.rpc._service import AsyncService, Service
 from greeter.server._config import ServerConfig
 from greeter.server._executor import HandlerThreads
 from greeter.server._ports import RegisteredHandlers
-from greeter.server._service import AsyncGreeterService, GreeterService
-from greeter.server._servicer import AsyncServicer, Servicer
+from greeter.server._runtime import AsyncService, Service
 from greeter.web._cors import CORS, ASGIApp
 from greeter.web._endpoints import CallSteps, Endpoints
 from greeter.web._routes import Routes
@@ -41,7 +38,7 @@ logger = logging.getLogger("greeter.web")
 _M = TypeVar("_M", bound=Message)
 
 #: A service ``asgi_app`` serves: the Greeter, or a generated service, threaded or asyncio.
-WebService: TypeAlias = GreeterService | AsyncGreeterService | Service | AsyncService
+WebService: TypeAlias = Service | AsyncService
 
 
 def asgi_app(
@@ -81,15 +78,9 @@ def asgi_app(
 
 
 def registered_handlers(service: WebService) -> RegisteredHandlers:
-    """The grpc handlers ``service`` registers with a server (the Greeter's, those of its
-    servicer)."""
-    handlers = RegisteredHandlers(asyncio=isinstance(service, (AsyncGreeterService, AsyncService)))
-    if isinstance(service, AsyncGreeterService):
-        helloworld_pb2_grpc.add_GreeterServicer_to_server(AsyncServicer(service), handlers)  # type: ignore[arg-type]
-    elif isinstance(service, GreeterService):
-        helloworld_pb2_grpc.add_GreeterServicer_to_server(Servicer(service), handlers)  # type: ignore[arg-type]
-    else:
-        service.add_to_server(handlers)
+    """The grpc handlers ``service`` registers with a server, as it registers them there."""
+    handlers = RegisteredHandlers(asyncio=isinstance(service, AsyncService))
+    service.add_to_server(handlers)
     return handlers
 
 

@@ -1,25 +1,30 @@
-"""``Service`` and ``AsyncService``: what every generated service class builds on.
+"""``Service`` and ``AsyncService``: what every service class builds on, the Greeter's too.
 
 A generated ``InventoryService`` declares one typed method per RPC, each answering
-UNIMPLEMENTED until a subclass overrides it; registering it with a grpc server, the
-call's ``self.context``, error mapping and the check of overrides at the ``class``
-statement live here once, for every service.
+UNIMPLEMENTED until a subclass overrides it; ``GreeterService`` declares the Greeter's,
+with plain values. Registering a service with a grpc server, the call's
+``self.context``, error mapping, the check of overrides at the ``class`` statement and
+``start()``/``serve()`` live here (and in the modules it names) once, for every service.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import grpc
 import grpc.aio
 
 from greeter._method import ServiceDefinition
+from greeter.server._serving import AsyncServing, ThreadedServing
+from greeter.server._values import Conversion, MethodForms
 
 if TYPE_CHECKING:
     from greeter.pipeline._context import AsyncCallContext, CallContext
 
-# The call pipeline, the handlers and the override checks are imported where they are
-# first needed (serving, a subclass of a generated class), not with a generated module.
+# The call pipeline, the handlers, the override checks and the servers are imported
+# where they are first needed (serving, a subclass of a service class), not with a
+# generated module.
 
 __all__ = ["AsyncService", "Service", "ServiceRegistry", "add_to_server"]
 
@@ -40,22 +45,27 @@ class ServiceRegistry(Protocol):
 class _BaseService:
     """What the sync and asyncio services share: the definition and registration."""
 
-    #: The service served; each generated service class sets it.
+    #: The service served; each generated service class (and ``GreeterService``) sets it.
     definition: ClassVar[ServiceDefinition]
     _is_async: ClassVar[bool] = False
+    #: What the RPC methods take and give, by method path, where it is not the messages
+    #: themselves (the Greeter's plain values: ``server._messages``).
+    _conversions: ClassVar[Mapping[str, Conversion]] = {}
+    #: How the override checks describe an RPC method (None: as taking a request).
+    _forms: ClassVar[MethodForms | None] = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         if cls.__module__ == __name__ or isinstance(vars(cls).get("definition"), ServiceDefinition):
             return  # Service, AsyncService, or a generated class: the reference for checks
-        from greeter.rpc._overrides import check_overrides
+        from greeter.server._overrides import check_overrides
 
-        check_overrides(cls, is_async=cls._is_async)
+        check_overrides(cls, cls._forms or MethodForms(), is_async=cls._is_async)
 
     def method_handlers(self) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:
         """A grpc handler for each RPC, by its name in the proto (``"GetItem"``)."""
-        from greeter.rpc._handlers import async_method_handler, method_handler
-        from greeter.rpc._overrides import generated_base
+        from greeter.server._handlers import async_method_handler, method_handler
+        from greeter.server._overrides import generated_base
 
         if generated_base(type(self)) is None:
             raise TypeError(
@@ -63,8 +73,9 @@ class _BaseService:
                 "class (InventoryService), not greeter.rpc.Service itself"
             )
         make = async_method_handler if self._is_async else method_handler
+        conversions = self._conversions
         return {
-            method.name: make(method, getattr(self, method.attribute))
+            method.name: make(method, getattr(self, method.attribute), conversions.get(method.path))
             for method in self.definition.methods
         }
 
@@ -81,7 +92,7 @@ class _BaseService:
         server.add_registered_method_handlers(name, handlers)
 
 
-class Service(_BaseService):
+class Service(_BaseService, ThreadedServing):
     """The base of every generated service for the threaded server.
 
     Subclass the generated class (``InventoryService``) and override the RPCs you serve;
@@ -91,6 +102,7 @@ class Service(_BaseService):
     (``greeter.NotFound("...")``) to end a call with that status; any other exception
     becomes INTERNAL with a generic message, and its traceback is logged on the server.
     ``self.context`` gives the running call's metadata, peer and deadline.
+    ``start()`` and ``serve()`` serve it, as ``GreeterService``'s serve the Greeter.
     """
 
     @property
@@ -104,12 +116,13 @@ class Service(_BaseService):
         return current_context_of(CallContext, type(self).__name__)
 
 
-class AsyncService(_BaseService):
+class AsyncService(_BaseService, AsyncServing):
     """The base of every generated service for the asyncio server: ``async def`` methods.
 
     Mirrors ``Service``: server streaming methods are async generators, client
     streaming ones receive an async iterator; ``self.context`` is an
-    ``AsyncCallContext``.
+    ``AsyncCallContext``; ``start()`` is awaited, and ``serve_async()`` serves on the
+    running loop.
     """
 
     _is_async = True
@@ -135,7 +148,7 @@ def _check_server_kind(service: _BaseService, server: ServiceRegistry) -> None:
             return
     elif not isinstance(server, wrong):
         return
-    from greeter.rpc._overrides import generated_base
+    from greeter.server._overrides import generated_base
 
     base = (generated_base(type(service)) or type(service)).__name__
     twin = base.removeprefix("Async") if service._is_async else f"Async{base}"

@@ -1,12 +1,15 @@
-"""grpc method handlers for any generated service: where a served call meets user code.
+"""grpc method handlers for every service: where a served call meets user code.
 
-For each RPC of a ``Service`` (threaded server) or ``AsyncService`` (asyncio server)
-this makes the grpc handler that parses the request (a malformed one answers
-INVALID_ARGUMENT), makes the call's context reachable as ``self.context`` while user
-code runs, turns what user code raises into a status (a ``greeter.GreeterError`` its
-own, anything else INTERNAL with a generic message and the traceback logged), and stops
-pulling from a response stream as soon as its call has ended. The server's interceptors
-(admission, auth, hooks) run around these handlers, as around the Greeter's.
+For each RPC of a ``Service`` (threaded server) or ``AsyncService`` (asyncio server),
+the Greeter's and generated ones alike, this makes the grpc handler that parses the
+request (a malformed one answers INVALID_ARGUMENT), hands user code what its method
+takes (the message, or the plain value a ``Conversion`` makes of it: the Greeter's
+names), makes the call's context reachable as ``self.context`` while user code runs,
+turns what user code raises into a status (a ``greeter.GreeterError`` its own, anything
+else INTERNAL with a generic message and the traceback logged), and stops pulling from
+a response stream as soon as its call has ended. The server's interceptors (admission,
+auth, hooks) run around these handlers; the drain's counting around each of them
+(``server._drain.track``).
 """
 
 from __future__ import annotations
@@ -22,15 +25,26 @@ from google.protobuf.message import DecodeError, Message
 
 from greeter._logging import log_unexpected_error
 from greeter._method import Method, Shape
-from greeter.errors import Cancelled, GreeterError, Internal, InvalidArgument
+from greeter.errors import (
+    INTERNAL_ERROR_DETAILS,
+    Cancelled,
+    GreeterError,
+    Internal,
+    InvalidArgument,
+)
 from greeter.pipeline._context import AsyncCallContext, CallContext, current_context
+from greeter.server._values import Conversion
 
-__all__ = ["INTERNAL_ERROR_DETAILS", "async_method_handler", "method_handler"]
+__all__ = [
+    "INTERNAL_ERROR_DETAILS",
+    "MALFORMED",
+    "async_method_handler",
+    "malformed_request",
+    "messages_as_they_are",
+    "method_handler",
+]
 
 logger = logging.getLogger("greeter.server")
-
-#: What the client sees when a service method raises anything but a GreeterError.
-INTERNAL_ERROR_DETAILS = "Internal server error"
 
 _AioContext = grpc.aio.ServicerContext[Any, Any]
 # Only the stubs make it generic: a string, read by type checkers alone.
@@ -47,11 +61,38 @@ class _Malformed:
     """Stands for a request that did not parse (grpc would take ``None`` as a failure)."""
 
 
-_MALFORMED = _Malformed()
+#: What a handler receives for a request that did not parse.
+MALFORMED = _Malformed()
+
+
+def malformed_request(method: Method[Any, Any]) -> InvalidArgument:
+    """The error a request that did not parse ends its call with."""
+    return InvalidArgument(f"the request is not a valid {method.request_type.DESCRIPTOR.full_name}")
+
+
+def messages_as_they_are(method: Method[Any, Any]) -> Conversion:
+    """The messages themselves, the response checked to be ``method``'s response type."""
+    response_type = method.response_type
+
+    def argument(request: object) -> Any:
+        if request is MALFORMED:
+            raise malformed_request(method)
+        return request
+
+    def response(produced: object) -> Message:
+        if not isinstance(produced, response_type):
+            raise TypeError(
+                f"{method.path[1:]} must produce {response_type.__name__}, "
+                f"not {type(produced).__name__}"
+            )
+        message: Message = produced
+        return message
+
+    return Conversion(argument, response)
 
 
 def _parser(method: Method[Any, Any]) -> Callable[[bytes], object]:
-    """The request deserializer: the message, or ``_MALFORMED`` if the bytes do not parse.
+    """The request deserializer: the message, or ``MALFORMED`` if the bytes do not parse.
 
     grpc would log a traceback for every such request (and the asyncio server would send
     the exception's text); the handler answers INVALID_ARGUMENT instead. So it does for a
@@ -64,41 +105,23 @@ def _parser(method: Method[Any, Any]) -> Callable[[bytes], object]:
             request = from_string(data)
         except DecodeError:
             logger.debug("a request to %s did not parse", method.path, exc_info=True)
-            return _MALFORMED
+            return MALFORMED
         # protobuf parses a proto2 message that lacks a required field; it is malformed.
-        return request if request.IsInitialized() else _MALFORMED
+        return request if request.IsInitialized() else MALFORMED
 
     return parse
 
 
-def _request(method: Method[Any, Any], request: object) -> Any:
-    if request is _MALFORMED:
-        raise InvalidArgument(
-            f"the request is not a valid {method.request_type.DESCRIPTOR.full_name}"
-        )
-    return request
-
-
-def _requests(method: Method[Any, Any], requests: Iterator[object]) -> Iterator[Any]:
+def _arguments(argument: Callable[[Any], Any], requests: Iterator[object]) -> Iterator[Any]:
     for request in requests:
-        yield _request(method, request)
+        yield argument(request)
 
 
-async def _async_requests(
-    method: Method[Any, Any], requests: AsyncIterator[object]
+async def _async_arguments(
+    argument: Callable[[Any], Any], requests: AsyncIterator[object]
 ) -> AsyncIterator[Any]:
     async for request in requests:
-        yield _request(method, request)
-
-
-def _response(method: Method[Any, Any], response: object) -> Message:
-    if not isinstance(response, method.response_type):
-        raise TypeError(
-            f"{method.path[1:]} must produce {method.response_type.__name__}, "
-            f"not {type(response).__name__}"
-        )
-    message: Message = response
-    return message
+        yield argument(request)
 
 
 def _unexpected_error(method: Method[Any, Any], call_is_active: bool) -> GreeterError:
@@ -136,18 +159,33 @@ def _abort(call: CallContext, context: grpc.ServicerContext, error: GreeterError
 _END = object()
 
 
-def method_handler(method: Method[Any, Any], implementation: Callable[[Any], Any]) -> _Handler:
-    """The grpc handler serving ``method`` with ``implementation`` on the threaded server."""
-    streams_requests = method.shape.streams_requests
+def _taking(
+    method: Method[Any, Any], argument: Callable[[Any], Any], *, asyncio: bool
+) -> Callable[[Any], Any]:
+    """What the handler hands user code for what grpc passes it (a request, or a stream)."""
+    if not method.shape.streams_requests:
+        return argument  # called once per call: no wrapper in between
+    stream = _async_arguments if asyncio else _arguments
+    return lambda requests: stream(argument, requests)
 
-    def arguments(incoming: Any) -> Any:
-        return _requests(method, incoming) if streams_requests else _request(method, incoming)
+
+def method_handler(
+    method: Method[Any, Any],
+    implementation: Callable[[Any], Any],
+    conversion: Conversion | None = None,
+) -> _Handler:
+    """The grpc handler serving ``method`` with ``implementation`` on the threaded server.
+
+    ``conversion`` says what the method takes and gives (by default, the messages).
+    """
+    argument, respond = conversion or messages_as_they_are(method)
+    arguments = _taking(method, argument, asyncio=False)
 
     def unary(incoming: Any, context: grpc.ServicerContext) -> Message:
         call = CallContext(context)
         token = current_context.set(call)
         try:
-            return _response(method, implementation(arguments(incoming)))
+            return respond(implementation(arguments(incoming)))
         except GreeterError as error:
             _abort(call, context, error)
         except Exception:
@@ -175,7 +213,7 @@ def method_handler(method: Method[Any, Any], implementation: Callable[[Any], Any
                     response = next(responses, _END)
                     if response is _END:
                         return
-                    checked = _response(method, response)
+                    checked = respond(response)
                 except GreeterError as error:
                     _abort(call, context, error)
                 except Exception:
@@ -206,21 +244,19 @@ async def _abort_async(
 
 
 def async_method_handler(
-    method: Method[Any, Any], implementation: Callable[[Any], Any]
+    method: Method[Any, Any],
+    implementation: Callable[[Any], Any],
+    conversion: Conversion | None = None,
 ) -> _Handler:
     """The grpc handler serving ``method`` with ``implementation`` on the asyncio server."""
-    streams_requests = method.shape.streams_requests
-
-    def arguments(incoming: Any) -> Any:
-        if streams_requests:
-            return _async_requests(method, incoming)
-        return _request(method, incoming)
+    argument, respond = conversion or messages_as_they_are(method)
+    arguments = _taking(method, argument, asyncio=True)
 
     async def unary(incoming: Any, context: _AioContext) -> Message:
         call = AsyncCallContext(context)
         token = current_context.set(call)
         try:
-            response = _response(method, await implementation(arguments(incoming)))
+            response = respond(await implementation(arguments(incoming)))
             await call._apply_pending_compression()
             return response
         except GreeterError as error:
@@ -249,7 +285,7 @@ def async_method_handler(
                     response = await anext(responses, _END)
                     if response is _END:
                         return
-                    checked = _response(method, response)
+                    checked = respond(response)
                     await call._apply_pending_compression()
                 except GreeterError as error:
                     await _abort_async(call, context, error)
