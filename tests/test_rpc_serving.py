@@ -28,6 +28,7 @@ import h2.connection
 import pytest
 
 import greeter
+import greeter.testing
 from greeter import ServerConfig
 from tests.conftest import LOOPBACK, ServerProcess
 from tests.raw_h2 import frame
@@ -262,3 +263,20 @@ def test_a_generated_services_streams_a_client_never_reads_are_cut_after_the_wri
         finally:
             for each in unread:
                 each.close()
+
+
+# -- greeter.testing.serving() -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["threaded", "asyncio"])
+def test_testing_serving_serves_a_generated_service_for_its_generated_client(
+    shop: Any, generated: Any, pb: Any, kind: str
+) -> None:
+    service = shop.Inventory() if kind == "threaded" else shop.AsyncInventory()
+    with greeter.testing.serving(service) as server:
+        assert isinstance(
+            server, greeter.AsyncGreeterServer if kind == "asyncio" else greeter.GreeterServer
+        )
+        with generated.InventoryClient(server.target, timeout=TIMEOUT) as client:
+            item = client.get_item(pb.GetItemRequest(sku="B2"))
+            assert (item.sku, item.name) == ("B2", "Item B2")

@@ -1,5 +1,5 @@
-"""``serving()``: a Greeter service running in-process for the length of a test (see
-``greeter.testing``)."""
+"""``serving()``: a service (the Greeter or a generated one) running in-process for the
+length of a test (see ``greeter.testing``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, TypeVar, overload
 from greeter.server._assembly import ExtraService
 from greeter.server._async_server import AsyncGreeterServer
 from greeter.server._config import ServerConfig
-from greeter.server._service import AsyncGreeterService, GreeterService
+from greeter.server._runtime import AsyncService, Service
 from greeter.server._threaded_server import GreeterServer
 
 __all__ = ["serving"]
@@ -31,7 +31,7 @@ _T = TypeVar("_T")
 
 @overload
 def serving(
-    service: GreeterService,
+    service: Service,
     *,
     unix: bool = False,
     address: str | Sequence[str] | None = None,
@@ -42,7 +42,7 @@ def serving(
 
 @overload
 def serving(
-    service: AsyncGreeterService,
+    service: AsyncService,
     *,
     unix: bool = False,
     address: str | Sequence[str] | None = None,
@@ -52,7 +52,7 @@ def serving(
 
 
 def serving(
-    service: GreeterService | AsyncGreeterService,
+    service: Service | AsyncService,
     *,
     unix: bool = False,
     address: str | Sequence[str] | None = None,
@@ -66,11 +66,12 @@ def serving(
     unix socket in a fresh temporary directory instead (``server.target`` is then
     ``"unix:/tmp/.../greeter.sock"``), removed afterwards. ``address`` listens exactly
     where ``start()`` would (one address or a list). ``config`` and ``services`` are
-    those of ``start()``: a ``ServerConfig``, and services to serve beside the Greeter.
+    those of ``start()``: a ``ServerConfig``, and services to serve beside this one.
 
-    A ``GreeterService`` runs on the threaded server; an ``AsyncGreeterService`` on the
-    asyncio server, on an event loop in a background thread, so clients of any kind,
-    on any thread or loop, can call it::
+    A ``GreeterService`` (or any threaded service, such as a generated
+    ``InventoryService``) runs on the threaded server; an ``AsyncGreeterService`` (or
+    any asyncio service) on the asyncio server, on an event loop in a background
+    thread, so clients of any kind, on any thread or loop, can call it::
 
         async def test_polite_from_asyncio() -> None:
             with serving(AsyncPolite()) as server:
@@ -82,29 +83,29 @@ def serving(
     it held: its port or socket, its threads and its event loop. (Do not stop an
     ``AsyncGreeterServer`` from here yourself: its coroutines belong to its own loop.)
 
-    Raises ``TypeError`` for anything but a ``GreeterService`` or an
-    ``AsyncGreeterService``, and ``ValueError`` if given both ``unix`` and ``address``.
+    Raises ``TypeError`` for anything but a service (``GreeterService``, a generated
+    service, or their asyncio twins), and ``ValueError`` if given both ``unix`` and ``address``.
     """
     if unix and address is not None:
         raise ValueError("give serving() unix=True or an address, not both")
-    if not isinstance(service, (GreeterService, AsyncGreeterService)):
+    if not isinstance(service, (Service, AsyncService)):
         raise TypeError(
-            "serving() takes a GreeterService or an AsyncGreeterService (or an instance of "
-            f"a subclass), not {service!r}"
+            "serving() takes a service: a GreeterService, a generated service, or their "
+            f"asyncio twins (or an instance of a subclass), not {service!r}"
         )
     return _serving(service, address, unix, config, services)
 
 
 @contextmanager
 def _serving(
-    service: GreeterService | AsyncGreeterService,
+    service: Service | AsyncService,
     address: str | Sequence[str] | None,
     unix: bool,
     config: ServerConfig | None,
     services: Sequence[ExtraService],
 ) -> Iterator[GreeterServer | AsyncGreeterServer]:
     with _listening_address(address, unix=unix) as where:
-        if isinstance(service, AsyncGreeterService):
+        if isinstance(service, AsyncService):
             with _serving_on_loop_thread(service, where, config, services) as async_server:
                 yield async_server
         else:
@@ -128,7 +129,7 @@ def _listening_address(
 
 @contextmanager
 def _serving_on_loop_thread(
-    service: AsyncGreeterService,
+    service: AsyncService,
     address: str | Sequence[str],
     config: ServerConfig | None,
     services: Sequence[ExtraService],
