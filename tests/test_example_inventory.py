@@ -6,9 +6,8 @@ grpc-greeter from a wheel of this tree, as ``test_build_backend_installs.py`` do
 greeter.build generates ``shop.v1`` there. The example's own server then runs as a process
 of that environment, threaded and asyncio, and is called by the example's own client, by
 stock grpcio stubs (``grpc_tools.protoc --grpc_python_out``), by Node's ``@grpc/grpc-js``
-(``npm ci --prefix tests/interop/node`` installs it), and through health and reflection.
-``buf curl`` is not run here (buf cannot be installed on this machine); the reflection
-test makes the call it would make, from descriptors that reflection alone gives.
+(``npm ci --prefix tests/interop/node`` installs it and ``@bufbuild/buf``), by
+``buf curl`` through reflection alone, and through health and reflection.
 """
 
 from __future__ import annotations
@@ -321,6 +320,29 @@ def test_a_call_built_from_reflection_alone_answers(shop_server: ServerProcess) 
         "name": "widget",
         "quantity": 3,
     }
+
+
+def test_buf_curl_lists_and_calls_the_examples_services_through_reflection(
+    shop_server: ServerProcess, tmp_path: Path
+) -> None:
+    # buf (Go, no code shared with grpcio) knows the services only from reflection.
+    buf = NODE_MODULES / ".bin" / "buf"
+    if not buf.exists():
+        pytest.skip("buf is not installed: run `npm ci --prefix tests/interop/node`")
+
+    def buf_curl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(buf), "curl", "--protocol", "grpc", "--http2-prior-knowledge", *args],
+            capture_output=True, text=True, timeout=60, check=False,
+            env={**os.environ, "BUF_CACHE_DIR": str(tmp_path / "buf-cache")},
+        )  # fmt: skip
+
+    listed = buf_curl("--list-services", f"http://{shop_server.target}")
+    assert listed.returncode == 0, listed.stderr
+    assert {INVENTORY, CATALOG} <= set(listed.stdout.split())
+    called = buf_curl("-d", '{"sku": "w-1"}', f"http://{shop_server.target}/{INVENTORY}/GetItem")
+    assert called.returncode == 0, called.stderr
+    assert json.loads(called.stdout) == {"sku": "w-1", "name": "widget", "quantity": 3}
 
 
 def test_health_reports_each_example_service_serving_by_its_full_name(
