@@ -8,6 +8,8 @@ of that environment, threaded and asyncio, and is called by the example's own cl
 stock grpcio stubs (``grpc_tools.protoc --grpc_python_out``), by Node's ``@grpc/grpc-js``
 (``npm ci --prefix tests/interop/node`` installs it and ``@bufbuild/buf``), by
 ``buf curl`` through reflection alone, and through health and reflection.
+(``install_example`` also installs it with its ``web`` extra, for
+test_example_inventory_browser.py, where Chromium calls it.)
 """
 
 from __future__ import annotations
@@ -136,17 +138,23 @@ NODE_OUTPUT = {
 }
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh environment where ``pip install ./examples/inventory`` installed the
-    example (and grpc-greeter, from a wheel of this tree); its interpreter."""
+def install_example(tmp_path_factory: pytest.TempPathFactory, extras: str = "") -> Path:
+    """A fresh environment where ``pip install ./examples/inventory[EXTRAS]`` installed
+    the example (and grpc-greeter, from a wheel of this tree); its interpreter."""
     scratch = tmp_path_factory.mktemp("example-inventory")
     tree = copy_clean_tree(scratch / "grpc-greeter")
     wheels = scratch / "wheels"
     run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", wheels, tree)
     python = fresh_venv(scratch / "venv")
-    pip_install(python, "--find-links", wheels, tree / "examples" / "inventory")
+    example = tree / "examples" / "inventory"
+    pip_install(python, "--find-links", wheels, f"{example}[{extras}]" if extras else example)
     return python
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example, installed as ``pip install ./examples/inventory`` does; its interpreter."""
+    return install_example(tmp_path_factory)
 
 
 @pytest.fixture(params=["threaded", "asyncio"])
