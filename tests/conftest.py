@@ -244,3 +244,12 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 10) -> N
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.02)
+
+
+def rss_bytes(pid: int) -> int:
+    """The resident memory of process ``pid``, in bytes (Linux)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")

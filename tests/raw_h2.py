@@ -25,6 +25,18 @@ def frame(message: bytes) -> bytes:
     return struct.pack(">BI", 0, len(message)) + message
 
 
+def _request_headers(target: str, path: str) -> list[tuple[bytes, bytes]]:
+    """A gRPC request's headers, as a well-behaved client sends them."""
+    return [
+        (b":method", b"POST"),
+        (b":scheme", b"http"),
+        (b":path", path.encode()),
+        (b":authority", target.encode()),
+        (b"content-type", b"application/grpc"),
+        (b"te", b"trailers"),
+    ]
+
+
 @dataclass
 class Ending:
     """How the server ended a raw call: its status, or a reset, or nothing in time."""
@@ -56,15 +68,7 @@ def raw_call(
         stream = connection.get_next_available_stream_id()
         connection.send_headers(
             stream,
-            [
-                (b":method", b"POST"),
-                (b":scheme", b"http"),
-                (b":path", path.encode()),
-                (b":authority", target.encode()),
-                (b"content-type", b"application/grpc"),
-                (b"te", b"trailers"),
-                *headers,
-            ],
+            [*_request_headers(target, path), *headers],
         )
         connection.send_data(stream, body, end_stream=True)
         sock.sendall(connection.data_to_send())
@@ -112,17 +116,7 @@ def raw_calls(
             open_streams: dict[int, Ending] = {}
             for _ in range(min(batch, count - len(endings))):
                 stream = connection.get_next_available_stream_id()
-                connection.send_headers(
-                    stream,
-                    [
-                        (b":method", b"POST"),
-                        (b":scheme", b"http"),
-                        (b":path", path.encode()),
-                        (b":authority", target.encode()),
-                        (b"content-type", b"application/grpc"),
-                        (b"te", b"trailers"),
-                    ],
-                )
+                connection.send_headers(stream, _request_headers(target, path))
                 connection.send_data(stream, body, end_stream=True)
                 open_streams[stream] = Ending()
             sock.sendall(connection.data_to_send())

@@ -20,7 +20,7 @@ import greeter
 from greeter import GreeterClient, GreeterService, ServerConfig
 from greeter._proto.helloworld_pb2 import HelloRequest
 from greeter.server._admission import NO_REQUEST_DETAILS
-from tests.conftest import GREETER_SERVE, LOOPBACK, ServerProcess, serving
+from tests.conftest import GREETER_SERVE, LOOPBACK, ServerProcess, rss_bytes, serving
 from tests.raw_h2 import frame, raw_call, raw_calls
 
 MALFORMED = "the request is not a valid helloworld.HelloRequest"
@@ -245,14 +245,6 @@ def test_a_one_request_call_without_a_whole_request_is_invalid_argument_at_once(
 
 #: How much a server may grow over an attack and the disconnect that ends it.
 RSS_SLACK_BYTES = 50 * 1024 * 1024
-
-
-def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
 
 
 @pytest.mark.parametrize("kind", ["threaded", "asyncio"])

@@ -40,7 +40,7 @@ from greeter.web._bounds import (
     REQUEST_TIMEOUT_SECONDS,
     WRITE_TIMEOUT_SECONDS,
 )
-from tests.conftest import GREETER_SERVE, LOOPBACK, ServerProcess, wait_for
+from tests.conftest import GREETER_SERVE, LOOPBACK, ServerProcess, rss_bytes, wait_for
 from tests.test_web import SAY_HELLO, CallRecorder, bearer, check_token, post_json
 
 #: Most bytes of log 200 bad requests may add, on any port.
@@ -266,14 +266,6 @@ def test_idle_and_slowloris_connections_are_closed_within_their_timeouts() -> No
 
 
 # ---------------------------------------------------------- the file limit
-
-
-def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
 
 
 def open_files_of(pid: int) -> int:

@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import base64
 import fcntl
-import functools
-import http.server
 import os
 import shutil
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,23 +29,21 @@ pytest.importorskip("connectrpc", reason="the web extra (connectrpc) is not inst
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
 from google.rpc import error_details_pb2
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from greeter import AsyncGreeterService, GreeterService, ServerConfig, testing
+from tests.browser_pages import (
+    EXAMPLE,
+    PROTOCOLS,
+    browser,
+    call_page,
+    opened_page,
+    serving_directory,
+)
 from tests.conftest import LOOPBACK
 from tests.test_web import AsyncShowcase, Showcase
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "web"
-CHROMIUM_NAMES = ("chromium", "chromium-headless-shell", "chromium-browser")
-PROTOCOLS = ["connect", "grpc-web"]
-
-
-def _chromium() -> str:
-    for name in CHROMIUM_NAMES:
-        found = shutil.which(name)
-        if found is not None:
-            return found
-    pytest.skip("no Chromium here (Debian's chromium package): bash .ci/install-tools installs it")
+__all__ = ["browser"]  # the fixture, shared with the other browser tests
 
 
 @pytest.fixture(scope="module")
@@ -73,34 +68,11 @@ def bundle() -> Path:
     return EXAMPLE / "dist" / "app.js"
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def page_origin(bundle: Path) -> Iterator[str]:
     """Where the page is served from: an origin other than the web port's."""
-    handler = functools.partial(_QuietHandler, directory=str(EXAMPLE))
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as files:
-        thread = threading.Thread(target=files.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{files.server_address[1]}"
-        finally:
-            files.shutdown()
-            thread.join(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = _chromium()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with serving_directory(EXAMPLE) as origin:
+        yield origin
 
 
 @pytest.fixture(scope="module", params=["sync", "async"])
@@ -114,27 +86,14 @@ def page(request: pytest.FixtureRequest, browser: Browser, page_origin: str) -> 
     )
     config = ServerConfig(web=LOOPBACK, web_origins=[page_origin])
     with testing.serving(service, config=config) as server:
-        context = browser.new_context()
-        opened = context.new_page()
-        try:
-            opened.goto(f"{page_origin}/index.html?server=http://{server.web_address}")
-            opened.wait_for_function("window.greeter !== undefined", timeout=10_000)
-            opened.set_default_timeout(10_000)
+        url = f"{page_origin}/index.html?server=http://{server.web_address}"
+        with opened_page(browser, url, "greeter") as opened:
             yield opened
-        finally:
-            context.close()
 
 
 def call(page: Page, function: str, protocol: str, *arguments: object) -> dict[str, Any]:
     """Call ``window.greeter.FUNCTION`` on the page, at the server it was opened for."""
-    outcome: dict[str, Any] = page.evaluate(
-        f"""([protocol, ...rest]) => {{
-            const server = new URLSearchParams(location.search).get("server");
-            return window.greeter.{function}(protocol, server, ...rest);
-        }}""",
-        [protocol, *arguments],
-    )
-    return outcome
+    return call_page(page, "greeter", function, protocol, *arguments)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

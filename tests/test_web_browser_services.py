@@ -11,14 +11,6 @@ Needs Debian's Chromium and examples/web's npm packages (``bash .ci/install-tool
 
 from __future__ import annotations
 
-import functools
-import http.server
-import importlib.resources
-import os
-import shutil
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -33,64 +25,35 @@ pytest.importorskip("grpc_tools", reason="the codegen extra (grpcio-tools) is no
 from playwright.sync_api import Browser, Page
 
 from greeter import AsyncGreeterService, GreeterService, ServerConfig, testing
+from tests.browser_pages import (
+    PROTOCOLS,
+    browser,
+    bundle_page,
+    call_page,
+    opened_page,
+    serving_directory,
+)
 from tests.conftest import LOOPBACK
 from tests.test_codegen_build import load
-from tests.test_web_browser import EXAMPLE, PROTOCOLS, _QuietHandler, browser
 
 __all__ = ["browser"]  # the fixture, shared with test_web_browser.py
 
 HERE = Path(__file__).resolve().parent
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"></head>
-<body><script type="module" src="inventory.js"></script></body></html>
-"""
 
 
 @pytest.fixture(scope="module")
 def page_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The page and its script, compiled from the proto and bundled for this test run."""
-    tools = EXAMPLE / "node_modules" / ".bin"
-    if not (tools / "esbuild").exists() or not (tools / "protoc-gen-es").exists():
-        pytest.fail("examples/web's npm packages are missing: run bash .ci/install-tools")
     site = tmp_path_factory.mktemp("inventory-page")
-    (site / "gen").mkdir()
-    well_known = importlib.resources.files("grpc_tools") / "_proto"
-    subprocess.run(
-        [
-            sys.executable, "-m", "grpc_tools.protoc",
-            f"-I{HERE / 'protos'}", f"-I{well_known}",
-            f"--plugin=protoc-gen-es={tools / 'protoc-gen-es'}",
-            f"--es_out={site / 'gen'}", "--es_opt=target=ts",
-            "shop/v1/inventory.proto", "shop/v1/types.proto",
-        ],
-        check=True, timeout=120, capture_output=True,
-    )  # fmt: skip
-    shutil.copy(HERE / "web" / "inventory_page.ts", site / "inventory_page.ts")
-    subprocess.run(
-        [
-            str(tools / "esbuild"), "inventory_page.ts", "--bundle", "--format=esm",
-            "--target=es2022", "--outfile=inventory.js",
-        ],
-        cwd=site, check=True, timeout=120, capture_output=True,
-        # The bundle's packages are examples/web's: nothing is installed for the test.
-        env={**os.environ, "NODE_PATH": str(EXAMPLE / "node_modules")},
-    )  # fmt: skip
-    (site / "index.html").write_text(PAGE)
-    return site
+    protos = ["shop/v1/inventory.proto", "shop/v1/types.proto"]
+    return bundle_page(site, HERE / "protos", protos, HERE / "web" / "inventory_page.ts")
 
 
 @pytest.fixture(scope="module")
 def page_origin(page_files: Path) -> Iterator[str]:
     """Where the page is served from: an origin other than the web port's."""
-    handler = functools.partial(_QuietHandler, directory=str(page_files))
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as files:
-        thread = threading.Thread(target=files.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{files.server_address[1]}"
-        finally:
-            files.shutdown()
-            thread.join(timeout=5)
+    with serving_directory(page_files) as origin:
+        yield origin
 
 
 @pytest.fixture(scope="module")
@@ -111,27 +74,14 @@ def page(
         else testing.serving(AsyncGreeterService(), config=config, services=[shop.AsyncInventory()])
     )
     with serving as server:
-        context = browser.new_context()
-        opened = context.new_page()
-        try:
-            opened.goto(f"{page_origin}/index.html?server=http://{server.web_address}")
-            opened.wait_for_function("window.inventory !== undefined", timeout=10_000)
-            opened.set_default_timeout(10_000)
+        url = f"{page_origin}/index.html?server=http://{server.web_address}"
+        with opened_page(browser, url, "inventory") as opened:
             yield opened, request.param
-        finally:
-            context.close()
 
 
 def call(page: Page, function: str, protocol: str, *arguments: object) -> dict[str, Any]:
     """Call ``window.inventory.FUNCTION`` on the page, at the server it was opened for."""
-    outcome: dict[str, Any] = page.evaluate(
-        f"""([protocol, ...rest]) => {{
-            const server = new URLSearchParams(location.search).get("server");
-            return window.inventory.{function}(protocol, server, ...rest);
-        }}""",
-        [protocol, *arguments],
-    )
-    return outcome
+    return call_page(page, "inventory", function, protocol, *arguments)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
