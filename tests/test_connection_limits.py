@@ -23,7 +23,7 @@ import greeter
 from greeter import GreeterClient, GreeterService, ServerConfig
 from greeter._proto.helloworld_pb2 import HelloRequest
 from tests.conftest import LOOPBACK, ServerProcess, serving, wait_for
-from tests.raw_h2 import frame
+from tests.raw_h2 import unread_stream
 
 #: Idle connections held at once: more than the 1,024 file descriptors a default soft
 #: limit allows.
@@ -236,28 +236,8 @@ class Endless(GreeterService):
             yield "x" * (1024 * 1024)
 
 
-def _open_unread_stream(target: str) -> socket.socket:
-    """A stream opened on a connection of its own, whose replies are never read."""
-    host, _, port = target.rpartition(":")
-    connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-    connection.initiate_connection()
-    stream = connection.get_next_available_stream_id()
-    connection.send_headers(
-        stream,
-        [
-            (":method", "POST"),
-            (":scheme", "http"),
-            (":path", "/helloworld.Greeter/SayHelloStreamReply"),
-            (":authority", target),
-            ("content-type", "application/grpc"),
-            ("te", "trailers"),
-        ],
-    )
-    connection.send_data(stream, frame(HelloRequest(name="never read").SerializeToString()))
-    connection.end_stream(stream)
-    unread = socket.create_connection((host, int(port)), timeout=5)
-    unread.sendall(connection.data_to_send())
-    return unread
+STREAM_REPLY = "/helloworld.Greeter/SayHelloStreamReply"
+UNREAD_REQUEST = HelloRequest(name="never read").SerializeToString()
 
 
 @pytest.mark.parametrize("write_timeout", [1.0, None], ids=["timed", "untimed"])
@@ -267,7 +247,7 @@ def test_streams_a_client_never_reads_are_cut_after_the_write_timeout(
     config = ServerConfig(max_workers=2, write_timeout_seconds=write_timeout)
     service = Endless()
     with service.start(LOOPBACK, config=config) as server:
-        unread = [_open_unread_stream(server.target) for _ in range(2)]
+        unread = [unread_stream(server.target, STREAM_REPLY, UNREAD_REQUEST) for _ in range(2)]
         try:
             for _ in unread:
                 assert service.started.acquire(timeout=10)

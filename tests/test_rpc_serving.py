@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import socket
 import sys
 import textwrap
 import threading
@@ -23,15 +22,13 @@ from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
 
-import h2.config
-import h2.connection
 import pytest
 
 import greeter
 import greeter.testing
 from greeter import ServerConfig
 from tests.conftest import LOOPBACK, ServerProcess
-from tests.raw_h2 import frame
+from tests.raw_h2 import unread_stream
 from tests.test_codegen_build import generated_tree, load
 
 TIMEOUT = 10.0
@@ -201,30 +198,6 @@ async def test_an_asyncio_stop_names_a_generated_services_calls_still_running(
 # -- the threaded server's write timeout cuts a generated service's streams ---------------
 
 
-def _open_unread_stream(target: str, path: str, request: bytes) -> socket.socket:
-    """A stream opened on a connection of its own, whose responses are never read."""
-    host, _, port = target.rpartition(":")
-    connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-    connection.initiate_connection()
-    stream = connection.get_next_available_stream_id()
-    connection.send_headers(
-        stream,
-        [
-            (":method", "POST"),
-            (":scheme", "http"),
-            (":path", path),
-            (":authority", target),
-            ("content-type", "application/grpc"),
-            ("te", "trailers"),
-        ],
-    )
-    connection.send_data(stream, frame(request))
-    connection.end_stream(stream)
-    unread = socket.create_connection((host, int(port)), timeout=5)
-    unread.sendall(connection.data_to_send())
-    return unread
-
-
 @pytest.mark.parametrize("write_timeout", [1.0, None], ids=["timed", "untimed"])
 def test_a_generated_services_streams_a_client_never_reads_are_cut_after_the_write_timeout(
     write_timeout: float | None, generated: Any, pb: Any, types: Any
@@ -246,8 +219,7 @@ def test_a_generated_services_streams_a_client_never_reads_are_cut_after_the_wri
     request = pb.ListItemsRequest(count=1000).SerializeToString()
     with Endless().start(LOOPBACK, config=config) as server:
         unread = [
-            _open_unread_stream(server.target, "/shop.v1.Inventory/ListItems", request)
-            for _ in range(2)
+            unread_stream(server.target, "/shop.v1.Inventory/ListItems", request) for _ in range(2)
         ]
         try:
             for _ in unread:
