@@ -192,7 +192,7 @@ def test_serving_applies_the_config_and_serves_extra_services(server_kind: str) 
 
 
 def test_serving_refuses_what_is_not_a_service() -> None:
-    with pytest.raises(TypeError, match="GreeterService or an AsyncGreeterService"):
+    with pytest.raises(TypeError, match="takes a service: a GreeterService, a generated service"):
         serving(object())  # type: ignore[call-overload]
 
 

@@ -171,7 +171,8 @@ def _run_to_the_end(main: Coroutine[object, object, None]) -> None:
 
     Once ``main`` returns, ``asyncio.run`` cancels the tasks still running and waits for
     every one: a handler that swallows its cancellation would keep the process alive
-    long past the grace period. Here they get half a second, then are abandoned.
+    long past the grace period. Here they get a quarter of a second to end by
+    themselves, then are cancelled and get half a second more, then are abandoned.
     """
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -180,13 +181,20 @@ def _run_to_the_end(main: Coroutine[object, object, None]) -> None:
     finally:
         try:
             leftovers = asyncio.all_tasks(loop)
+            if leftovers:
+                # grpc has ended their calls: most end by themselves at once. Cancelling
+                # one still in grpc's own code makes grpc log a traceback for it.
+                _, leftovers = loop.run_until_complete(
+                    asyncio.wait(leftovers, timeout=_LEFTOVER_TASK_SECONDS / 2)
+                )
             for task in leftovers:
                 task.cancel()
             if leftovers:
                 _, stuck = loop.run_until_complete(
                     asyncio.wait(leftovers, timeout=_LEFTOVER_TASK_SECONDS)
                 )
-                _abandon(stuck)
+                if stuck:
+                    _abandon(stuck)
             loop.run_until_complete(
                 asyncio.wait_for(loop.shutdown_asyncgens(), _LEFTOVER_TASK_SECONDS)
             )
