@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -137,7 +137,9 @@ class ServerProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**os.environ, **(env or {})},
+            # A process that hangs is sent SIGABRT (stop()): its threads' stacks are
+            # then in the log.
+            env={**os.environ, "PYTHONFAULTHANDLER": "1", **(env or {})},
         )
         self.output: list[str] = []
         assert self.process.stdout is not None
@@ -184,7 +186,14 @@ class ServerProcess:
         """Send ``sent`` once; wait for the exit and the output's end; the exit status."""
         if self.process.poll() is None:
             self.process.send_signal(sent)
-        status = self.process.wait(timeout=timeout)
+        try:
+            status = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGABRT)  # prints every thread's stack
+            with suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=5)
+            self.kill()
+            pytest.fail(f"still running {timeout} s after {sent.name}: {self.log()}")
         assert self.output_ended(timeout), f"something still holds the output: {self.log()}"
         return status
 

@@ -161,8 +161,9 @@ class AsyncServing(_Served):
         )
 
 
-#: How long the tasks still running once a server has stopped get to end after being
-#: cancelled (grpc has cancelled its calls by then), before they are abandoned.
+#: How long the tasks still running once a server has stopped get, in all, before they
+#: are abandoned: half to end by themselves (grpc has ended their calls), half to end
+#: after being cancelled. The threaded server's bound past the grace period is the same.
 _LEFTOVER_TASK_SECONDS = 0.5
 
 
@@ -172,7 +173,8 @@ def _run_to_the_end(main: Coroutine[object, object, None]) -> None:
     Once ``main`` returns, ``asyncio.run`` cancels the tasks still running and waits for
     every one: a handler that swallows its cancellation would keep the process alive
     long past the grace period. Here they get a quarter of a second to end by
-    themselves, then are cancelled and get half a second more, then are abandoned.
+    themselves, then are cancelled and get a quarter of a second more, then are
+    abandoned.
     """
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -191,7 +193,7 @@ def _run_to_the_end(main: Coroutine[object, object, None]) -> None:
                 task.cancel()
             if leftovers:
                 _, stuck = loop.run_until_complete(
-                    asyncio.wait(leftovers, timeout=_LEFTOVER_TASK_SECONDS)
+                    asyncio.wait(leftovers, timeout=_LEFTOVER_TASK_SECONDS / 2)
                 )
                 if stuck:
                     _abandon(stuck)
@@ -206,10 +208,10 @@ def _run_to_the_end(main: Coroutine[object, object, None]) -> None:
 def _abandon(stuck: set[asyncio.Task[Any]]) -> None:
     """Abandon tasks that ignored their cancellation (say so once, not once per task)."""
     logger.warning(
-        "%d task(s) still running %.1f s after being cancelled (they ignore "
+        "%d task(s) still running %.2f s after being cancelled (they ignore "
         "cancellation); abandoned",
         len(stuck),
-        _LEFTOVER_TASK_SECONDS,
+        _LEFTOVER_TASK_SECONDS / 2,
     )
     for task in stuck:
         task._log_destroy_pending = False  # type: ignore[attr-defined]  # said above
