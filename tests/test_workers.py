@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from greeter import GreeterClient, GreeterError, GreeterService, testing
+from greeter import GreeterClient, GreeterError, GreeterService, Unavailable, testing
 from greeter.server._workers import CannotFork, serve_in_workers
 from tests.conftest import (
     GREETER_SERVE,
@@ -346,7 +346,11 @@ def grpc_in_use(request: pytest.FixtureRequest) -> Iterator[None]:
         with testing.serving(GreeterService()):
             yield
     else:
-        with GreeterClient("127.0.0.1:1"):  # its channel starts gRPC's threads
+        with GreeterClient("127.0.0.1:1") as client:  # its channel starts gRPC's threads
+            # A call (refused: nothing listens on port 1) has them at work; right after
+            # an earlier test's gRPC wound down, a new channel alone may not have them yet.
+            with pytest.raises(Unavailable):
+                client.greet("you", timeout=10)
             yield
 
 
