@@ -45,6 +45,9 @@ if TYPE_CHECKING:
     from greeter.client._asyncio import (
         AsyncGreeterClient as AsyncGreeterClient,
     )
+    from greeter.client._base import (
+        CallOptions as CallOptions,
+    )
     from greeter.client._calls import (
         AsyncReplyStream as AsyncReplyStream,
         Reply as Reply,
@@ -141,6 +144,7 @@ _PUBLIC = {
         "ServerTLS",
     ),
     "greeter.client._asyncio": ("AsyncGreeterClient",),
+    "greeter.client._base": ("CallOptions",),
     "greeter.client._calls": (
         "AsyncReplyStream",
         "Reply",

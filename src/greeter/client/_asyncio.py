@@ -10,11 +10,10 @@ the call on both ends.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Iterable
+from typing import TYPE_CHECKING
 
 from greeter._helloworld import GREETER
-from greeter._metadata import Metadata
-from greeter._options import Compression
-from greeter.client._base import CLIENT_OPTIONS_DOC, health_status_name
+from greeter.client._base import CLIENT_OPTIONS_DOC, CallOptions, health_status_name
 from greeter.client._calls import AsyncReplyStream, Reply
 from greeter.client._generic import AsyncClient
 from greeter.client._greeter import (
@@ -27,6 +26,9 @@ from greeter.client._greeter import (
     any_hello_requests,
     greeting_reply,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["AsyncGreeterClient"]
 
@@ -48,147 +50,61 @@ class AsyncGreeterClient(AsyncClient):
 
     definition = GREETER
 
-    async def greet(
-        self,
-        name: str,
-        *,
-        timeout: float | None = None,
-        metadata: Metadata | None = None,
-        wait_for_ready: bool | None = None,
-        compression: Compression | None = None,
-    ) -> str:
+    async def greet(self, name: str, **options: Unpack[CallOptions]) -> str:
         """SayHello: the greeting for ``name`` (``"Hello, you!"`` from a stock server)."""
         request = HelloRequest(name=name)
-        return (
-            await self._unary_unary(
-                SAY_HELLO, request, timeout, metadata, wait_for_ready, compression
-            )
-        ).message
+        return (await self._unary_unary(SAY_HELLO, request, **options)).message
 
-    async def greet_with_call(
-        self,
-        name: str,
-        *,
-        timeout: float | None = None,
-        metadata: Metadata | None = None,
-        wait_for_ready: bool | None = None,
-        compression: Compression | None = None,
-    ) -> Reply:
+    async def greet_with_call(self, name: str, **options: Unpack[CallOptions]) -> Reply:
         """SayHello, returning the reply with the server's initial and trailing metadata."""
         request = HelloRequest(name=name)
-        return greeting_reply(
-            await self._unary_unary_with_call(
-                SAY_HELLO, request, timeout, metadata, wait_for_ready, compression
-            )
-        )
+        return greeting_reply(await self._unary_unary_with_call(SAY_HELLO, request, **options))
 
-    async def greet_again(
-        self,
-        name: str,
-        *,
-        timeout: float | None = None,
-        metadata: Metadata | None = None,
-        wait_for_ready: bool | None = None,
-        compression: Compression | None = None,
-    ) -> str:
+    async def greet_again(self, name: str, **options: Unpack[CallOptions]) -> str:
         """SayHelloAgain: the second greeting for ``name`` (``"Hello again, you!"``)."""
         request = HelloRequest(name=name)
-        return (
-            await self._unary_unary(
-                SAY_HELLO_AGAIN, request, timeout, metadata, wait_for_ready, compression
-            )
-        ).message
+        return (await self._unary_unary(SAY_HELLO_AGAIN, request, **options)).message
 
-    async def greet_again_with_call(
-        self,
-        name: str,
-        *,
-        timeout: float | None = None,
-        metadata: Metadata | None = None,
-        wait_for_ready: bool | None = None,
-        compression: Compression | None = None,
-    ) -> Reply:
+    async def greet_again_with_call(self, name: str, **options: Unpack[CallOptions]) -> Reply:
         """SayHelloAgain, returning the reply with the server's metadata."""
         request = HelloRequest(name=name)
         return greeting_reply(
-            await self._unary_unary_with_call(
-                SAY_HELLO_AGAIN, request, timeout, metadata, wait_for_ready, compression
-            )
+            await self._unary_unary_with_call(SAY_HELLO_AGAIN, request, **options)
         )
 
     async def greet_many(
-        self,
-        names: Iterable[str] | AsyncIterable[str],
-        *,
-        timeout: float | None = None,
-        metadata: Metadata | None = None,
-        wait_for_ready: bool | None = None,
-        compression: Compression | None = None,
+        self, names: Iterable[str] | AsyncIterable[str], **options: Unpack[CallOptions]
     ) -> str:
         """SayHelloStreamRequest: stream every name, get one greeting for them all.
 
         ``names`` may be an iterable or an async iterable (e.g. an async generator).
         """
         requests = any_hello_requests(names)
-        return (
-            await self._stream_unary(
-                SAY_HELLO_STREAM_REQUEST, requests, timeout, metadata, wait_for_ready, compression
-            )
-        ).message
+        return (await self._stream_unary(SAY_HELLO_STREAM_REQUEST, requests, **options)).message
 
     async def greet_many_with_call(
-        self,
-        names: Iterable[str] | AsyncIterable[str],
-        *,
-        timeout: float | None = None,
-        metadata: Metadata | None = None,
-        wait_for_ready: bool | None = None,
-        compression: Compression | None = None,
+        self, names: Iterable[str] | AsyncIterable[str], **options: Unpack[CallOptions]
     ) -> Reply:
         """SayHelloStreamRequest, returning the reply with the server's metadata."""
         requests = any_hello_requests(names)
         return greeting_reply(
-            await self._stream_unary_with_call(
-                SAY_HELLO_STREAM_REQUEST, requests, timeout, metadata, wait_for_ready, compression
-            )
+            await self._stream_unary_with_call(SAY_HELLO_STREAM_REQUEST, requests, **options)
         )
 
-    def greet_stream(
-        self,
-        name: str,
-        *,
-        timeout: float | None = None,
-        metadata: Metadata | None = None,
-        wait_for_ready: bool | None = None,
-        compression: Compression | None = None,
-    ) -> AsyncReplyStream:
+    def greet_stream(self, name: str, **options: Unpack[CallOptions]) -> AsyncReplyStream:
         """SayHelloStreamReply: ``async for`` over the greetings streamed for ``name``.
 
         Leaving an ``async with`` block around the stream early cancels the call.
         """
         request = HelloRequest(name=name)
-        return AsyncReplyStream(
-            self._open_stream(
-                SAY_HELLO_STREAM_REPLY, request, timeout, metadata, wait_for_ready, compression
-            )
-        )
+        return AsyncReplyStream(self._open_stream(SAY_HELLO_STREAM_REPLY, request, **options))
 
     def chat(
-        self,
-        names: Iterable[str] | AsyncIterable[str],
-        *,
-        timeout: float | None = None,
-        metadata: Metadata | None = None,
-        wait_for_ready: bool | None = None,
-        compression: Compression | None = None,
+        self, names: Iterable[str] | AsyncIterable[str], **options: Unpack[CallOptions]
     ) -> AsyncReplyStream:
         """SayHelloBidiStream: send names, ``async for`` over the replies as they come."""
         requests = any_hello_requests(names)
-        return AsyncReplyStream(
-            self._open_stream(
-                SAY_HELLO_BIDI_STREAM, requests, timeout, metadata, wait_for_ready, compression
-            )
-        )
+        return AsyncReplyStream(self._open_stream(SAY_HELLO_BIDI_STREAM, requests, **options))
 
     async def check_health(self, service: str = "", *, timeout: float | None = None) -> str:
         """Ask the server's health service how ``service`` is ("": the whole server).

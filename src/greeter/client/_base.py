@@ -9,8 +9,10 @@ blocking or awaiting:
   once (``ChannelSettings``), then the channel opened by the twin and a grpc
   multi-callable made for each method of the client's ``definition`` (its
   ``ServiceDefinition``), once, as grpc's generated stubs do;
+- ``CallOptions``: the four options every call method takes as keyword arguments
+  (``**options: Unpack[CallOptions]``), typed once for every client;
 - ``_options()``: one call's options over the client's defaults, as grpcio's call
-  methods take them (``CallOptions``);
+  methods take them (``GrpcCallOptions``);
 - the health check's method and request (``grpc.health.v1.Health/Check``), which every
   client can ask of its server.
 
@@ -46,6 +48,7 @@ __all__ = [
     "CLIENT_OPTIONS_DOC",
     "CallOptions",
     "ClientBase",
+    "GrpcCallOptions",
     "health_status_name",
 ]
 
@@ -62,6 +65,29 @@ _Channel = TypeVar("_Channel")
 
 
 class CallOptions(TypedDict, total=False):
+    """The options every call method of every client takes, as keyword arguments.
+
+    A method's signature says ``**options: Unpack[CallOptions]``: type checkers and
+    editors see the four keywords below, each optional. One left out, or ``None``,
+    keeps the client's default (set when it was made)::
+
+        client.greet("you", timeout=2.5, metadata=[("x-request-id", "42")])
+    """
+
+    #: Seconds until the call fails with ``greeter.DeadlineExceeded``; ``math.inf``:
+    #: no deadline, even when the client has a default one.
+    timeout: float | None
+    #: Sent with the call, after the client's own metadata. A key or value gRPC would
+    #: refuse raises ``ValueError`` before anything is sent.
+    metadata: Metadata | None
+    #: Queue the call until the server is reachable instead of failing fast with
+    #: ``greeter.Unavailable``.
+    wait_for_ready: bool | None
+    #: Compress the request: ``"gzip"`` or ``"deflate"``.
+    compression: Compression | None
+
+
+class GrpcCallOptions(TypedDict, total=False):
     """The per-call options as grpcio's call methods take them (keyword arguments); one
     left out is grpc's default (``None``; no metadata)."""
 
@@ -80,14 +106,14 @@ def _grpc_timeout(timeout: float | None) -> float | None:
     return None if timeout >= _NO_DEADLINE_SECONDS else timeout
 
 
-def _only_set(options: CallOptions) -> CallOptions:
+def _only_set(options: GrpcCallOptions) -> GrpcCallOptions:
     """``options`` without those at grpc's own defaults (``None``, no metadata).
 
     Every keyword argument grpc binds costs instructions on every call (about 400 of a
     sync unary call's): a usual call passes only what it sets, as a raw stub's caller
     does.
     """
-    only_set = CallOptions()
+    only_set = GrpcCallOptions()
     if options["timeout"] is not None:
         only_set["timeout"] = options["timeout"]
     if options["metadata"]:
@@ -135,7 +161,7 @@ class ClientBase(Generic[_Interceptor, _Channel]):
             )
         from greeter.client._channel import ChannelSettings
 
-        self._defaults = CallOptions(
+        self._defaults = GrpcCallOptions(
             timeout=_grpc_timeout(timeout),
             metadata=normalize_metadata(metadata),
             wait_for_ready=wait_for_ready,
@@ -181,11 +207,11 @@ class ClientBase(Generic[_Interceptor, _Channel]):
 
     def _options(
         self,
-        timeout: float | None,
-        metadata: Metadata | None,
-        wait_for_ready: bool | None,
-        compression: Compression | None,
-    ) -> CallOptions:
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        wait_for_ready: bool | None = None,
+        compression: Compression | None = None,
+    ) -> GrpcCallOptions:
         """Per-call options over the client's defaults; per-call metadata is appended."""
         if self._closed:
             raise RuntimeError(f"{self!r} is closed")
@@ -201,7 +227,7 @@ class ClientBase(Generic[_Interceptor, _Channel]):
         defaults = self._defaults
         if token is not None:
             from greeter.client._tokens import authorization_metadata
-        return CallOptions(
+        return GrpcCallOptions(
             timeout=defaults["timeout"] if timeout is None else _grpc_timeout(timeout),
             metadata=(
                 defaults["metadata"]
@@ -256,9 +282,9 @@ CLIENT_OPTIONS_DOC = """
     ``keepalive_seconds`` pings the server to notice dead connections. ``interceptors``
     are raw grpc client interceptors (``grpc.aio``'s on the asyncio client).
 
-    Every method takes the same four call options, keyword-only, to override the
-    defaults for one call; ``None`` keeps the default, so to lift the client's default
-    timeout for one call, pass ``timeout=math.inf``.
+    Every method takes the same four call options as keywords (``greeter.CallOptions``)
+    to override the defaults for one call; ``None`` keeps the default, so to lift the
+    client's default timeout for one call, pass ``timeout=math.inf``.
 
     Failed calls raise the ``greeter.GreeterError`` subclass for their status.
 """

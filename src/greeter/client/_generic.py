@@ -2,9 +2,10 @@
 
 A generated ``InventoryClient`` and the Greeter's ``GreeterClient`` alike declare one
 typed method per RPC and call the helpers here with the RPC's ``Method`` (from their
-``ServiceDefinition``) and the four call options. The constructor, option handling and
-channel live once in ``ClientBase``; the two classes here mirror each other and differ
-only where blocking and awaiting differ:
+``ServiceDefinition``) and the call options as they came (``**options:
+Unpack[CallOptions]``). The constructor, option handling and channel live once in
+``ClientBase``; the two classes here mirror each other and differ only where blocking
+and awaiting differ:
 
 - ``_unary_unary`` / ``_stream_unary``: the response (``AsyncClient``: awaited);
 - ``_unary_unary_with_call`` / ``_stream_unary_with_call``: a ``Response``, the message
@@ -20,7 +21,7 @@ may be iterables or async iterables; cancelling the task awaiting a call cancels
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 import grpc.aio
@@ -29,7 +30,7 @@ from google.protobuf.message import Message
 from greeter._metadata import Metadata, metadata_from_grpc
 from greeter._method import Method
 from greeter._options import Compression
-from greeter.client._base import CLIENT_OPTIONS_DOC, ClientBase
+from greeter.client._base import CLIENT_OPTIONS_DOC, CallOptions, ClientBase
 from greeter.client._streams import AsyncResponseStream, Response, ResponseStream
 from greeter.errors import error_from_grpc
 
@@ -43,10 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["AsyncClient", "Client"]
 
 _Response = TypeVar("_Response", bound=Message)
-
-#: The four call options as every helper takes them, after the request and in this
-#: order: ``timeout``, ``metadata``, ``wait_for_ready``, ``compression``.
-_Options: TypeAlias = "tuple[float | None, Metadata | None, bool | None, Compression | None]"
 
 
 class Client(ClientBase["ClientInterceptor", grpc.Channel]):
@@ -63,16 +60,16 @@ class Client(ClientBase["ClientInterceptor", grpc.Channel]):
     def _open_channel(self, interceptors: Sequence[ClientInterceptor]) -> grpc.Channel:
         return self._channel_settings.open(interceptors)
 
-    # The four options are spelt out here, not ``*options``: this is every unary call's
-    # path, and packing them costs instructions on each.
+    # The four options are spelt out here, not ``**options``: this is every unary call's
+    # path, and a typed client's method passes them on as they came.
     def _unary_unary(
         self,
         method: Method[Any, _Response],
         request: object,
-        timeout: float | None,
-        metadata: Metadata | None,
-        wait_for_ready: bool | None,
-        compression: Compression | None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        wait_for_ready: bool | None = None,
+        compression: Compression | None = None,
     ) -> _Response:
         """One response for one request, or for an iterator of requests."""
         options = self._options(timeout, metadata, wait_for_ready, compression)
@@ -83,16 +80,19 @@ class Client(ClientBase["ClientInterceptor", grpc.Channel]):
         return response
 
     def _stream_unary(
-        self, method: Method[Any, _Response], requests: Iterable[object], *options: Unpack[_Options]
+        self,
+        method: Method[Any, _Response],
+        requests: Iterable[object],
+        **options: Unpack[CallOptions],
     ) -> _Response:
         """One response for an iterable of requests (grpc reads them with ``next()``)."""
-        return self._unary_unary(method, iter(requests), *options)
+        return self._unary_unary(method, iter(requests), **options)
 
     def _unary_unary_with_call(
-        self, method: Method[Any, _Response], request: object, *options: Unpack[_Options]
+        self, method: Method[Any, _Response], request: object, **options: Unpack[CallOptions]
     ) -> Response[_Response]:
         """As ``_unary_unary``, with the server's initial and trailing metadata."""
-        call_options = self._options(*options)
+        call_options = self._options(**options)
         try:
             response, call = self._callables[method.path].with_call(request, **call_options)
         except grpc.RpcError as exc:
@@ -104,29 +104,35 @@ class Client(ClientBase["ClientInterceptor", grpc.Channel]):
         )
 
     def _stream_unary_with_call(
-        self, method: Method[Any, _Response], requests: Iterable[object], *options: Unpack[_Options]
+        self,
+        method: Method[Any, _Response],
+        requests: Iterable[object],
+        **options: Unpack[CallOptions],
     ) -> Response[_Response]:
         """As ``_stream_unary``, with the server's initial and trailing metadata."""
-        return self._unary_unary_with_call(method, iter(requests), *options)
+        return self._unary_unary_with_call(method, iter(requests), **options)
 
     def _unary_stream(
-        self, method: Method[Any, _Response], request: object, *options: Unpack[_Options]
+        self, method: Method[Any, _Response], request: object, **options: Unpack[CallOptions]
     ) -> ResponseStream[_Response]:
         """The responses to one request, or to an iterator of requests, as they come."""
-        return ResponseStream(self._open_stream(method, request, *options))
+        return ResponseStream(self._open_stream(method, request, **options))
 
     def _stream_stream(
-        self, method: Method[Any, _Response], requests: Iterable[object], *options: Unpack[_Options]
+        self,
+        method: Method[Any, _Response],
+        requests: Iterable[object],
+        **options: Unpack[CallOptions],
     ) -> ResponseStream[_Response]:
         """The responses to an iterable of requests, as they come."""
-        return self._unary_stream(method, iter(requests), *options)
+        return self._unary_stream(method, iter(requests), **options)
 
     def _open_stream(
-        self, method: Method[Any, _Response], request: object, *options: Unpack[_Options]
+        self, method: Method[Any, _Response], request: object, **options: Unpack[CallOptions]
     ) -> _CallIterator[_Response]:
         """grpc's call of a server-streaming or bidi method: its responses, as they come."""
         call: _CallIterator[_Response] = self._callables[method.path](
-            request, **self._options(*options)
+            request, **self._options(**options)
         )
         return call
 
@@ -162,10 +168,10 @@ class AsyncClient(ClientBase[grpc.aio.ClientInterceptor, grpc.aio.Channel]):
         self,
         method: Method[Any, _Response],
         request: object,
-        timeout: float | None,
-        metadata: Metadata | None,
-        wait_for_ready: bool | None,
-        compression: Compression | None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        wait_for_ready: bool | None = None,
+        compression: Compression | None = None,
     ) -> _Response:
         """One response for one request, or for an (async) iterable of requests."""
         options = self._options(timeout, metadata, wait_for_ready, compression)
@@ -179,10 +185,10 @@ class AsyncClient(ClientBase[grpc.aio.ClientInterceptor, grpc.aio.Channel]):
     _stream_unary = _unary_unary
 
     async def _unary_unary_with_call(
-        self, method: Method[Any, _Response], request: object, *options: Unpack[_Options]
+        self, method: Method[Any, _Response], request: object, **options: Unpack[CallOptions]
     ) -> Response[_Response]:
         """As ``_unary_unary``, with the server's initial and trailing metadata."""
-        call = self._callables[method.path](request, **self._options(*options))
+        call = self._callables[method.path](request, **self._options(**options))
         try:
             response: _Response = await call
             initial = metadata_from_grpc(await call.initial_metadata())
@@ -194,21 +200,21 @@ class AsyncClient(ClientBase[grpc.aio.ClientInterceptor, grpc.aio.Channel]):
     _stream_unary_with_call = _unary_unary_with_call
 
     def _unary_stream(
-        self, method: Method[Any, _Response], request: object, *options: Unpack[_Options]
+        self, method: Method[Any, _Response], request: object, **options: Unpack[CallOptions]
     ) -> AsyncResponseStream[_Response]:
         """The responses to one request, or to (async) iterable requests, as they come."""
         return AsyncResponseStream(
-            self._open_stream(method, request, *options), method.response_type
+            self._open_stream(method, request, **options), method.response_type
         )
 
     _stream_stream = _unary_stream
 
     def _open_stream(
-        self, method: Method[Any, _Response], request: object, *options: Unpack[_Options]
+        self, method: Method[Any, _Response], request: object, **options: Unpack[CallOptions]
     ) -> AsyncStreamCall[_Response]:
         """grpc.aio's call of a server-streaming or bidi method, whose responses are read."""
         call: AsyncStreamCall[_Response] = self._callables[method.path](
-            request, **self._options(*options)
+            request, **self._options(**options)
         )
         return call
 

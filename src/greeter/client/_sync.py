@@ -9,11 +9,10 @@ reply's message out. The asyncio twin is ``greeter.client._asyncio``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from greeter._helloworld import GREETER
-from greeter._metadata import Metadata
-from greeter._options import Compression
-from greeter.client._base import CLIENT_OPTIONS_DOC, health_status_name
+from greeter.client._base import CLIENT_OPTIONS_DOC, CallOptions, health_status_name
 from greeter.client._calls import Reply, ReplyStream
 from greeter.client._generic import Client
 from greeter.client._greeter import (
@@ -26,6 +25,9 @@ from greeter.client._greeter import (
     greeting_reply,
     hello_requests,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["GreeterClient"]
 
@@ -45,114 +47,42 @@ class GreeterClient(Client):
 
     definition = GREETER
 
-    def greet(
-        self,
-        name: str,
-        *,
-        timeout: float | None = None,
-        metadata: Metadata | None = None,
-        wait_for_ready: bool | None = None,
-        compression: Compression | None = None,
-    ) -> str:
+    def greet(self, name: str, **options: Unpack[CallOptions]) -> str:
         """SayHello: the greeting for ``name`` (``"Hello, you!"`` from a stock server)."""
         request = HelloRequest(name=name)
-        return self._unary_unary(
-            SAY_HELLO, request, timeout, metadata, wait_for_ready, compression
-        ).message
+        return self._unary_unary(SAY_HELLO, request, **options).message
 
-    def greet_with_call(
-        self,
-        name: str,
-        *,
-        timeout: float | None = None,
-        metadata: Metadata | None = None,
-        wait_for_ready: bool | None = None,
-        compression: Compression | None = None,
-    ) -> Reply:
+    def greet_with_call(self, name: str, **options: Unpack[CallOptions]) -> Reply:
         """SayHello, returning the reply with the server's initial and trailing metadata."""
         request = HelloRequest(name=name)
-        return greeting_reply(
-            self._unary_unary_with_call(
-                SAY_HELLO, request, timeout, metadata, wait_for_ready, compression
-            )
-        )
+        return greeting_reply(self._unary_unary_with_call(SAY_HELLO, request, **options))
 
-    def greet_again(
-        self,
-        name: str,
-        *,
-        timeout: float | None = None,
-        metadata: Metadata | None = None,
-        wait_for_ready: bool | None = None,
-        compression: Compression | None = None,
-    ) -> str:
+    def greet_again(self, name: str, **options: Unpack[CallOptions]) -> str:
         """SayHelloAgain: the second greeting for ``name`` (``"Hello again, you!"``)."""
         request = HelloRequest(name=name)
-        return self._unary_unary(
-            SAY_HELLO_AGAIN, request, timeout, metadata, wait_for_ready, compression
-        ).message
+        return self._unary_unary(SAY_HELLO_AGAIN, request, **options).message
 
-    def greet_again_with_call(
-        self,
-        name: str,
-        *,
-        timeout: float | None = None,
-        metadata: Metadata | None = None,
-        wait_for_ready: bool | None = None,
-        compression: Compression | None = None,
-    ) -> Reply:
+    def greet_again_with_call(self, name: str, **options: Unpack[CallOptions]) -> Reply:
         """SayHelloAgain, returning the reply with the server's metadata."""
         request = HelloRequest(name=name)
-        return greeting_reply(
-            self._unary_unary_with_call(
-                SAY_HELLO_AGAIN, request, timeout, metadata, wait_for_ready, compression
-            )
-        )
+        return greeting_reply(self._unary_unary_with_call(SAY_HELLO_AGAIN, request, **options))
 
-    def greet_many(
-        self,
-        names: Iterable[str],
-        *,
-        timeout: float | None = None,
-        metadata: Metadata | None = None,
-        wait_for_ready: bool | None = None,
-        compression: Compression | None = None,
-    ) -> str:
+    def greet_many(self, names: Iterable[str], **options: Unpack[CallOptions]) -> str:
         """SayHelloStreamRequest: stream every name, get one greeting for them all.
 
         ``names`` may be any iterable, including a generator producing names over time.
         """
         requests = hello_requests(names)
-        return self._stream_unary(
-            SAY_HELLO_STREAM_REQUEST, requests, timeout, metadata, wait_for_ready, compression
-        ).message
+        return self._stream_unary(SAY_HELLO_STREAM_REQUEST, requests, **options).message
 
-    def greet_many_with_call(
-        self,
-        names: Iterable[str],
-        *,
-        timeout: float | None = None,
-        metadata: Metadata | None = None,
-        wait_for_ready: bool | None = None,
-        compression: Compression | None = None,
-    ) -> Reply:
+    def greet_many_with_call(self, names: Iterable[str], **options: Unpack[CallOptions]) -> Reply:
         """SayHelloStreamRequest, returning the reply with the server's metadata."""
         requests = hello_requests(names)
         return greeting_reply(
-            self._stream_unary_with_call(
-                SAY_HELLO_STREAM_REQUEST, requests, timeout, metadata, wait_for_ready, compression
-            )
+            self._stream_unary_with_call(SAY_HELLO_STREAM_REQUEST, requests, **options)
         )
 
-    def greet_stream(
-        self,
-        name: str,
-        *,
-        timeout: float | None = None,
-        metadata: Metadata | None = None,
-        wait_for_ready: bool | None = None,
-        compression: Compression | None = None,
-    ) -> ReplyStream:
+    def greet_stream(self, name: str, **options: Unpack[CallOptions]) -> ReplyStream:
         """SayHelloStreamReply: iterate the greetings the server streams for ``name``.
 
         ::
@@ -164,21 +94,9 @@ class GreeterClient(Client):
         Leaving the ``with`` block early cancels the call on both ends.
         """
         request = HelloRequest(name=name)
-        return ReplyStream(
-            self._open_stream(
-                SAY_HELLO_STREAM_REPLY, request, timeout, metadata, wait_for_ready, compression
-            )
-        )
+        return ReplyStream(self._open_stream(SAY_HELLO_STREAM_REPLY, request, **options))
 
-    def chat(
-        self,
-        names: Iterable[str],
-        *,
-        timeout: float | None = None,
-        metadata: Metadata | None = None,
-        wait_for_ready: bool | None = None,
-        compression: Compression | None = None,
-    ) -> ReplyStream:
+    def chat(self, names: Iterable[str], **options: Unpack[CallOptions]) -> ReplyStream:
         """SayHelloBidiStream: send names, iterate the replies as they come back.
 
         ``names`` is consumed in a background thread, so a generator may produce names
@@ -187,11 +105,7 @@ class GreeterClient(Client):
         thread until it yields or returns.
         """
         requests = hello_requests(names)
-        return ReplyStream(
-            self._open_stream(
-                SAY_HELLO_BIDI_STREAM, requests, timeout, metadata, wait_for_ready, compression
-            )
-        )
+        return ReplyStream(self._open_stream(SAY_HELLO_BIDI_STREAM, requests, **options))
 
     def check_health(self, service: str = "", *, timeout: float | None = None) -> str:
         """Ask the server's health service how ``service`` is ("": the whole server).

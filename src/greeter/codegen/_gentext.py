@@ -15,12 +15,9 @@ from greeter.rpc import Shape
 
 __all__ = ["render"]
 
-_OPTION_PARAMETERS = """\
-        *,
-        timeout: float | None = None,
-        metadata: greeter.rpc.Metadata | None = None,
-        wait_for_ready: bool | None = None,
-        compression: greeter.rpc.Compression | None = None,"""
+#: Every client method's call options: ``timeout``, ``metadata``, ``wait_for_ready``,
+#: ``compression``, as keywords typed by ``greeter.rpc.CallOptions``.
+_OPTION_PARAMETERS = "        **options: Unpack[greeter.rpc.CallOptions],"
 
 
 def render(plan: ModulePlan) -> str:
@@ -71,7 +68,8 @@ def _header(plan: ModulePlan) -> list[str]:
     ]
     typing_names = _typing_names(plan)
     if typing_names:
-        lines += [f"from collections.abc import {', '.join(typing_names)}", ""]
+        lines += [f"from collections.abc import {', '.join(typing_names)}"]
+    lines += ["from typing import TYPE_CHECKING", ""]
     lines.append("import greeter.rpc")
     for module, bound in sorted(plan.imports.items()):
         package, _, short = module.rpartition(".")
@@ -80,7 +78,15 @@ def _header(plan: ModulePlan) -> list[str]:
             lines.append(f"from {package} import {short}{alias}")
         else:
             lines.append(f"import {short}{alias}")
-    return [*lines, "# isort: on", "", ""]
+    lines += [
+        "",
+        "if TYPE_CHECKING:",
+        "    from typing_extensions import Unpack",
+        "# isort: on",
+        "",
+        "",
+    ]
+    return lines
 
 
 def _table(service: ServiceNames) -> list[str]:
@@ -177,10 +183,7 @@ def _client_method(
         f"        return {'await ' if awaits else ''}self._{helper}(",
         f"            {service.table}.{rpc.attribute},",
         f"            {'requests' if rpc.shape.streams_requests else 'request'},",
-        "            timeout,",
-        "            metadata,",
-        "            wait_for_ready,",
-        "            compression,",
+        "            **options,",
         "        )",
         "",
     ]

@@ -4,7 +4,7 @@
 ``x_pb2.py``, an ``x_greeter.py`` whose classes are names and types over this module:
 ``XClient(Client)``, ``AsyncXClient(AsyncClient)``, ``XService(Service)`` and
 ``AsyncXService(AsyncService)``, each with one method per RPC, in snake_case. Channels,
-call options, error mapping, handlers and ``self.context`` live here, once::
+call options (``CallOptions``), error mapping, handlers and ``self.context`` live here, once::
 
     from shop.v1.inventory_greeter import InventoryClient, InventoryService
 
@@ -27,6 +27,7 @@ has ``<name>_with_call``, returning a ``Response`` with the server's metadata.
 from greeter._metadata import Metadata, MetadataTuple
 from greeter._method import Method, ServiceDefinition, Shape
 from greeter._options import Compression
+from greeter.client._base import CallOptions
 from greeter.client._generic import AsyncClient, Client
 from greeter.client._streams import AsyncResponseStream, Response, ResponseStream
 from greeter.errors import Unimplemented
@@ -36,6 +37,7 @@ __all__ = [
     "AsyncClient",
     "AsyncResponseStream",
     "AsyncService",
+    "CallOptions",
     "Client",
     "Compression",
     "Metadata",
