@@ -60,6 +60,11 @@ class Client(ClientBase["ClientInterceptor", grpc.Channel]):
     def _open_channel(self, interceptors: Sequence[ClientInterceptor]) -> grpc.Channel:
         return self._channel_settings.open(interceptors)
 
+    def _bind(self, method: Method[Any, Any]) -> None:
+        super()._bind(method)
+        if method.shape.streams_requests:
+            self._callables[method.path] = _ReadWithNext(self._callables[method.path])
+
     # The four options are spelt out here, not ``**options``: this is every unary call's
     # path, and a typed client's method passes them on as they came.
     def _unary_unary(
@@ -79,14 +84,8 @@ class Client(ClientBase["ClientInterceptor", grpc.Channel]):
             raise error_from_grpc(exc) from exc
         return response
 
-    def _stream_unary(
-        self,
-        method: Method[Any, _Response],
-        requests: Iterable[object],
-        **options: Unpack[CallOptions],
-    ) -> _Response:
-        """One response for an iterable of requests (grpc reads them with ``next()``)."""
-        return self._unary_unary(method, iter(requests), **options)
+    #: A request stream is any iterable: ``_bind`` has grpc read it as an iterator.
+    _stream_unary = _unary_unary
 
     def _unary_unary_with_call(
         self, method: Method[Any, _Response], request: object, **options: Unpack[CallOptions]
@@ -103,14 +102,7 @@ class Client(ClientBase["ClientInterceptor", grpc.Channel]):
             trailing_metadata=metadata_from_grpc(call.trailing_metadata()),
         )
 
-    def _stream_unary_with_call(
-        self,
-        method: Method[Any, _Response],
-        requests: Iterable[object],
-        **options: Unpack[CallOptions],
-    ) -> Response[_Response]:
-        """As ``_stream_unary``, with the server's initial and trailing metadata."""
-        return self._unary_unary_with_call(method, iter(requests), **options)
+    _stream_unary_with_call = _unary_unary_with_call
 
     def _unary_stream(
         self, method: Method[Any, _Response], request: object, **options: Unpack[CallOptions]
@@ -118,14 +110,7 @@ class Client(ClientBase["ClientInterceptor", grpc.Channel]):
         """The responses to one request, or to an iterator of requests, as they come."""
         return ResponseStream(self._open_stream(method, request, **options))
 
-    def _stream_stream(
-        self,
-        method: Method[Any, _Response],
-        requests: Iterable[object],
-        **options: Unpack[CallOptions],
-    ) -> ResponseStream[_Response]:
-        """The responses to an iterable of requests, as they come."""
-        return self._unary_stream(method, iter(requests), **options)
+    _stream_stream = _unary_stream
 
     def _open_stream(
         self, method: Method[Any, _Response], request: object, **options: Unpack[CallOptions]
@@ -147,6 +132,22 @@ class Client(ClientBase["ClientInterceptor", grpc.Channel]):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class _ReadWithNext:
+    """grpc's request-streaming multi-callable, taking any iterable of requests: grpc
+    reads the stream with ``next()``, so it gets ``iter(requests)``."""
+
+    __slots__ = ("_call",)
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+
+    def __call__(self, requests: Iterable[object], **options: Any) -> Any:
+        return self._call(iter(requests), **options)
+
+    def with_call(self, requests: Iterable[object], **options: Any) -> Any:
+        return self._call.with_call(iter(requests), **options)
 
 
 class AsyncClient(ClientBase[grpc.aio.ClientInterceptor, grpc.aio.Channel]):

@@ -22,6 +22,7 @@ import asyncio
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
 
 import grpc
@@ -69,15 +70,13 @@ _Message = TypeVar("_Message", bound=Message)
 _Send = Callable[[HealthCheckResponse | None], object]
 
 
+@dataclass(eq=False, slots=True)  # each watcher is its own (a set holds them)
 class _Watcher:
     """One open ``Watch``: the service it watches and the last status it was sent."""
 
-    __slots__ = ("last", "send", "service")
-
-    def __init__(self, service: str, send: _Send) -> None:
-        self.service = service
-        self.send = send
-        self.last: _Status | None = None
+    service: str
+    send: _Send
+    last: _Status | None = None
 
 
 class _Statuses:
