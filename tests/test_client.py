@@ -84,6 +84,27 @@ def test_unknown_compression_is_refused_at_construction() -> None:
         GreeterClient(compression="brotli")  # type: ignore[arg-type]
 
 
+def test_a_misspelt_call_option_is_a_type_error_and_nothing_is_sent() -> None:
+    class Counting(GreeterService):
+        calls = 0
+
+        def say_hello(self, name: str) -> str:
+            Counting.calls += 1
+            return super().say_hello(name)
+
+    with Counting().start(LOOPBACK) as server, GreeterClient(server.target) as client:
+        with pytest.raises(TypeError, match="timeot"):
+            client.greet("you", timeot=1.0)  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match="timeot"):
+            client.greet_with_call("you", timeot=1.0)  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match="timeot"):
+            client.greet_many(["a", "b"], timeot=1.0)  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match="timeot"):
+            client.greet_stream("you", timeot=1.0)  # type: ignore[call-arg]
+        assert client.greet("you", timeout=5.0) == "Hello, you!"
+    assert Counting.calls == 1
+
+
 def test_closed_client_refuses_calls_with_a_clear_error(server: GreeterServer) -> None:
     with GreeterClient(server.target) as client:
         assert client.greet("you") == "Hello, you!"

@@ -44,3 +44,36 @@ def test_user_code_runs() -> None:
         "c ['hello, s! (1 of 3)', 'hello, s! (2 of 3)', 'hello, s! (3 of 3)']"
         " True ['ba', 'dc'] True",
     ]
+
+
+MISUSED_OPTIONS = """
+from greeter import AsyncGreeterClient, GreeterClient
+
+
+def sync_call(client: GreeterClient) -> None:
+    client.greet("you", timeot=2.0)
+    client.greet_stream("you", timeout="2")
+
+
+async def async_call(client: AsyncGreeterClient) -> None:
+    await client.greet_again("you", compression="brotli")
+"""
+
+
+@pytest.mark.timeout(300)
+def test_mypy_checks_each_call_option_by_name_and_type(tmp_path: Path) -> None:
+    code = tmp_path / "misused_options.py"
+    code.write_text(MISUSED_OPTIONS)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(code)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
+    )
+    errors = [line for line in result.stdout.splitlines() if ": error:" in line]
+    assert len(errors) == 3, result.stdout
+    assert 'Unexpected keyword argument "timeot" for "greet"' in errors[0]
+    assert 'Argument "timeout" to "greet_stream" of "GreeterClient"' in errors[1]
+    assert 'Argument "compression" to "greet_again" of "AsyncGreeterClient"' in errors[2]
