@@ -55,22 +55,10 @@ class AsyncGreeterClient(AsyncClient):
         request = HelloRequest(name=name)
         return (await self._unary_unary(SAY_HELLO, request, **options)).message
 
-    async def greet_with_call(self, name: str, **options: Unpack[CallOptions]) -> Reply:
-        """SayHello, returning the reply with the server's initial and trailing metadata."""
-        request = HelloRequest(name=name)
-        return greeting_reply(await self._unary_unary_with_call(SAY_HELLO, request, **options))
-
     async def greet_again(self, name: str, **options: Unpack[CallOptions]) -> str:
         """SayHelloAgain: the second greeting for ``name`` (``"Hello again, you!"``)."""
         request = HelloRequest(name=name)
         return (await self._unary_unary(SAY_HELLO_AGAIN, request, **options)).message
-
-    async def greet_again_with_call(self, name: str, **options: Unpack[CallOptions]) -> Reply:
-        """SayHelloAgain, returning the reply with the server's metadata."""
-        request = HelloRequest(name=name)
-        return greeting_reply(
-            await self._unary_unary_with_call(SAY_HELLO_AGAIN, request, **options)
-        )
 
     async def greet_many(
         self, names: Iterable[str] | AsyncIterable[str], **options: Unpack[CallOptions]
@@ -81,15 +69,6 @@ class AsyncGreeterClient(AsyncClient):
         """
         requests = any_hello_requests(names)
         return (await self._stream_unary(SAY_HELLO_STREAM_REQUEST, requests, **options)).message
-
-    async def greet_many_with_call(
-        self, names: Iterable[str] | AsyncIterable[str], **options: Unpack[CallOptions]
-    ) -> Reply:
-        """SayHelloStreamRequest, returning the reply with the server's metadata."""
-        requests = any_hello_requests(names)
-        return greeting_reply(
-            await self._stream_unary_with_call(SAY_HELLO_STREAM_REQUEST, requests, **options)
-        )
 
     def greet_stream(self, name: str, **options: Unpack[CallOptions]) -> AsyncReplyStream:
         """SayHelloStreamReply: ``async for`` over the greetings streamed for ``name``.
@@ -105,6 +84,27 @@ class AsyncGreeterClient(AsyncClient):
         """SayHelloBidiStream: send names, ``async for`` over the replies as they come."""
         requests = any_hello_requests(names)
         return AsyncReplyStream(self._open_stream(SAY_HELLO_BIDI_STREAM, requests, **options))
+
+    async def greet_with_call(self, name: str, **options: Unpack[CallOptions]) -> Reply:
+        """SayHello, returning the reply with the server's initial and trailing metadata."""
+        request = HelloRequest(name=name)
+        return greeting_reply(await self._unary_unary_with_call(SAY_HELLO, request, **options))
+
+    async def greet_again_with_call(self, name: str, **options: Unpack[CallOptions]) -> Reply:
+        """SayHelloAgain, returning the reply with the server's metadata."""
+        request = HelloRequest(name=name)
+        return greeting_reply(
+            await self._unary_unary_with_call(SAY_HELLO_AGAIN, request, **options)
+        )
+
+    async def greet_many_with_call(
+        self, names: Iterable[str] | AsyncIterable[str], **options: Unpack[CallOptions]
+    ) -> Reply:
+        """SayHelloStreamRequest, returning the reply with the server's metadata."""
+        requests = any_hello_requests(names)
+        return greeting_reply(
+            await self._stream_unary_with_call(SAY_HELLO_STREAM_REQUEST, requests, **options)
+        )
 
     async def check_health(self, service: str = "", *, timeout: float | None = None) -> str:
         """Ask the server's health service how ``service`` is ("": the whole server).

@@ -52,20 +52,10 @@ class GreeterClient(Client):
         request = HelloRequest(name=name)
         return self._unary_unary(SAY_HELLO, request, **options).message
 
-    def greet_with_call(self, name: str, **options: Unpack[CallOptions]) -> Reply:
-        """SayHello, returning the reply with the server's initial and trailing metadata."""
-        request = HelloRequest(name=name)
-        return greeting_reply(self._unary_unary_with_call(SAY_HELLO, request, **options))
-
     def greet_again(self, name: str, **options: Unpack[CallOptions]) -> str:
         """SayHelloAgain: the second greeting for ``name`` (``"Hello again, you!"``)."""
         request = HelloRequest(name=name)
         return self._unary_unary(SAY_HELLO_AGAIN, request, **options).message
-
-    def greet_again_with_call(self, name: str, **options: Unpack[CallOptions]) -> Reply:
-        """SayHelloAgain, returning the reply with the server's metadata."""
-        request = HelloRequest(name=name)
-        return greeting_reply(self._unary_unary_with_call(SAY_HELLO_AGAIN, request, **options))
 
     def greet_many(self, names: Iterable[str], **options: Unpack[CallOptions]) -> str:
         """SayHelloStreamRequest: stream every name, get one greeting for them all.
@@ -74,13 +64,6 @@ class GreeterClient(Client):
         """
         requests = hello_requests(names)
         return self._stream_unary(SAY_HELLO_STREAM_REQUEST, requests, **options).message
-
-    def greet_many_with_call(self, names: Iterable[str], **options: Unpack[CallOptions]) -> Reply:
-        """SayHelloStreamRequest, returning the reply with the server's metadata."""
-        requests = hello_requests(names)
-        return greeting_reply(
-            self._stream_unary_with_call(SAY_HELLO_STREAM_REQUEST, requests, **options)
-        )
 
     def greet_stream(self, name: str, **options: Unpack[CallOptions]) -> ReplyStream:
         """SayHelloStreamReply: iterate the greetings the server streams for ``name``.
@@ -106,6 +89,23 @@ class GreeterClient(Client):
         """
         requests = hello_requests(names)
         return ReplyStream(self._open_stream(SAY_HELLO_BIDI_STREAM, requests, **options))
+
+    def greet_with_call(self, name: str, **options: Unpack[CallOptions]) -> Reply:
+        """SayHello, returning the reply with the server's initial and trailing metadata."""
+        request = HelloRequest(name=name)
+        return greeting_reply(self._unary_unary_with_call(SAY_HELLO, request, **options))
+
+    def greet_again_with_call(self, name: str, **options: Unpack[CallOptions]) -> Reply:
+        """SayHelloAgain, returning the reply with the server's metadata."""
+        request = HelloRequest(name=name)
+        return greeting_reply(self._unary_unary_with_call(SAY_HELLO_AGAIN, request, **options))
+
+    def greet_many_with_call(self, names: Iterable[str], **options: Unpack[CallOptions]) -> Reply:
+        """SayHelloStreamRequest, returning the reply with the server's metadata."""
+        requests = hello_requests(names)
+        return greeting_reply(
+            self._stream_unary_with_call(SAY_HELLO_STREAM_REQUEST, requests, **options)
+        )
 
     def check_health(self, service: str = "", *, timeout: float | None = None) -> str:
         """Ask the server's health service how ``service`` is ("": the whole server).
