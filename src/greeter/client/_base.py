@@ -185,6 +185,12 @@ class ClientBase(Generic[_Interceptor, _Channel]):
         #: The grpc target the channel connects to.
         self.target = self._channel_settings.target
         self._closed = False
+        #: What a unary call with no per-call options passes to grpc, read before any
+        #: call to ``_options()`` (a call saved on every unary call); ``None`` once the
+        #: client is closed, or when every call carries a plaintext token.
+        self._plain_options: GrpcCallOptions | None = (
+            self._usual_options if self._channel_settings.plaintext_token is None else None
+        )
         self._channel: _Channel = self._open_channel(interceptors)
         #: Each method's grpc multi-callable, by path (made once, as a generated stub does).
         self._callables: dict[str, Any] = {}
@@ -204,6 +210,13 @@ class ClientBase(Generic[_Interceptor, _Channel]):
             # then prepares the call's path once, not on every call.
             _registered_method=True,
         )
+
+    def _mark_closed(self) -> bool:
+        """Mark the client closed; whether it was open (its twin then closes the channel)."""
+        was_open = not self._closed
+        self._closed = True
+        self._plain_options = None
+        return was_open
 
     def _options(
         self,

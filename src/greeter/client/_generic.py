@@ -65,8 +65,9 @@ class Client(ClientBase["ClientInterceptor", grpc.Channel]):
         if method.shape.streams_requests:
             self._callables[method.path] = _ReadWithNext(self._callables[method.path])
 
-    # The four options are spelt out here, not ``**options``: this is every unary call's
-    # path, and a typed client's method passes them on as they came.
+    # The four options are spelt out here, not ``**options``, and a call with none of
+    # them takes the client's plain options without calling ``_options()``: this is
+    # every unary call's path.
     def _unary_unary(
         self,
         method: Method[Any, _Response],
@@ -77,7 +78,15 @@ class Client(ClientBase["ClientInterceptor", grpc.Channel]):
         compression: Compression | None = None,
     ) -> _Response:
         """One response for one request, or for an iterator of requests."""
-        options = self._options(timeout, metadata, wait_for_ready, compression)
+        options = self._plain_options
+        if (
+            options is None
+            or timeout is not None
+            or metadata is not None
+            or wait_for_ready is not None
+            or compression is not None
+        ):
+            options = self._options(timeout, metadata, wait_for_ready, compression)
         try:
             response: _Response = self._callables[method.path](request, **options)
         except grpc.RpcError as exc:
@@ -123,8 +132,7 @@ class Client(ClientBase["ClientInterceptor", grpc.Channel]):
 
     def close(self) -> None:
         """Close the channel; calls in flight are cancelled. Safe to call twice."""
-        if not self._closed:
-            self._closed = True
+        if self._mark_closed():
             self._channel.close()
 
     def __enter__(self) -> Self:
@@ -175,7 +183,15 @@ class AsyncClient(ClientBase[grpc.aio.ClientInterceptor, grpc.aio.Channel]):
         compression: Compression | None = None,
     ) -> _Response:
         """One response for one request, or for an (async) iterable of requests."""
-        options = self._options(timeout, metadata, wait_for_ready, compression)
+        options = self._plain_options
+        if (
+            options is None
+            or timeout is not None
+            or metadata is not None
+            or wait_for_ready is not None
+            or compression is not None
+        ):
+            options = self._options(timeout, metadata, wait_for_ready, compression)
         try:
             response: _Response = await self._callables[method.path](request, **options)
         except grpc.aio.AioRpcError as exc:
@@ -221,8 +237,7 @@ class AsyncClient(ClientBase[grpc.aio.ClientInterceptor, grpc.aio.Channel]):
 
     async def close(self) -> None:
         """Close the channel; calls in flight are cancelled. Safe to call twice."""
-        if not self._closed:
-            self._closed = True
+        if self._mark_closed():
             await self._channel.close()
 
     async def __aenter__(self) -> Self:

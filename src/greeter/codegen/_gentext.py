@@ -15,9 +15,14 @@ from greeter.rpc import Shape
 
 __all__ = ["render"]
 
-#: Every client method's call options: ``timeout``, ``metadata``, ``wait_for_ready``,
-#: ``compression``, as keywords typed by ``greeter.rpc.CallOptions``.
-_OPTION_PARAMETERS = "        **options: Unpack[greeter.rpc.CallOptions],"
+#: Every client method's call options (``greeter.rpc.CallOptions``), spelt out: a
+#: generated method is every call's path, and ``**options`` would cost a dict per call.
+_OPTION_PARAMETERS = """\
+        *,
+        timeout: float | None = None,
+        metadata: greeter.rpc.Metadata | None = None,
+        wait_for_ready: bool | None = None,
+        compression: greeter.rpc.Compression | None = None,"""
 
 
 def render(plan: ModulePlan) -> str:
@@ -46,6 +51,9 @@ def _typing_names(plan: ModulePlan) -> list[str]:
         names += ["AsyncIterable", "Iterable"]
     if any(rpc.shape != Shape.UNARY_UNARY for rpc in rpcs):
         names += ["AsyncIterator", "Iterator"]
+    # The asyncio client's single-response methods return the call's coroutine.
+    if any(not rpc.shape.streams_responses for rpc in rpcs):
+        names += ["Coroutine"]
     return sorted(names)
 
 
@@ -69,7 +77,10 @@ def _header(plan: ModulePlan) -> list[str]:
     typing_names = _typing_names(plan)
     if typing_names:
         lines += [f"from collections.abc import {', '.join(typing_names)}"]
-    lines += ["from typing import TYPE_CHECKING", ""]
+    if "Coroutine" in typing_names:
+        lines += ["from typing import Any"]
+    if typing_names:
+        lines += [""]
     lines.append("import greeter.rpc")
     for module, bound in sorted(plan.imports.items()):
         package, _, short = module.rpartition(".")
@@ -78,15 +89,7 @@ def _header(plan: ModulePlan) -> list[str]:
             lines.append(f"from {package} import {short}{alias}")
         else:
             lines.append(f"import {short}{alias}")
-    lines += [
-        "",
-        "if TYPE_CHECKING:",
-        "    from typing_extensions import Unpack",
-        "# isort: on",
-        "",
-        "",
-    ]
-    return lines
+    return [*lines, "# isort: on", "", ""]
 
 
 def _table(service: ServiceNames) -> list[str]:
@@ -168,22 +171,28 @@ def _client_method(
         returns = f"greeter.rpc.Response[{rpc.response}]"
     else:
         returns = rpc.response
+    if is_async and not rpc.shape.streams_responses:
+        # A plain ``def`` returning the helper's coroutine, not an ``async def`` awaiting
+        # it: the same ``await client.method(...)``, one coroutine less per call.
+        returns = f"Coroutine[Any, Any, {returns}]"
     helper = rpc.shape.value + ("_with_call" if with_call else "")
-    awaits = is_async and not rpc.shape.streams_responses
     method = rpc.with_call if with_call else rpc.attribute
     summary = f"Call ``{service.full_name}/{rpc.name}``"
     summary += ", with the server's metadata." if with_call else "."
     return [
-        f"    {'async def' if awaits else 'def'} {method}(",
+        f"    def {method}(",
         "        self,",
         f"        {parameter},",
         _OPTION_PARAMETERS,
         f"    ) -> {returns}:",
         *docstring_lines(summary, "" if with_call else rpc.comment, "        "),
-        f"        return {'await ' if awaits else ''}self._{helper}(",
+        f"        return self._{helper}(",
         f"            {service.table}.{rpc.attribute},",
         f"            {'requests' if rpc.shape.streams_requests else 'request'},",
-        "            **options,",
+        "            timeout=timeout,",
+        "            metadata=metadata,",
+        "            wait_for_ready=wait_for_ready,",
+        "            compression=compression,",
         "        )",
         "",
     ]
