@@ -17,12 +17,19 @@ __all__ = ["render"]
 
 #: Every client method's call options (``greeter.rpc.CallOptions``), spelt out: a
 #: generated method is every call's path, and ``**options`` would cost a dict per call.
+_OPTION_NAMES = ("timeout", "metadata", "wait_for_ready", "compression")
 _OPTION_PARAMETERS = """\
         *,
         timeout: float | None = None,
         metadata: greeter.rpc.Metadata | None = None,
         wait_for_ready: bool | None = None,
         compression: greeter.rpc.Compression | None = None,"""
+
+#: The helpers every single-response call goes through take the options positionally
+#: (CPython's specialised calls), the others as keywords (``**options``).
+_POSITIONAL_HELPERS = ("unary_unary", "stream_unary")
+_POSITIONAL_OPTIONS = [f"            {name}," for name in _OPTION_NAMES]
+_KEYWORD_OPTIONS = [f"            {name}={name}," for name in _OPTION_NAMES]
 
 
 def render(plan: ModulePlan) -> str:
@@ -189,10 +196,7 @@ def _client_method(
         f"        return self._{helper}(",
         f"            {service.table}.{rpc.attribute},",
         f"            {'requests' if rpc.shape.streams_requests else 'request'},",
-        "            timeout=timeout,",
-        "            metadata=metadata,",
-        "            wait_for_ready=wait_for_ready,",
-        "            compression=compression,",
+        *(_POSITIONAL_OPTIONS if helper in _POSITIONAL_HELPERS else _KEYWORD_OPTIONS),
         "        )",
         "",
     ]
