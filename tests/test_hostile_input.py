@@ -202,6 +202,8 @@ def test_metadata_over_16_kib_is_refused_even_on_a_connections_first_request(
     target: str, size: int
 ) -> None:
     # grpc core lets a connection's first request past its own limit; the server does not.
+    # (Past core's soft limit, 8 KiB, core itself refuses some requests at random, the
+    # larger the more often: either refusal is RESOURCE_EXHAUSTED before any handler.)
     ending = raw_call(
         target,
         "/helloworld.Greeter/SayHello",
@@ -209,7 +211,8 @@ def test_metadata_over_16_kib_is_refused_even_on_a_connections_first_request(
         headers=[(b"x-big", b"v" * size)],
     )
     assert ending.status == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
-    assert "over the server's limit of 16384" in ending.message
+    refused_by = ("over the server's limit of 16384", "exceeds soft limit")
+    assert any(text in ending.message for text in refused_by), ending.message
     assert ending.replies == []
     assert_still_answers(target)
 
