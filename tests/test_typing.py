@@ -11,24 +11,22 @@ import pytest
 USER_CODE = Path(__file__).resolve().parent / "user_code" / "typed_usage.py"
 
 
-@pytest.mark.timeout(300)
-def test_user_code_type_checks_strictly_with_no_any_from_greeter() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--strict",
-            "--disallow-any-expr",
-            "--no-incremental",
-            str(USER_CODE),
-        ],
+def _mypy_strict(code: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    """``mypy --strict`` on ``code``, run beside it: ``greeter`` resolves as a user's
+    would, to the installed package."""
+    return subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", *flags, str(code)],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
-        cwd=USER_CODE.parent,  # resolve `greeter` as a user would: the installed package
+        cwd=code.parent,
     )
+
+
+@pytest.mark.timeout(300)
+def test_user_code_type_checks_strictly_with_no_any_from_greeter() -> None:
+    result = _mypy_strict(USER_CODE, "--disallow-any-expr")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -64,14 +62,7 @@ async def async_call(client: AsyncGreeterClient) -> None:
 def test_mypy_checks_each_call_option_by_name_and_type(tmp_path: Path) -> None:
     code = tmp_path / "misused_options.py"
     code.write_text(MISUSED_OPTIONS)
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(code)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=tmp_path,
-    )
+    result = _mypy_strict(code)
     errors = [line for line in result.stdout.splitlines() if ": error:" in line]
     assert len(errors) == 3, result.stdout
     assert 'Unexpected keyword argument "timeot" for "greet"' in errors[0]
