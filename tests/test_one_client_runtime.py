@@ -25,7 +25,7 @@ class PlainGreeterClient(greeter.rpc.Client):
     definition = GREETER
 
     def say_hello(self, request: HelloRequest) -> HelloReply:
-        reply: HelloReply = self._unary_unary(SAY_HELLO, request, TIMEOUT, None, None, None)
+        reply: HelloReply = self._unary_unary(SAY_HELLO, request, {"timeout": TIMEOUT})
         return reply
 
 

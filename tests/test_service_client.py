@@ -53,7 +53,7 @@ class EchoClient(Client):
 
     def echo(self, path: str, request: Message, *, timeout: float) -> Message:
         """Call the method at ``path``; its reply."""
-        return self._unary_unary(_method(self, path), request, timeout, None, None, None)
+        return self._unary_unary(_method(self, path), request, {"timeout": timeout})
 
 
 class AsyncEchoClient(AsyncClient):
@@ -61,7 +61,7 @@ class AsyncEchoClient(AsyncClient):
 
     async def echo(self, path: str, request: Message, *, timeout: float) -> Message:
         """Call the method at ``path``; its reply."""
-        return await self._unary_unary(_method(self, path), request, timeout, None, None, None)
+        return await self._unary_unary(_method(self, path), request, {"timeout": timeout})
 
 
 def _method(client: Client | AsyncClient, path: str) -> Method[Any, Message]:

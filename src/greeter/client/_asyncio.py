@@ -53,12 +53,12 @@ class AsyncGreeterClient(AsyncClient):
     async def greet(self, name: str, **options: Unpack[CallOptions]) -> str:
         """SayHello: the greeting for ``name`` (``"Hello, you!"`` from a stock server)."""
         request = HelloRequest(name=name)
-        return (await self._unary_unary(SAY_HELLO, request, **options)).message
+        return (await self._unary_unary(SAY_HELLO, request, options)).message
 
     async def greet_again(self, name: str, **options: Unpack[CallOptions]) -> str:
         """SayHelloAgain: the second greeting for ``name`` (``"Hello again, you!"``)."""
         request = HelloRequest(name=name)
-        return (await self._unary_unary(SAY_HELLO_AGAIN, request, **options)).message
+        return (await self._unary_unary(SAY_HELLO_AGAIN, request, options)).message
 
     async def greet_many(
         self, names: Iterable[str] | AsyncIterable[str], **options: Unpack[CallOptions]
@@ -68,7 +68,7 @@ class AsyncGreeterClient(AsyncClient):
         ``names`` may be an iterable or an async iterable (e.g. an async generator).
         """
         requests = any_hello_requests(names)
-        return (await self._stream_unary(SAY_HELLO_STREAM_REQUEST, requests, **options)).message
+        return (await self._stream_unary(SAY_HELLO_STREAM_REQUEST, requests, options)).message
 
     def greet_stream(self, name: str, **options: Unpack[CallOptions]) -> AsyncReplyStream:
         """SayHelloStreamReply: ``async for`` over the greetings streamed for ``name``.
@@ -112,5 +112,5 @@ class AsyncGreeterClient(AsyncClient):
         As ``GreeterClient.check_health``: the status name, e.g. ``"SERVING"``.
         """
         method, request = self._health_check(service)
-        answer = await self._unary_unary(method, request, timeout, None, None, None)
+        answer = await self._unary_unary(method, request, {"timeout": timeout})
         return health_status_name(answer)

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CLIENT_OPTIONS_DOC",
     "CallOptions",
+    "CallValues",
     "ClientBase",
     "GrpcCallOptions",
     "health_status_name",
@@ -104,6 +105,11 @@ def _grpc_timeout(timeout: float | None) -> float | None:
     if math.isnan(timeout):
         raise ValueError("timeout must be a number of seconds (math.inf: no deadline), not nan")
     return None if timeout >= _NO_DEADLINE_SECONDS else timeout
+
+
+#: One single-response call's options as its helper hands them to grpc, each as a
+#: keyword: timeout, metadata, wait_for_ready, compression (``None``: grpc's default).
+CallValues = tuple[float | None, MetadataTuple | None, bool | None, "grpc.Compression | None"]
 
 
 def _only_set(options: GrpcCallOptions) -> GrpcCallOptions:
@@ -185,11 +191,11 @@ class ClientBase(Generic[_Interceptor, _Channel]):
         #: The grpc target the channel connects to.
         self.target = self._channel_settings.target
         self._closed = False
-        #: What a unary call with no per-call options passes to grpc, read before any
-        #: call to ``_options()`` (a call saved on every unary call); ``None`` once the
-        #: client is closed, or when every call carries a plaintext token.
-        self._plain_options: GrpcCallOptions | None = (
-            self._usual_options if self._channel_settings.plaintext_token is None else None
+        #: What a single-response call with no per-call options hands grpc, read before
+        #: any call to ``_options()`` (a call saved on every unary call); ``None`` once
+        #: the client is closed, or when every call carries a plaintext token.
+        self._plain_values: CallValues | None = (
+            self._call_values({}) if self._channel_settings.plaintext_token is None else None
         )
         self._channel: _Channel = self._open_channel(interceptors)
         #: Each method's grpc multi-callable, by path (made once, as a generated stub does).
@@ -215,8 +221,19 @@ class ClientBase(Generic[_Interceptor, _Channel]):
         """Mark the client closed; whether it was open (its twin then closes the channel)."""
         was_open = not self._closed
         self._closed = True
-        self._plain_options = None
+        self._plain_values = None
         return was_open
+
+    def _call_values(self, options: CallOptions) -> CallValues:
+        """``_options()`` as the single-response helpers hand them to grpc: all four
+        keywords, each always passed (cheaper for grpc to bind than ``**options``)."""
+        merged = self._options(**options)
+        return (
+            merged.get("timeout"),
+            merged.get("metadata"),
+            merged.get("wait_for_ready"),
+            merged.get("compression"),
+        )
 
     def _options(
         self,

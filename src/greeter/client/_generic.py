@@ -3,7 +3,8 @@
 A generated ``InventoryClient`` and the Greeter's ``GreeterClient`` alike declare one
 typed method per RPC and call the helpers here with the RPC's ``Method`` (from their
 ``ServiceDefinition``) and the call options as they came (``**options:
-Unpack[CallOptions]``). The constructor, option handling and channel live once in
+Unpack[CallOptions]``; the single-response helpers take that dict itself, the others
+its keywords). The constructor, option handling and channel live once in
 ``ClientBase``; the two classes here mirror each other and differ only where blocking
 and awaiting differ:
 
@@ -27,9 +28,8 @@ import grpc
 import grpc.aio
 from google.protobuf.message import Message
 
-from greeter._metadata import Metadata, metadata_from_grpc
+from greeter._metadata import metadata_from_grpc
 from greeter._method import Method
-from greeter._options import Compression
 from greeter.client._base import CLIENT_OPTIONS_DOC, CallOptions, ClientBase
 from greeter.client._streams import AsyncResponseStream, Response, ResponseStream
 from greeter.errors import error_from_grpc
@@ -65,30 +65,25 @@ class Client(ClientBase["ClientInterceptor", grpc.Channel]):
         if method.shape.streams_requests:
             self._callables[method.path] = _ReadWithNext(self._callables[method.path])
 
-    # The four options are spelt out here, not ``**options``, and a call with none of
-    # them takes the client's plain options without calling ``_options()``: this is
-    # every unary call's path.
+    # Every unary call's path: the options come as the caller's dict (no repacking), a
+    # call with none takes the client's plain values without calling ``_options()``,
+    # and grpc gets all four as keywords (cheaper for it to bind than ``**options``).
     def _unary_unary(
-        self,
-        method: Method[Any, _Response],
-        request: object,
-        timeout: float | None = None,
-        metadata: Metadata | None = None,
-        wait_for_ready: bool | None = None,
-        compression: Compression | None = None,
+        self, method: Method[Any, _Response], request: object, options: CallOptions
     ) -> _Response:
         """One response for one request, or for an iterator of requests."""
-        options = self._plain_options
-        if (
-            options is None
-            or timeout is not None
-            or metadata is not None
-            or wait_for_ready is not None
-            or compression is not None
-        ):
-            options = self._options(timeout, metadata, wait_for_ready, compression)
+        values = self._plain_values
+        if options or values is None:
+            values = self._call_values(options)
+        timeout, metadata, wait_for_ready, compression = values
         try:
-            response: _Response = self._callables[method.path](request, **options)
+            response: _Response = self._callables[method.path](
+                request,
+                timeout=timeout,
+                metadata=metadata,
+                wait_for_ready=wait_for_ready,
+                compression=compression,
+            )
         except grpc.RpcError as exc:
             raise error_from_grpc(exc) from exc
         return response
@@ -172,28 +167,23 @@ class AsyncClient(ClientBase[grpc.aio.ClientInterceptor, grpc.aio.Channel]):
     def _open_channel(self, interceptors: Sequence[grpc.aio.ClientInterceptor]) -> grpc.aio.Channel:
         return self._channel_settings.open_async(interceptors)
 
-    # As ``Client._unary_unary``: the options spelt out on every unary call's path.
+    # As ``Client._unary_unary``: every unary call's path.
     async def _unary_unary(
-        self,
-        method: Method[Any, _Response],
-        request: object,
-        timeout: float | None = None,
-        metadata: Metadata | None = None,
-        wait_for_ready: bool | None = None,
-        compression: Compression | None = None,
+        self, method: Method[Any, _Response], request: object, options: CallOptions
     ) -> _Response:
         """One response for one request, or for an (async) iterable of requests."""
-        options = self._plain_options
-        if (
-            options is None
-            or timeout is not None
-            or metadata is not None
-            or wait_for_ready is not None
-            or compression is not None
-        ):
-            options = self._options(timeout, metadata, wait_for_ready, compression)
+        values = self._plain_values
+        if options or values is None:
+            values = self._call_values(options)
+        timeout, metadata, wait_for_ready, compression = values
         try:
-            response: _Response = await self._callables[method.path](request, **options)
+            response: _Response = await self._callables[method.path](
+                request,
+                timeout=timeout,
+                metadata=metadata,
+                wait_for_ready=wait_for_ready,
+                compression=compression,
+            )
         except grpc.aio.AioRpcError as exc:
             raise error_from_grpc(exc) from exc
         return response

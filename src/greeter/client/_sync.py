@@ -50,12 +50,12 @@ class GreeterClient(Client):
     def greet(self, name: str, **options: Unpack[CallOptions]) -> str:
         """SayHello: the greeting for ``name`` (``"Hello, you!"`` from a stock server)."""
         request = HelloRequest(name=name)
-        return self._unary_unary(SAY_HELLO, request, **options).message
+        return self._unary_unary(SAY_HELLO, request, options).message
 
     def greet_again(self, name: str, **options: Unpack[CallOptions]) -> str:
         """SayHelloAgain: the second greeting for ``name`` (``"Hello again, you!"``)."""
         request = HelloRequest(name=name)
-        return self._unary_unary(SAY_HELLO_AGAIN, request, **options).message
+        return self._unary_unary(SAY_HELLO_AGAIN, request, options).message
 
     def greet_many(self, names: Iterable[str], **options: Unpack[CallOptions]) -> str:
         """SayHelloStreamRequest: stream every name, get one greeting for them all.
@@ -63,7 +63,7 @@ class GreeterClient(Client):
         ``names`` may be any iterable, including a generator producing names over time.
         """
         requests = hello_requests(names)
-        return self._stream_unary(SAY_HELLO_STREAM_REQUEST, requests, **options).message
+        return self._stream_unary(SAY_HELLO_STREAM_REQUEST, requests, options).message
 
     def greet_stream(self, name: str, **options: Unpack[CallOptions]) -> ReplyStream:
         """SayHelloStreamReply: iterate the greetings the server streams for ``name``.
@@ -115,4 +115,4 @@ class GreeterClient(Client):
         a server without the health service, ``greeter.Unimplemented``.
         """
         method, request = self._health_check(service)
-        return health_status_name(self._unary_unary(method, request, timeout, None, None, None))
+        return health_status_name(self._unary_unary(method, request, {"timeout": timeout}))
