@@ -13,16 +13,16 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import h2.config
 import h2.connection
 import pytest
 
 import greeter
-from greeter import GreeterClient, GreeterService, ServerConfig
+from greeter import AsyncGreeterService, GreeterClient, GreeterService, ServerConfig
 from greeter._proto.helloworld_pb2 import HelloRequest
-from tests.conftest import LOOPBACK, ServerProcess, serving, wait_for
+from tests.conftest import LOOPBACK, ServerProcess, serving, serving_async, wait_for
 from tests.raw_h2 import unread_stream
 
 #: Idle connections held at once: more than the 1,024 file descriptors a default soft
@@ -261,3 +261,50 @@ def test_streams_a_client_never_reads_are_cut_after_the_write_timeout(
         finally:
             for each in unread:
                 each.close()
+
+
+class AsyncEndless(AsyncGreeterService):
+    """``Endless`` on the asyncio server; notes when each stream's handler has ended."""
+
+    def __init__(self) -> None:
+        self.started = threading.Semaphore(0)
+        self.ended = threading.Semaphore(0)
+
+    async def say_hello_stream_reply(self, name: str) -> AsyncIterator[str]:
+        self.started.release()
+        try:
+            for _ in range(1000):
+                yield "x" * (1024 * 1024)
+        finally:
+            self.ended.release()
+
+
+@pytest.mark.parametrize("write_timeout", [1.0, None], ids=["timed", "untimed"])
+def test_asyncio_handlers_of_streams_a_client_never_reads_end_after_the_write_timeout(
+    write_timeout: float | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = ServerConfig(write_timeout_seconds=write_timeout)
+    service = AsyncEndless()
+    with serving_async(service, config) as server:
+        unread = [unread_stream(server.target, STREAM_REPLY, UNREAD_REQUEST) for _ in range(2)]
+        try:
+            for _ in unread:
+                assert service.started.acquire(timeout=10)
+            if write_timeout is None:
+                # Nothing ends a handler whose reply waits for a client that never reads.
+                assert not service.ended.acquire(timeout=2.0)
+            else:
+                for _ in unread:
+                    assert service.ended.acquire(timeout=write_timeout_margin(write_timeout))
+                assert "stream(s) whose client took no reply" in caplog.text
+            with GreeterClient(server.target) as client:
+                assert client.greet("real", timeout=10) == "Hello, real!"
+        finally:
+            for each in unread:
+                each.close()
+
+
+def write_timeout_margin(timeout: float) -> float:
+    """How long after a write timeout its stream's handler has surely been cancelled:
+    the watcher looks four times per timeout; a loaded machine gets five seconds more."""
+    return timeout * 1.25 + 5.0

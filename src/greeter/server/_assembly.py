@@ -157,7 +157,7 @@ class Assembly:
         self._asyncio = asyncio
         #: The working calls a graceful stop waits for, of every service served.
         self.in_flight = InFlight()
-        #: Times the sends of response streams (the threaded server's), if configured.
+        #: Times the sends of native response streams, if configured.
         self.writes = writes
         self.served = _Registrations(asyncio=asyncio)
         for each in (service, *services):

@@ -27,6 +27,7 @@ from greeter.server._config import ServerConfig
 from greeter.server._health import AsyncHealth
 from greeter.server._lifecycle import STOP_MARGIN_SECONDS, ServerLife
 from greeter.server._signals import SHUTDOWN_SIGNALS
+from greeter.server._writes import StalledWrites
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -60,7 +61,9 @@ class AsyncGreeterServer(ServerLife):
     ) -> None:
         self.config = config or ServerConfig()
         self._addresses = listen_addresses(address)  # a bad address fails here
-        self._assembly = Assembly(service, services, self.config, asyncio=True)
+        timeout = self.config.write_timeout_seconds
+        self._writes = None if timeout is None else StalledWrites(timeout, "greeter-aio")
+        self._assembly = Assembly(service, services, self.config, asyncio=True, writes=self._writes)
         self._server: grpc.aio.Server | None = None
         self._health: AsyncHealth | None = None
         self._bindings = []
@@ -148,6 +151,8 @@ class AsyncGreeterServer(ServerLife):
             stopping.result()
         if self._web is not None:
             await self._web.wait_stopped_async(deadlines.until_end())
+        if self._writes is not None:
+            self._writes.close()
         assert self._stopped is not None
         self._stopped.set()
         self._log_stopped()

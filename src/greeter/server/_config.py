@@ -107,10 +107,12 @@ class ServerConfig:
             speak cannot pile up and exhaust the server's file descriptors.
         max_connection_idle_seconds: close connections that had no call for this long
             (``None``: keep them).
-        write_timeout_seconds: on the threaded server, how long one reply of a stream may
-            wait to be sent (its client not reading) before the call is cancelled, which
-            frees the handler thread and what grpc buffered (``None``: no limit). The
-            web port closes a connection that leaves its answer unread for 10 s.
+        write_timeout_seconds: how long one reply of a stream may wait to be sent (its
+            client not reading) before the call is cancelled (``None``: no limit). On
+            the threaded server that frees the handler thread and what grpc buffered;
+            on the asyncio server the handler ends, but grpc keeps what it buffered
+            until the client's connection closes. The web port closes a connection
+            that leaves its answer unread for 10 s.
         max_connections: connections the native port keeps at once; one more is closed
             as soon as it is accepted (its client sees ``UNAVAILABLE`` at once), so idle
             connections cannot take every file descriptor the calls of the others

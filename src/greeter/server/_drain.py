@@ -220,8 +220,8 @@ def track(
 ) -> grpc.RpcMethodHandler[Any, Any]:
     """The same handler, counting each of its calls in ``in_flight`` while it runs.
 
-    With ``writes`` (the threaded server's), each response a stream sends is timed, and
-    a stream whose client takes none for too long is cancelled.
+    With ``writes``, each response a native stream sends is timed, and a stream whose
+    client takes none for too long is cancelled (a web call's sends are its port's).
     """
 
     def unary_response(inner: Callable[..., Any]) -> Any:
@@ -251,7 +251,10 @@ def track(
             async def replies_async(request: Any, context: Any) -> AsyncIterator[Any]:
                 key = in_flight.add(method, context.peer)
                 try:
-                    async for reply in inner(request, context):
+                    replies = inner(request, context)
+                    if writes is not None:
+                        replies = writes.timed_async(replies)
+                    async for reply in replies:
                         yield reply
                 finally:
                     in_flight.remove(key)

@@ -6,15 +6,22 @@ and never reads them would hold one handler thread each (and the replies grpc bu
 for them) for as long as its connection stays open. ``StalledWrites`` times each reply's
 send; one that has not gone out after ``ServerConfig.write_timeout_seconds`` gets its
 call cancelled, which frees the thread and the buffers, and is logged once per window.
+
+On the asyncio server the same timer cancels the call's task instead: the handler ends
+(its ``finally`` blocks run) and holds nothing more. grpc.aio gives a handler no way to
+cancel its call, so grpc keeps the replies it has buffered for that stream until the
+client's connection closes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TypeVar
 
 from greeter._logging import REPEAT_WINDOW_SECONDS
@@ -72,6 +79,24 @@ class StalledWrites:
             close = getattr(responses, "close", None)
             if close is not None:
                 close()  # the stream's own finally blocks run now, not when collected
+
+    async def timed_async(self, responses: AsyncIterator[_Response]) -> AsyncIterator[_Response]:
+        """``responses`` of an asyncio call, each one's send timed: a stall cancels the
+        call's task (the one running this generator)."""
+        task = asyncio.current_task()
+        assert task is not None, "grpc.aio runs each call in a task"
+        cancel = functools.partial(task.get_loop().call_soon_threadsafe, task.cancel)
+        try:
+            async for response in responses:
+                ticket = self.begin(cancel)
+                try:
+                    yield response
+                finally:
+                    self.end(ticket)
+        finally:
+            aclose = getattr(responses, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     def close(self) -> None:
         """Stop watching (the server has stopped)."""
