@@ -99,11 +99,18 @@ def _read(event: h2.events.Event, ending: Ending) -> None:
 
 
 def raw_calls(
-    target: str, path: str, body: bytes, *, count: int, batch: int = 100, timeout: float = 10.0
+    target: str,
+    path: str,
+    body: bytes,
+    *,
+    count: int,
+    batch: int = 100,
+    timeout: float = 10.0,
+    headers: list[tuple[bytes, bytes]] = (),  # type: ignore[assignment]
 ) -> list[Ending]:
-    """``count`` requests on one connection, ``batch`` streams open at a time; each gets
-    the ``Ending`` the server gave it (``status`` ``None`` if none came within ``timeout``
-    of its batch being sent)."""
+    """``count`` requests on one connection, ``batch`` streams open at a time, with
+    ``headers`` beside a gRPC request's own; each gets the ``Ending`` the server gave it
+    (``status`` ``None`` if none came within ``timeout`` of its batch being sent)."""
     host, _, port = target.rpartition(":")
     connection = h2.connection.H2Connection(
         h2.config.H2Configuration(client_side=True, header_encoding=None)
@@ -116,7 +123,7 @@ def raw_calls(
             open_streams: dict[int, Ending] = {}
             for _ in range(min(batch, count - len(endings))):
                 stream = connection.get_next_available_stream_id()
-                connection.send_headers(stream, _request_headers(target, path))
+                connection.send_headers(stream, [*_request_headers(target, path), *headers])
                 connection.send_data(stream, body, end_stream=True)
                 open_streams[stream] = Ending()
             sock.sendall(connection.data_to_send())

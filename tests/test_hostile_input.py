@@ -273,3 +273,37 @@ def test_thousands_of_requestless_calls_on_one_connection_are_answered_and_hold_
         assert_still_answers(process.target)
     finally:
         process.kill()
+
+
+@pytest.mark.parametrize("kind", ["threaded", "asyncio"])
+def test_requests_of_a_thousand_headers_write_under_20_kb_of_log_per_200(kind: str) -> None:
+    # A connection's first such request reaches greeter's own limit (a short status, no
+    # log); on an open connection grpc core refuses the rest itself and logs one line
+    # each ("Ignoring key value pair...", ~190 B), which greeter serve lets through once
+    # per window.
+    command = [*GREETER_SERVE, "--address", LOOPBACK, "--workers", "1"]
+    command += ["--async"] if kind == "asyncio" else []
+    process = ServerProcess(
+        command, r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)", env={"GRPC_VERBOSITY": ""}
+    )
+    try:
+        logged_before = len(process.log())
+        headers = [(f"x-header-{index}".encode(), b"v") for index in range(1_000)]
+        request = frame(HelloRequest(name="you").SerializeToString())
+        firsts = [
+            raw_call(process.target, "/helloworld.Greeter/SayHello", request, headers=headers)
+            for _ in range(100)  # each on a new connection
+        ]
+        on_one = raw_calls(
+            process.target, "/helloworld.Greeter/SayHello", request, count=200, headers=headers
+        )
+        codes = {ending.status for ending in [*firsts, *on_one]}
+        assert codes == {grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]}, codes
+        assert_still_answers(process.target)
+        logged = process.log()[logged_before:]
+        assert len(logged) < 20_000, logged[-2_000:]
+        assert logged.count("Ignoring key value pair") <= 2, logged  # once per 10 s window
+        assert process.stop() == 0
+        assert "left out" in process.log()[logged_before:]  # the count, said at the stop
+    finally:
+        process.kill()

@@ -22,6 +22,7 @@ from greeter._options import (
     DEFAULT_MAX_WORKERS,
     Compression,
 )
+from greeter.cli._core_log import CoreLogLimit
 from greeter.cli._output import (
     EXIT_FAILURE,
     GRPC_VERBOSITY_VARIABLE,
@@ -283,6 +284,18 @@ def run(args: argparse.Namespace) -> int:
     # A server keeps grpc core's errors, not its chatter (an INFO line for every
     # client's failed TLS handshake); --log-level DEBUG lets grpc log as it would.
     quiet_grpc_core(None if args.log_level == "DEBUG" else "ERROR")
+    # ...and each of those once per window: a client can make some once per request.
+    core_log = None if args.log_level == "DEBUG" else CoreLogLimit()
+    if core_log is not None:
+        core_log.start()  # before logging is set up: Python's log goes around its pipe
+    try:
+        return _serve(args)
+    finally:
+        if core_log is not None:
+            core_log.stop()
+
+
+def _serve(args: argparse.Namespace) -> int:
     from greeter.server._service import AsyncGreeterService, GreeterService
     from greeter.server._workers import CannotFork, default_worker_count, shares_a_port
 

@@ -11,7 +11,7 @@ blocks or awaits.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 import grpc
 import grpc.aio
@@ -26,9 +26,7 @@ from greeter.server._config import ServerConfig, ServerInterceptor
 from greeter.server._drain import EndlessStreams, InFlight, RewrappedHandler, track
 from greeter.server._health import HEALTH_SERVICE
 from greeter.server._ports import RegisteredHandlers, SidePort, side_port
-
-if TYPE_CHECKING:
-    from greeter.server._writes import StalledWrites
+from greeter.server._writes import StalledWrites
 
 __all__ = ["Assembly", "ExtraService", "Servable"]
 
@@ -150,15 +148,17 @@ class Assembly:
         config: ServerConfig,
         *,
         asyncio: bool,
-        writes: StalledWrites | None = None,
     ) -> None:
         self.config = config
         self._service = service
         self._asyncio = asyncio
         #: The working calls a graceful stop waits for, of every service served.
         self.in_flight = InFlight()
-        #: Times the sends of native response streams, if configured.
-        self.writes = writes
+        #: Times the sends of native response streams, if configured; the server closes
+        #: it when it stops.
+        timeout = config.write_timeout_seconds
+        name = "greeter-aio" if asyncio else "greeter"
+        self.writes = None if timeout is None else StalledWrites(timeout, name)
         self.served = _Registrations(asyncio=asyncio)
         for each in (service, *services):
             self.served.add(each)

@@ -27,7 +27,6 @@ from greeter.server._config import ServerConfig
 from greeter.server._health import AsyncHealth
 from greeter.server._lifecycle import STOP_MARGIN_SECONDS, ServerLife
 from greeter.server._signals import SHUTDOWN_SIGNALS
-from greeter.server._writes import StalledWrites
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -61,9 +60,7 @@ class AsyncGreeterServer(ServerLife):
     ) -> None:
         self.config = config or ServerConfig()
         self._addresses = listen_addresses(address)  # a bad address fails here
-        timeout = self.config.write_timeout_seconds
-        self._writes = None if timeout is None else StalledWrites(timeout, "greeter-aio")
-        self._assembly = Assembly(service, services, self.config, asyncio=True, writes=self._writes)
+        self._assembly = Assembly(service, services, self.config, asyncio=True)
         self._server: grpc.aio.Server | None = None
         self._health: AsyncHealth | None = None
         self._bindings = []
@@ -151,8 +148,8 @@ class AsyncGreeterServer(ServerLife):
             stopping.result()
         if self._web is not None:
             await self._web.wait_stopped_async(deadlines.until_end())
-        if self._writes is not None:
-            self._writes.close()
+        if self._assembly.writes is not None:
+            self._assembly.writes.close()
         assert self._stopped is not None
         self._stopped.set()
         self._log_stopped()

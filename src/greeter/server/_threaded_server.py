@@ -29,7 +29,6 @@ from greeter.server._executor import CallThreads, handler_threads
 from greeter.server._health import Health
 from greeter.server._lifecycle import STOP_MARGIN_SECONDS, ServerLife
 from greeter.server._signals import ShutdownSignals
-from greeter.server._writes import StalledWrites
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -68,9 +67,7 @@ class GreeterServer(ServerLife):
     ) -> None:
         self.config = config or ServerConfig()
         addresses = listen_addresses(address)
-        timeout = self.config.write_timeout_seconds
-        self._writes = None if timeout is None else StalledWrites(timeout, "greeter")
-        assembly = Assembly(service, services, self.config, asyncio=False, writes=self._writes)
+        assembly = Assembly(service, services, self.config, asyncio=False)
         if assembly.pipeline is not None:
             assembly.pipeline.check_threaded()
         self._assembly = assembly
@@ -170,8 +167,8 @@ class GreeterServer(ServerLife):
         if self._web is not None:
             self._web.wait_stopped(deadlines.until_end())
         self._executor.shutdown(wait=False, cancel_futures=True)
-        if self._writes is not None:
-            self._writes.close()
+        if self._assembly.writes is not None:
+            self._assembly.writes.close()
         if self._signals is not None:
             self._signals.wake()
         self._log_stopped()
