@@ -146,17 +146,18 @@ def raw_calls(
     return endings
 
 
-def unread_stream(target: str, path: str, request: bytes) -> socket.socket:
-    """A call of ``path`` with ``request`` on a connection of its own, whose responses are
-    never read: the connection, to close when done."""
+def unread_stream(target: str, path: str, request: bytes, *, calls: int = 1) -> socket.socket:
+    """``calls`` calls of ``path`` with ``request`` on a connection of their own, whose
+    responses are never read: the connection, to close when done."""
     host, _, port = target.rpartition(":")
     connection = h2.connection.H2Connection(
         h2.config.H2Configuration(client_side=True, header_encoding=None)
     )
     connection.initiate_connection()
-    stream = connection.get_next_available_stream_id()
-    connection.send_headers(stream, _request_headers(target, path))
-    connection.send_data(stream, frame(request), end_stream=True)
+    for _ in range(calls):
+        stream = connection.get_next_available_stream_id()
+        connection.send_headers(stream, _request_headers(target, path))
+        connection.send_data(stream, frame(request), end_stream=True)
     unread = socket.create_connection((host.strip("[]"), int(port)), timeout=5)
     unread.sendall(connection.data_to_send())
     return unread

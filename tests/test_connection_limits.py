@@ -22,7 +22,14 @@ import pytest
 import greeter
 from greeter import AsyncGreeterService, GreeterClient, GreeterService, ServerConfig
 from greeter._proto.helloworld_pb2 import HelloRequest
-from tests.conftest import LOOPBACK, ServerProcess, serving, serving_async, wait_for
+from tests.conftest import (
+    LOOPBACK,
+    ServerProcess,
+    rss_bytes,
+    serving,
+    serving_async,
+    wait_for,
+)
 from tests.raw_h2 import unread_stream
 
 #: Idle connections held at once: more than the 1,024 file descriptors a default soft
@@ -308,3 +315,48 @@ def write_timeout_margin(timeout: float) -> float:
     """How long after a write timeout its stream's handler has surely been cancelled:
     the watcher looks four times per timeout; a loaded machine gets five seconds more."""
     return timeout * 1.25 + 5.0
+
+
+#: An asyncio server whose stream replies are 1 MiB each, connections kept 2 s (+1 s grace).
+_BIG_REPLIES_SERVER = """
+import asyncio
+from greeter import AsyncGreeterService, ServerConfig
+
+class BigReplies(AsyncGreeterService):
+    async def say_hello_stream_reply(self, name):
+        for _ in range(100):
+            yield "x" * (1024 * 1024)
+
+async def main():
+    config = ServerConfig(max_connection_age_seconds=2.0, grace_seconds=1.0)
+    server = await BigReplies().start("127.0.0.1:0", config=config)
+    print("port", server.port, flush=True)
+    await server.wait_for_termination()
+
+asyncio.run(main())
+"""
+
+
+def test_asyncio_server_frees_what_a_never_reading_connection_holds_at_its_maximum_age() -> None:
+    # grpc.aio cannot cancel a call: the replies grpc buffered for a stream whose client
+    # never reads stay until the connection closes. max_connection_age bounds how long.
+    process = ServerProcess([sys.executable, "-c", _BIG_REPLIES_SERVER], r"port (\d+)")
+    try:
+        pid = process.process.pid
+        with GreeterClient(process.target) as client:
+            assert client.greet("warm", timeout=10) == "Hello, warm!"
+        before = rss_bytes(pid)
+        unread = unread_stream(process.target, STREAM_REPLY, UNREAD_REQUEST, calls=50)
+        try:
+            # The attack holds memory (50 streams of 1 MiB replies)...
+            grown = 100 * 1024 * 1024
+            wait_for(lambda: rss_bytes(pid) - before > grown, "the streams' replies", 30)
+            # ...until the connection's age and grace are over, though it is still open.
+            freed = 50 * 1024 * 1024  # the suite's bound on what an attack may leave
+            wait_for(lambda: rss_bytes(pid) - before < freed, "the connection's end", 30)
+            with GreeterClient(process.target) as client:
+                assert client.greet("real", timeout=10) == "Hello, real!"
+        finally:
+            unread.close()
+    finally:
+        process.kill()
