@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -30,7 +31,7 @@ from greeter import (
 )
 from greeter._proto.health_pb2 import HealthListRequest, HealthListResponse
 from greeter.server._health import AsyncHealth, Health
-from tests.conftest import LOOPBACK, serving, wait_for
+from tests.conftest import GREETER_SERVE, LOOPBACK, ServerProcess, serving, wait_for
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -403,3 +404,32 @@ def test_end_watches_ends_every_watch_stream_on_the_asyncio_server() -> None:
             await server.stop(None)
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("kind", ["threaded", "asyncio"])
+def test_check_answers_not_serving_in_the_lame_duck_then_unavailable(kind: str) -> None:
+    # A Watch hears NOT_SERVING as a stop begins (above). A Check is a new call: it gets
+    # NOT_SERVING while the lame duck still takes calls; then the server takes none.
+    flags = ["--async"] if kind == "asyncio" else []
+    process = ServerProcess(
+        [*GREETER_SERVE, "--address", LOOPBACK, "--workers", "1", "--lame-duck", "3", *flags],
+        r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)",
+    )
+    try:
+        with grpc.insecure_channel(process.target) as channel:
+            health = health_stub(channel)
+            assert health.Check(HealthCheckRequest(service=""), timeout=TIMEOUT).status == SERVING
+            process.process.send_signal(signal.SIGTERM)
+
+            def check() -> int | str:
+                try:
+                    return health.Check(HealthCheckRequest(service=""), timeout=TIMEOUT).status
+                except grpc.RpcError as error:
+                    code = error.code() if isinstance(error, grpc.Call) else None
+                    return str(code and code.name)
+
+            wait_for(lambda: check() == NOT_SERVING, "NOT_SERVING in the lame duck")
+            wait_for(lambda: check() == "UNAVAILABLE", "UNAVAILABLE once the stop began")
+        assert process.process.wait(timeout=30) == 0  # the SIGTERM above
+    finally:
+        process.kill()
