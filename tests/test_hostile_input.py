@@ -32,6 +32,14 @@ METHODS = {
     "/helloworld.Greeter/SayHelloStreamRequest": "stream_unary",
     "/helloworld.Greeter/SayHelloBidiStream": "stream_stream",
 }
+#: grpc's own services that every server carries, by the shape of each method.
+OWN_SERVICES = {
+    "/grpc.health.v1.Health/Check": "unary_unary",
+    "/grpc.health.v1.Health/List": "unary_unary",
+    "/grpc.health.v1.Health/Watch": "unary_stream",
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": "stream_stream",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": "stream_stream",
+}
 #: Bytes that are no HelloRequest: a name that is not UTF-8, a length past the end, a
 #: field number 0, a truncated varint, an unknown wire type.
 NOT_REQUESTS = [b"\x0a\x02\xff\xfe", b"\x0a\x80", b"\x0a\x05ab", b"\x00", b"\x0a", b"\x0f"]
@@ -39,7 +47,7 @@ NOT_REQUESTS = [b"\x0a\x02\xff\xfe", b"\x0a\x80", b"\x0a\x05ab", b"\x00", b"\x0a
 
 def call_raw(channel: grpc.Channel, method: str, payloads: list[bytes]) -> tuple[str, str]:
     """Send ``payloads`` (one for a unary request) as they are; ``(status name, details)``."""
-    shape = METHODS[method]
+    shape = METHODS.get(method) or OWN_SERVICES[method]
     try:
         if shape == "unary_unary":
             unary: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(method)
@@ -305,5 +313,28 @@ def test_requests_of_a_thousand_headers_write_under_20_kb_of_log_per_200(kind: s
         assert logged.count("Ignoring key value pair") <= 2, logged  # once per 10 s window
         assert process.stop() == 0
         assert "left out" in process.log()[logged_before:]  # the count, said at the stop
+    finally:
+        process.kill()
+
+
+@pytest.mark.parametrize("kind", ["threaded", "asyncio"])
+def test_malformed_requests_to_health_and_reflection_are_invalid_argument_and_log_nothing(
+    kind: str,
+) -> None:
+    command = [*GREETER_SERVE, "--address", LOOPBACK, "--workers", "1"]
+    command += ["--async"] if kind == "asyncio" else []
+    process = ServerProcess(
+        command, r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)", env={"GRPC_VERBOSITY": ""}
+    )
+    try:
+        logged_before = len(process.log())
+        with grpc.insecure_channel(process.target) as channel:
+            for method in OWN_SERVICES:
+                for _ in range(40):  # 200 in all
+                    code, details = call_raw(channel, method, [b"\x0a\x80"])
+                    assert code == "INVALID_ARGUMENT", (method, code, details)
+                    assert details.startswith("the request is not a valid "), details
+        assert_still_answers(process.target)
+        assert process.log()[logged_before:] == ""
     finally:
         process.kill()
