@@ -46,9 +46,17 @@ class CoreLogLimit:
         self._left_out: dict[bytes, int] = {}
 
     def start(self) -> None:
-        """Put the pipe in front of descriptor 2; Python's own output goes around it."""
+        """Put the pipe in front of descriptor 2; Python's own output goes around it.
+
+        Without a stderr to put it in front of (descriptor 2 closed), nothing changes.
+        """
+        if sys.stderr is None:
+            return
         sys.stderr.flush()
-        self._stderr = os.dup(2)
+        try:
+            self._stderr = os.dup(2)
+        except OSError:
+            return
         read, write = os.pipe()
         os.dup2(write, 2)
         os.close(write)
