@@ -8,6 +8,7 @@ bytes and names, plus a fixed corpus of nasty cases, on both servers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import struct
 from collections.abc import Iterator
@@ -283,18 +284,28 @@ def test_thousands_of_requestless_calls_on_one_connection_are_answered_and_hold_
         process.kill()
 
 
-@pytest.mark.parametrize("kind", ["threaded", "asyncio"])
-def test_requests_of_a_thousand_headers_write_under_20_kb_of_log_per_200(kind: str) -> None:
-    # A connection's first such request reaches greeter's own limit (a short status, no
-    # log); on an open connection grpc core refuses the rest itself and logs one line
-    # each ("Ignoring key value pair...", ~190 B), which greeter serve lets through once
-    # per window.
+@contextlib.contextmanager
+def served_by_greeter_serve(kind: str) -> Iterator[ServerProcess]:
+    """``greeter serve`` (threaded or asyncio) in a child process, grpc core logging as it
+    does for a user who has not set GRPC_VERBOSITY; killed at the end if still running."""
     command = [*GREETER_SERVE, "--address", LOOPBACK, "--workers", "1"]
     command += ["--async"] if kind == "asyncio" else []
     process = ServerProcess(
         command, r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)", env={"GRPC_VERBOSITY": ""}
     )
     try:
+        yield process
+    finally:
+        process.kill()
+
+
+@pytest.mark.parametrize("kind", ["threaded", "asyncio"])
+def test_requests_of_a_thousand_headers_write_under_20_kb_of_log_per_200(kind: str) -> None:
+    # A connection's first such request reaches greeter's own limit (a short status, no
+    # log); on an open connection grpc core refuses the rest itself and logs one line
+    # each ("Ignoring key value pair...", ~190 B), which greeter serve lets through once
+    # per window.
+    with served_by_greeter_serve(kind) as process:
         logged_before = len(process.log())
         headers = [(f"x-header-{index}".encode(), b"v") for index in range(1_000)]
         request = frame(HelloRequest(name="you").SerializeToString())
@@ -313,20 +324,13 @@ def test_requests_of_a_thousand_headers_write_under_20_kb_of_log_per_200(kind: s
         assert logged.count("Ignoring key value pair") <= 2, logged  # once per 10 s window
         assert process.stop() == 0
         assert "left out" in process.log()[logged_before:]  # the count, said at the stop
-    finally:
-        process.kill()
 
 
 @pytest.mark.parametrize("kind", ["threaded", "asyncio"])
 def test_malformed_requests_to_health_and_reflection_are_invalid_argument_and_log_nothing(
     kind: str,
 ) -> None:
-    command = [*GREETER_SERVE, "--address", LOOPBACK, "--workers", "1"]
-    command += ["--async"] if kind == "asyncio" else []
-    process = ServerProcess(
-        command, r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)", env={"GRPC_VERBOSITY": ""}
-    )
-    try:
+    with served_by_greeter_serve(kind) as process:
         logged_before = len(process.log())
         with grpc.insecure_channel(process.target) as channel:
             for method in OWN_SERVICES:
@@ -336,5 +340,3 @@ def test_malformed_requests_to_health_and_reflection_are_invalid_argument_and_lo
                     assert details.startswith("the request is not a valid "), details
         assert_still_answers(process.target)
         assert process.log()[logged_before:] == ""
-    finally:
-        process.kill()
