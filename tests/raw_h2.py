@@ -16,8 +16,24 @@ from dataclasses import dataclass, field
 import h2.config
 import h2.connection
 import h2.events
+import h2.settings
 
 __all__ = ["Ending", "frame", "raw_call", "raw_calls", "unread_stream"]
+
+
+def _client_connection() -> h2.connection.H2Connection:
+    """An HTTP/2 client connection that takes frames of the largest size: older grpc
+    core sends trailers longer than the default 16 KiB frame (a refusal whose
+    grpc-message names a thousand headers)."""
+    connection = h2.connection.H2Connection(
+        h2.config.H2Configuration(client_side=True, header_encoding=None)
+    )
+    largest = 2**24 - 1
+    connection.local_settings = h2.settings.Settings(
+        client=True, initial_values={h2.settings.SettingCodes.MAX_FRAME_SIZE: largest}
+    )
+    connection.max_inbound_frame_size = largest
+    return connection
 
 
 def frame(message: bytes) -> bytes:
@@ -60,9 +76,7 @@ def raw_call(
     host, _, port = target.rpartition(":")
     started = time.monotonic()
     ending = Ending()
-    connection = h2.connection.H2Connection(
-        h2.config.H2Configuration(client_side=True, header_encoding=None)
-    )
+    connection = _client_connection()
     with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as sock:
         connection.initiate_connection()
         stream = connection.get_next_available_stream_id()
@@ -112,9 +126,7 @@ def raw_calls(
     ``headers`` beside a gRPC request's own; each gets the ``Ending`` the server gave it
     (``status`` ``None`` if none came within ``timeout`` of its batch being sent)."""
     host, _, port = target.rpartition(":")
-    connection = h2.connection.H2Connection(
-        h2.config.H2Configuration(client_side=True, header_encoding=None)
-    )
+    connection = _client_connection()
     endings: list[Ending] = []
     with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as sock:
         connection.initiate_connection()
@@ -150,9 +162,7 @@ def unread_stream(target: str, path: str, request: bytes, *, calls: int = 1) -> 
     """``calls`` calls of ``path`` with ``request`` on a connection of their own, whose
     responses are never read: the connection, to close when done."""
     host, _, port = target.rpartition(":")
-    connection = h2.connection.H2Connection(
-        h2.config.H2Configuration(client_side=True, header_encoding=None)
-    )
+    connection = _client_connection()
     connection.initiate_connection()
     for _ in range(calls):
         stream = connection.get_next_available_stream_id()

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 
+import grpc
 import h2.config
 import h2.connection
 import pytest
@@ -337,6 +338,16 @@ asyncio.run(main())
 """
 
 
+#: grpc.aio before 1.81 keeps what a never-reading connection's calls held after the
+#: connection closes (measured: 1.66.2, 1.71.2, 1.78.0 and 1.80.0 keep ~1 GB of 100
+#: streams of 2 MiB replies; 1.81.0, 1.82.0, 1.84.0 and 1.85.3 free it).
+ASYNCIO_FREES_CLOSED_CALLS = tuple(map(int, grpc.__version__.split(".")[:2])) >= (1, 81)
+
+
+@pytest.mark.skipif(
+    not ASYNCIO_FREES_CLOSED_CALLS,
+    reason="grpc.aio before 1.81 keeps a closed connection's calls' memory",
+)
 def test_asyncio_server_frees_what_a_never_reading_connection_holds_at_its_maximum_age() -> None:
     # grpc.aio cannot cancel a call: the replies grpc buffered for a stream whose client
     # never reads stay until the connection closes. max_connection_age bounds how long.

@@ -302,9 +302,9 @@ def served_by_greeter_serve(kind: str) -> Iterator[ServerProcess]:
 @pytest.mark.parametrize("kind", ["threaded", "asyncio"])
 def test_requests_of_a_thousand_headers_write_under_20_kb_of_log_per_200(kind: str) -> None:
     # A connection's first such request reaches greeter's own limit (a short status, no
-    # log); on an open connection grpc core refuses the rest itself and logs one line
-    # each ("Ignoring key value pair...", ~190 B), which greeter serve lets through once
-    # per window.
+    # log); on an open connection grpc core refuses the rest itself, and grpc 1.8x logs
+    # one line each ("Ignoring key value pair...", ~190 B), which greeter serve lets
+    # through once per window (tests/test_cli_core_log.py).
     with served_by_greeter_serve(kind) as process:
         logged_before = len(process.log())
         headers = [(f"x-header-{index}".encode(), b"v") for index in range(1_000)]
@@ -322,8 +322,6 @@ def test_requests_of_a_thousand_headers_write_under_20_kb_of_log_per_200(kind: s
         logged = process.log()[logged_before:]
         assert len(logged) < 20_000, logged[-2_000:]
         assert logged.count("Ignoring key value pair") <= 2, logged  # once per 10 s window
-        assert process.stop() == 0
-        assert "left out" in process.log()[logged_before:]  # the count, said at the stop
 
 
 @pytest.mark.parametrize("kind", ["threaded", "asyncio"])
