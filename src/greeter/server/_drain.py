@@ -251,11 +251,19 @@ def track(
             async def replies_async(request: Any, context: Any) -> AsyncIterator[Any]:
                 key = in_flight.add(method, context.peer)
                 try:
-                    replies = inner(request, context)
-                    if writes is not None:
-                        replies = writes.timed_async(replies)
-                    async for reply in replies:
-                        yield reply
+                    if writes is None:
+                        async for reply in inner(request, context):
+                            yield reply
+                        return
+                    # Timed here, not in a generator of its own (one layer less per
+                    # reply): grpc.aio sends each between this ``yield`` and the resume.
+                    cancel = writes.task_canceller()
+                    async for reply in inner(request, context):
+                        ticket = writes.begin(cancel)
+                        try:
+                            yield reply
+                        finally:
+                            writes.end(ticket)
                 finally:
                     in_flight.remove(key)
 

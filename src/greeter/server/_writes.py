@@ -21,7 +21,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from greeter._logging import REPEAT_WINDOW_SECONDS
@@ -80,23 +80,14 @@ class StalledWrites:
             if close is not None:
                 close()  # the stream's own finally blocks run now, not when collected
 
-    async def timed_async(self, responses: AsyncIterator[_Response]) -> AsyncIterator[_Response]:
-        """``responses`` of an asyncio call, each one's send timed: a stall cancels the
-        call's task (the one running this generator)."""
+    @staticmethod
+    def task_canceller() -> Callable[[], object]:
+        """How ``begin`` cancels an asyncio call: its task (the current one), from the
+        watcher's thread. The call's stream times its sends itself (``server._drain``),
+        with no generator between grpc and its replies."""
         task = asyncio.current_task()
         assert task is not None, "grpc.aio runs each call in a task"
-        cancel = functools.partial(task.get_loop().call_soon_threadsafe, task.cancel)
-        try:
-            async for response in responses:
-                ticket = self.begin(cancel)
-                try:
-                    yield response
-                finally:
-                    self.end(ticket)
-        finally:
-            aclose = getattr(responses, "aclose", None)
-            if aclose is not None:
-                await aclose()
+        return functools.partial(task.get_loop().call_soon_threadsafe, task.cancel)
 
     def close(self) -> None:
         """Stop watching (the server has stopped)."""
