@@ -68,3 +68,33 @@ def test_mypy_checks_each_call_option_by_name_and_type(tmp_path: Path) -> None:
     assert 'Unexpected keyword argument "timeot" for "greet"' in errors[0]
     assert 'Argument "timeout" to "greet_stream" of "GreeterClient"' in errors[1]
     assert 'Argument "compression" to "greet_again" of "AsyncGreeterClient"' in errors[2]
+
+
+STAR_IMPORT = """
+from greeter.errors import *
+
+def code_of(error: GreeterError) -> StatusCode:
+    return error.code
+
+assert code_of(NotFound("gone")) is StatusCode.NOT_FOUND
+print(sorted(name for name in dir() if not name.startswith("_") and name != "code_of"))
+"""
+
+
+@pytest.mark.timeout(300)
+def test_a_star_import_of_the_errors_type_checks_and_takes_just_the_public_names(
+    tmp_path: Path,
+) -> None:
+    """``greeter.errors`` takes its ``__all__`` from greeter's one table of public names
+    (not a literal a type checker could read): mypy finds the names all the same."""
+    from greeter._public import PUBLIC
+
+    code = tmp_path / "star.py"
+    code.write_text(STAR_IMPORT)
+    checked = _mypy_strict(code)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    ran = subprocess.run(
+        [sys.executable, str(code)], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert ran.stdout.strip() == str(sorted(PUBLIC["greeter.errors"]))
+    assert "NotFound" in PUBLIC["greeter.errors"]

@@ -19,10 +19,11 @@ Or serve one, overriding what you need::
 """
 
 from greeter._lazy import lazy_names as _lazy_names
+from greeter._public import PUBLIC as _PUBLIC
 
 #: True for type checkers only (mypy and pyright read it by name): ``typing`` itself costs
 #: more to import than this module, and the names below load when first used. A test
-#: holds these imports to ``_PUBLIC``.
+#: holds these imports to ``_PUBLIC`` (``greeter._public``).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from greeter._addresses import (
@@ -117,89 +118,7 @@ if TYPE_CHECKING:
 #: The installed distribution's version (read on first use: see ``__getattr__``).
 __version__: str
 
-#: The public names, by the module that defines each: the one list that gives
-#: ``__all__``, ``dir(greeter)`` and the lazy loading. ``import greeter`` loads none of
-#: these modules (nor grpc or protobuf): a name's module is imported when the name is
-#: first used, so a program pays for the client, the server or the errors only when it
-#: uses them. A public class keeps the ``__module__`` that defines it, so
-#: ``inspect.getsource()``, ``typing.get_type_hints()`` and IDEs find it; errors are
-#: defined in the public ``greeter.errors``, so a traceback says
-#: ``greeter.errors.Unavailable``.
-_PUBLIC = {
-    "greeter._addresses": (
-        "DEFAULT_ADDRESS",
-        "DEFAULT_TARGET",
-    ),
-    "greeter._metadata": (
-        "Metadata",
-        "MetadataTuple",
-    ),
-    "greeter._options": (
-        "ChannelOption",
-        "Compression",
-    ),
-    "greeter._tls": (
-        "ClientTLS",
-        "PEM",
-        "ServerTLS",
-    ),
-    "greeter.client._asyncio": ("AsyncGreeterClient",),
-    "greeter.client._base": ("CallOptions",),
-    "greeter.client._calls": (
-        "AsyncReplyStream",
-        "Reply",
-        "ReplyStream",
-    ),
-    "greeter.client._channel": ("RetryPolicy",),
-    "greeter.client._sync": ("GreeterClient",),
-    "greeter.client._tokens": ("TokenSource",),
-    "greeter.errors": (
-        "Aborted",
-        "AlreadyExists",
-        "Cancelled",
-        "DataLoss",
-        "DeadlineExceeded",
-        "FailedPrecondition",
-        "GreeterError",
-        "Internal",
-        "InvalidArgument",
-        "NotFound",
-        "OutOfRange",
-        "PermissionDenied",
-        "ResourceExhausted",
-        "StatusCode",
-        "Unauthenticated",
-        "Unavailable",
-        "Unimplemented",
-        "Unknown",
-    ),
-    "greeter.pipeline._auth": (
-        "TokenCheck",
-        "bearer_tokens",
-    ),
-    "greeter.pipeline._context": (
-        "AsyncCallContext",
-        "CallContext",
-    ),
-    "greeter.pipeline._hooks": (
-        "AccessLog",
-        "CallInfo",
-        "CallOutcome",
-        "ServerHook",
-    ),
-    "greeter.server._assembly": ("ExtraService",),
-    "greeter.server._async_server": ("AsyncGreeterServer",),
-    "greeter.server._config": (
-        "ServerConfig",
-        "ServerInterceptor",
-    ),
-    "greeter.server._service": (
-        "AsyncGreeterService",
-        "GreeterService",
-    ),
-    "greeter.server._threaded_server": ("GreeterServer",),
-}
-
+# The public names come from the one table in greeter._public.
 _names, _public_name, __dir__ = _lazy_names(__name__, _PUBLIC, globals())
 __all__ = [*_names, "__version__"]
 
