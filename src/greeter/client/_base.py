@@ -225,8 +225,8 @@ class ClientBase(Generic[_Interceptor, _Channel]):
         return was_open
 
     def _call_values(self, options: CallOptions) -> CallValues:
-        """``_options()`` as the single-response helpers hand them to grpc: all four
-        keywords, each always passed (cheaper for grpc to bind than ``**options``)."""
+        """``_options()`` as the single-response helpers hand them to grpc: all four,
+        each always passed (cheaper for grpc to bind than ``**options``)."""
         merged = self._options(**options)
         return (
             merged.get("timeout"),

@@ -67,7 +67,9 @@ class Client(ClientBase["ClientInterceptor", grpc.Channel]):
 
     # Every unary call's path: the options come as the caller's dict (no repacking), a
     # call with none takes the client's plain values without calling ``_options()``,
-    # and grpc gets all four as keywords (cheaper for it to bind than ``**options``).
+    # and grpc gets all four by position, in the order grpc.UnaryUnaryMultiCallable's
+    # ``__call__`` documents (credentials None: a client's channel carries its own).
+    # Positions bind for ~500 instructions fewer a call than keywords (valgrind).
     def _unary_unary(
         self, method: Method[Any, _Response], request: object, options: CallOptions
     ) -> _Response:
@@ -78,11 +80,7 @@ class Client(ClientBase["ClientInterceptor", grpc.Channel]):
         timeout, metadata, wait_for_ready, compression = values
         try:
             response: _Response = self._callables[method.path](
-                request,
-                timeout=timeout,
-                metadata=metadata,
-                wait_for_ready=wait_for_ready,
-                compression=compression,
+                request, timeout, metadata, None, wait_for_ready, compression
             )
         except grpc.RpcError as exc:
             raise error_from_grpc(exc) from exc
@@ -146,8 +144,8 @@ class _ReadWithNext:
     def __init__(self, call: Any) -> None:
         self._call = call
 
-    def __call__(self, requests: Iterable[object], **options: Any) -> Any:
-        return self._call(iter(requests), **options)
+    def __call__(self, requests: Iterable[object], *options: Any, **keywords: Any) -> Any:
+        return self._call(iter(requests), *options, **keywords)
 
     def with_call(self, requests: Iterable[object], **options: Any) -> Any:
         return self._call.with_call(iter(requests), **options)
