@@ -332,6 +332,7 @@ async def _run_with_a_restart(
     drains, exits and is started again on its port: how the calls ended, how many
     were sent before the signal, and the stopped backend's exit status."""
     outcomes: collections.Counter[str] = collections.Counter()
+    unexpected: list[str] = []  # what an outcome the test does not expect said
     made = 0
     stop_at = ROLLING_MAX_CALLS  # until the restart is over
     enough_made = asyncio.Event()
@@ -347,6 +348,8 @@ async def _run_with_a_restart(
                 outcomes["OK"] += 1
             except greeter.GreeterError as error:
                 outcomes[type(error).__name__] += 1
+                if not isinstance(error, (greeter.Cancelled, greeter.Unavailable)):
+                    unexpected.append(f"{error.code.name}: {error.details}")
 
     def restart() -> int:
         old = backends[restarted]
@@ -373,6 +376,8 @@ async def _run_with_a_restart(
         for client in clients:
             await client.close()
     assert restarted_at < ROLLING_MAX_CALLS, "the restart outlasted the run"
+    if unexpected:
+        print(f"\nunexpected outcomes: {unexpected[:5]}")
     return outcomes, sent_before_signal, status
 
 
