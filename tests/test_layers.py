@@ -87,3 +87,25 @@ def test_no_module_imports_one_that_imports_it_back() -> None:
         graphlib.TopologicalSorter(imports).prepare()
     except graphlib.CycleError as cycle:
         pytest.fail(f"an import cycle: {' -> '.join(reversed(cycle.args[1]))}")
+
+
+#: The longest a module of greeter's may grow before it is split by what it does.
+MAX_MODULE_LINES = 400
+
+
+def test_every_module_is_short_and_says_what_it_is_for() -> None:
+    """No module over ``MAX_MODULE_LINES`` lines, and each opens with a docstring."""
+    import ast
+
+    too_long, unexplained = [], []
+    for path in sorted((REPO_ROOT / "src" / "greeter").rglob("*.py")):
+        if "_proto" in path.parts:  # generated at build time, never committed
+            continue
+        text = path.read_text()
+        name = str(path.relative_to(REPO_ROOT / "src"))
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            too_long.append(name)
+        if ast.get_docstring(ast.parse(text)) is None:
+            unexplained.append(name)
+    assert too_long == [], f"over {MAX_MODULE_LINES} lines"
+    assert unexplained == [], "no opening docstring"
