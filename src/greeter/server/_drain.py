@@ -250,15 +250,16 @@ def track(
 
             async def replies_async(request: Any, context: Any) -> AsyncIterator[Any]:
                 key = in_flight.add(method, context.peer)
+                replies = inner(request, context)
                 try:
                     if writes is None:
-                        async for reply in inner(request, context):
+                        async for reply in replies:
                             yield reply
                         return
                     # Timed here, not in a generator of its own (one layer less per
                     # reply): grpc.aio sends each between this ``yield`` and the resume.
                     cancel = writes.task_canceller()
-                    async for reply in inner(request, context):
+                    async for reply in replies:
                         ticket = writes.begin(cancel)
                         try:
                             yield reply
@@ -266,6 +267,9 @@ def track(
                             writes.end(ticket)
                 finally:
                     in_flight.remove(key)
+                    # The stream's own finally blocks run now, not when it is collected
+                    # (``async for`` leaves it open; the threaded ``yield from`` closes it).
+                    await replies.aclose()
 
             return replies_async
         if inspect.iscoroutinefunction(inner):
