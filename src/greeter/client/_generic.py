@@ -63,7 +63,7 @@ class Client(ClientBase["ClientInterceptor", grpc.Channel]):
     def _bind(self, method: Method[Any, Any]) -> None:
         super()._bind(method)
         if method.shape.streams_requests:
-            self._callables[method.path] = _ReadWithNext(self._callables[method.path])
+            self._keep_callable(method, _ReadWithNext(self._callables[method.path]))
 
     # Every unary call's path: the options come as the caller's dict (no repacking), a
     # call with none takes the client's plain values without calling ``_options()``,
@@ -79,7 +79,7 @@ class Client(ClientBase["ClientInterceptor", grpc.Channel]):
             values = self._call_values(options)
         timeout, metadata, wait_for_ready, compression = values
         try:
-            response: _Response = self._callables[method.path](
+            response: _Response = self._calls[method.path](
                 request, timeout, metadata, None, wait_for_ready, compression
             )
         except grpc.RpcError as exc:
@@ -118,7 +118,7 @@ class Client(ClientBase["ClientInterceptor", grpc.Channel]):
         self, method: Method[Any, _Response], request: object, **options: Unpack[CallOptions]
     ) -> _CallIterator[_Response]:
         """grpc's call of a server-streaming or bidi method: its responses, as they come."""
-        call: _CallIterator[_Response] = self._callables[method.path](
+        call: _CallIterator[_Response] = self._calls[method.path](
             request, **self._options(**options)
         )
         return call
@@ -139,16 +139,17 @@ class _ReadWithNext:
     """grpc's request-streaming multi-callable, taking any iterable of requests: grpc
     reads the stream with ``next()``, so it gets ``iter(requests)``."""
 
-    __slots__ = ("_call",)
+    __slots__ = ("_call", "_multi_callable")
 
     def __init__(self, call: Any) -> None:
-        self._call = call
+        self._multi_callable = call
+        self._call = call.__call__  # bound: see ``ClientBase._calls``
 
     def __call__(self, requests: Iterable[object], *options: Any, **keywords: Any) -> Any:
         return self._call(iter(requests), *options, **keywords)
 
     def with_call(self, requests: Iterable[object], **options: Any) -> Any:
-        return self._call.with_call(iter(requests), **options)
+        return self._multi_callable.with_call(iter(requests), **options)
 
 
 class AsyncClient(ClientBase[grpc.aio.ClientInterceptor, grpc.aio.Channel]):
@@ -175,7 +176,7 @@ class AsyncClient(ClientBase[grpc.aio.ClientInterceptor, grpc.aio.Channel]):
             values = self._call_values(options)
         timeout, metadata, wait_for_ready, compression = values
         try:
-            response: _Response = await self._callables[method.path](
+            response: _Response = await self._calls[method.path](
                 request,
                 timeout=timeout,
                 metadata=metadata,
@@ -193,7 +194,7 @@ class AsyncClient(ClientBase[grpc.aio.ClientInterceptor, grpc.aio.Channel]):
         self, method: Method[Any, _Response], request: object, **options: Unpack[CallOptions]
     ) -> Response[_Response]:
         """As ``_unary_unary``, with the server's initial and trailing metadata."""
-        call = self._callables[method.path](request, **self._options(**options))
+        call = self._calls[method.path](request, **self._options(**options))
         try:
             response: _Response = await call
             initial = metadata_from_grpc(await call.initial_metadata())
@@ -218,7 +219,7 @@ class AsyncClient(ClientBase[grpc.aio.ClientInterceptor, grpc.aio.Channel]):
         self, method: Method[Any, _Response], request: object, **options: Unpack[CallOptions]
     ) -> AsyncStreamCall[_Response]:
         """grpc.aio's call of a server-streaming or bidi method, whose responses are read."""
-        call: AsyncStreamCall[_Response] = self._callables[method.path](
+        call: AsyncStreamCall[_Response] = self._calls[method.path](
             request, **self._options(**options)
         )
         return call
