@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import grpc
 import h2.config
@@ -304,6 +305,55 @@ def test_asyncio_handlers_of_streams_a_client_never_reads_end_after_the_write_ti
             else:
                 for _ in unread:
                     assert service.ended.acquire(timeout=write_timeout_margin(write_timeout))
+                assert "stream(s) whose client took no reply" in caplog.text
+            with GreeterClient(server.target) as client:
+                assert client.greet("real", timeout=10) == "Hello, real!"
+        finally:
+            for each in unread:
+                each.close()
+
+
+class Writer:
+    """``demo.Writes/Flood``, a raw grpc.aio handler that sends 1 MiB replies with
+    ``await context.write()`` instead of yielding them; notes when each call has ended."""
+
+    FLOOD = "/demo.Writes/Flood"
+
+    def __init__(self) -> None:
+        self.started = threading.Semaphore(0)
+        self.ended = threading.Semaphore(0)
+
+    async def flood(self, request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        self.started.release()
+        try:
+            for _ in range(1000):
+                await context.write(b"x" * (1024 * 1024))
+        finally:
+            self.ended.release()
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        flood = grpc.unary_stream_rpc_method_handler(
+            self.flood, request_deserializer=bytes, response_serializer=bytes
+        )
+        return grpc.method_handlers_generic_handler("demo.Writes", {"Flood": flood})
+
+
+@pytest.mark.parametrize("write_timeout", [1.0, None], ids=["timed", "untimed"])
+def test_asyncio_handlers_that_write_to_a_client_that_never_reads_end_after_the_write_timeout(
+    write_timeout: float | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = ServerConfig(write_timeout_seconds=write_timeout)
+    writer = Writer()
+    with serving_async(AsyncGreeterService(), config, services=[writer.handler()]) as server:
+        unread = [unread_stream(server.target, Writer.FLOOD, b"") for _ in range(2)]
+        try:
+            for _ in unread:
+                assert writer.started.acquire(timeout=10)
+            if write_timeout is None:
+                assert not writer.ended.acquire(timeout=2.0)
+            else:
+                for _ in unread:
+                    assert writer.ended.acquire(timeout=write_timeout_margin(write_timeout))
                 assert "stream(s) whose client took no reply" in caplog.text
             with GreeterClient(server.target) as client:
                 assert client.greet("real", timeout=10) == "Hello, real!"

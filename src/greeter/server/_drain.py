@@ -273,7 +273,19 @@ def track(
 
             return replies_async
         if inspect.iscoroutinefunction(inner):
-            return unary_response(inner)  # writes its replies with context.write()
+            # It sends its replies with ``await context.write()``: that call is timed.
+            if writes is None:
+                return unary_response(inner)
+            timed_writes = writes
+
+            async def written_async(request: Any, context: Any) -> Any:
+                key = in_flight.add(method, context.peer)
+                try:
+                    return await inner(request, timed_writes.timed_context(context))
+                finally:
+                    in_flight.remove(key)
+
+            return written_async
 
         def replies(request: Any, context: Any) -> Iterator[Any]:
             key = in_flight.add(method, context.peer)

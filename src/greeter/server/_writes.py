@@ -8,7 +8,9 @@ send; one that has not gone out after ``ServerConfig.write_timeout_seconds`` get
 call cancelled, which frees the thread and the buffers, and is logged once per window.
 
 On the asyncio server the same timer cancels the call's task instead: the handler ends
-(its ``finally`` blocks run) and holds nothing more. grpc.aio gives a handler no way to
+(its ``finally`` blocks run) and holds nothing more. A handler that sends with ``await
+context.write(reply)`` instead of ``yield`` gets a ``TimedWrites`` context, whose
+``write()`` is timed alike. grpc.aio gives a handler no way to
 cancel its call, so grpc keeps the replies it has buffered for that stream until the
 client's connection closes.
 """
@@ -22,11 +24,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from greeter._logging import REPEAT_WINDOW_SECONDS
 
-__all__ = ["StalledWrites"]
+__all__ = ["StalledWrites", "TimedWrites"]
 
 logger = logging.getLogger("greeter.server")
 
@@ -80,6 +82,11 @@ class StalledWrites:
             if close is not None:
                 close()  # the stream's own finally blocks run now, not when collected
 
+    def timed_context(self, context: Any) -> TimedWrites:
+        """``context`` of an asyncio call, its ``write()`` timed: for a handler that
+        sends its replies with ``await context.write()`` rather than ``yield``."""
+        return TimedWrites(context, self, self.task_canceller())
+
     @staticmethod
     def task_canceller() -> Callable[[], object]:
         """How ``begin`` cancels an asyncio call: its task (the current one), from the
@@ -116,3 +123,27 @@ class StalledWrites:
                     self._timeout,
                 )
                 self._cut_unreported, self._reported_at = 0, now
+
+
+class TimedWrites:
+    """A grpc.aio servicer context whose ``write()`` is timed by ``StalledWrites``; every
+    other attribute is the context's own. A raw servicer's stream that writes instead of
+    yielding (``await context.write(reply)``) is cut when a send stalls, as a yielded
+    one is."""
+
+    __slots__ = ("_cancel", "_context", "_writes")
+
+    def __init__(self, context: Any, writes: StalledWrites, cancel: Callable[[], object]) -> None:
+        self._context = context
+        self._writes = writes
+        self._cancel = cancel
+
+    async def write(self, message: Any) -> None:
+        ticket = self._writes.begin(self._cancel)
+        try:
+            await self._context.write(message)
+        finally:
+            self._writes.end(ticket)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
