@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import struct
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
@@ -299,13 +300,42 @@ def served_by_greeter_serve(kind: str) -> Iterator[ServerProcess]:
         process.kill()
 
 
+#: A program serving itself with ``serve()``, logging as ``logging.basicConfig`` does.
+_SERVES_ITSELF = """
+import logging, sys
+from greeter import AsyncGreeterService, GreeterService
+
+logging.basicConfig(level=logging.INFO)
+service = AsyncGreeterService() if sys.argv[1] == "asyncio" else GreeterService()
+service.serve("127.0.0.1:0")
+"""
+
+
+@contextlib.contextmanager
+def served_by_serve(kind: str) -> Iterator[ServerProcess]:
+    """A program of a user's that calls ``serve()`` (threaded or asyncio), grpc core
+    logging as it does when GRPC_VERBOSITY is not set; killed at the end if running."""
+    process = ServerProcess(
+        [sys.executable, "-c", _SERVES_ITSELF, kind],
+        r"Serving helloworld\.Greeter on 127\.0\.0\.1:(\d+)",
+        env={"GRPC_VERBOSITY": ""},
+    )
+    try:
+        yield process
+    finally:
+        process.kill()
+
+
 @pytest.mark.parametrize("kind", ["threaded", "asyncio"])
-def test_requests_of_a_thousand_headers_write_under_20_kb_of_log_per_200(kind: str) -> None:
+@pytest.mark.parametrize("served_by", [served_by_greeter_serve, served_by_serve])
+def test_requests_of_a_thousand_headers_write_under_20_kb_of_log_per_200(
+    kind: str, served_by: Callable[[str], contextlib.AbstractContextManager[ServerProcess]]
+) -> None:
     # A connection's first such request reaches greeter's own limit (a short status, no
     # log); on an open connection grpc core refuses the rest itself, and grpc 1.8x logs
-    # one line each ("Ignoring key value pair...", ~190 B), which greeter serve lets
-    # through once per window (tests/test_cli_core_log.py).
-    with served_by_greeter_serve(kind) as process:
+    # one line each ("Ignoring key value pair...", ~190 B), which greeter serve and
+    # serve() let through once per window (tests/test_core_log.py).
+    with served_by(kind) as process:
         logged_before = len(process.log())
         headers = [(f"x-header-{index}".encode(), b"v") for index in range(1_000)]
         request = frame(HelloRequest(name="you").SerializeToString())

@@ -22,7 +22,6 @@ from greeter._options import (
     DEFAULT_MAX_WORKERS,
     Compression,
 )
-from greeter.cli._core_log import CoreLogLimit
 from greeter.cli._output import (
     EXIT_FAILURE,
     GRPC_VERBOSITY_VARIABLE,
@@ -41,6 +40,7 @@ from greeter.cli._values import (
     split_tokens,
     tcp_address,
 )
+from greeter.server._core_log import CoreLogLimit
 
 if TYPE_CHECKING:
     from greeter.pipeline._hooks import ServerHook

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from greeter.server._assembly import ExtraService
     from greeter.server._async_server import AsyncGreeterServer
     from greeter.server._config import ServerConfig
+    from greeter.server._core_log import CoreLogLimit
     from greeter.server._threaded_server import GreeterServer
 
 __all__ = ["AsyncServing", "ThreadedServing"]
@@ -57,21 +58,41 @@ class _Served:
         from N processes sharing the port (``SO_REUSEPORT``); each gets its own copy of
         this service, so keep shared state elsewhere. ``address``, ``services`` and
         ``web`` are as for ``start()``.
+
+        While it serves, grpc core's own log lines (written from C++ to stderr) pass
+        each at most once per 10 s, with a count of those left out: some come once per
+        bad request. With greeter's log at DEBUG, all of them pass.
         """
         from greeter.server._binding import raise_open_file_limit
-        from greeter.server._config import ServerConfig
 
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        if workers > 1 and not isinstance(address, str):
+            raise ValueError("workers > 1 serve one address (HOST:PORT), not a list")
         config = _with_web(config, web)
         # Before the server is built: its connection limit follows the open-file limit.
         raise_open_file_limit()
+        core_log = _limit_core_log()
+        try:
+            self._serve_here_or_in_workers(address, config, services, workers)
+        finally:
+            if core_log is not None:
+                core_log.stop()
+
+    def _serve_here_or_in_workers(
+        self,
+        address: str | Sequence[str],
+        config: ServerConfig | None,
+        services: Sequence[ExtraService],
+        workers: int,
+    ) -> None:
+        from greeter.server._config import ServerConfig
+
         serve_here = self._serving(services)
         if workers == 1:
             serve_here(address, config)
             return
-        if workers < 1:
-            raise ValueError("workers must be at least 1")
-        if not isinstance(address, str):
-            raise ValueError("workers > 1 serve one address (HOST:PORT), not a list")
+        assert isinstance(address, str)  # serve() said so
         from greeter.server._workers import serve_in_workers  # only multi-process serving needs it
 
         worker_config = replace(config or ServerConfig(), reuse_port=True)
@@ -165,6 +186,18 @@ class AsyncServing(_Served):
 #: are abandoned: half to end by themselves (grpc has ended their calls), half to end
 #: after being cancelled. The threaded server's bound past the grace period is the same.
 _LEFTOVER_TASK_SECONDS = 0.5
+
+
+def _limit_core_log() -> CoreLogLimit | None:
+    """grpc core's own log lines, each once per window while ``serve()`` serves
+    (``server._core_log``); with greeter's log at DEBUG, every one of them."""
+    if logger.isEnabledFor(logging.DEBUG):
+        return None
+    from greeter.server._core_log import CoreLogLimit
+
+    limit = CoreLogLimit()
+    limit.start()
+    return limit
 
 
 def _run_to_the_end(main: Coroutine[object, object, None]) -> None:

@@ -1,4 +1,5 @@
-"""``greeter serve``'s bound on grpc core's log: each source line once per window.
+"""``serve()``'s (and so ``greeter serve``'s) bound on grpc core's log: each source line
+once per window.
 
 grpc core writes from C++ to file descriptor 2. These tests write such lines to
 descriptor 2 of a real child process the same way (``os.write``, past Python's
@@ -14,7 +15,7 @@ import sys
 #: lines to descriptor 2, with Python's own output in between.
 _CHILD = """
 import os, sys, time
-from greeter.cli._core_log import CoreLogLimit
+from greeter.server._core_log import CoreLogLimit
 
 limit = CoreLogLimit(window_seconds=float(sys.argv[1]))
 limit.start()
@@ -60,3 +61,39 @@ def test_a_core_line_after_the_window_passes_with_the_count_of_those_left_out() 
     assert stderr.count(note) == 1
     # The count comes just before the line that ends the quiet window.
     assert stderr.index(note) < stderr.rindex("hpack_encoder.cc:618] Ignoring")
+
+
+#: Two limits started one inside the other (``serve()`` under ``greeter serve``): only the
+#: first goes in front of descriptor 2; a log handler set up before writes around it;
+#: stopping it gives Python (and the handler) its stderr back.
+_NESTED = """
+import logging, os, sys
+from greeter.server._core_log import CoreLogLimit
+
+logging.basicConfig()
+handler = logging.getLogger().handlers[0]
+before = sys.stderr
+outer, inner = CoreLogLimit(window_seconds=60), CoreLogLimit(window_seconds=60)
+outer.start()
+inner.start()
+assert sys.stderr is not before and handler.stream is sys.stderr  # around the pipe
+core = "E1205 21:00:27.954360   21926 hpack_encoder.cc:618] Ignoring key value pair\\n"
+for _ in range(200):
+    os.write(2, core.encode())
+inner.stop()
+for _ in range(200):
+    os.write(2, core.encode())
+outer.stop()
+assert sys.stderr is before and handler.stream is before
+os.write(2, core.encode())
+"""
+
+
+def test_a_limit_started_inside_another_changes_nothing_and_stop_gives_stderr_back() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _NESTED], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    # One line passed in the window, 399 counted, and one more after the limit stopped.
+    assert done.stderr.count("hpack_encoder.cc:618] Ignoring key value pair") == 2
+    assert "left out 399 more grpc core line(s) from hpack_encoder.cc:618" in done.stderr

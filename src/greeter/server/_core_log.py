@@ -3,26 +3,32 @@
 grpc core writes its log from C++ straight to file descriptor 2, beyond Python's
 ``logging``, and some of its lines come once per bad request a client sends (a request
 with a thousand headers on an open connection: "Ignoring key value pair due to size
-limit", 190 bytes each). ``greeter serve`` owns its process's stderr, so it puts a pipe
-in front of descriptor 2 and a thread behind it that passes every line on, except a grpc
-core line from the same place in grpc's source (``hpack_encoder.cc:618``) within
+limit", 190 bytes each). ``serve()``, the one-line way to serve (and ``greeter serve``,
+which calls it), owns its process while it serves, so it puts a pipe in front of
+descriptor 2 and a thread behind it that passes every line on, except a grpc core line
+from the same place in grpc's source (``hpack_encoder.cc:618``) within
 ``REPEAT_WINDOW_SECONDS`` of the last one it passed: those are counted, and the count is
-said with the next one passed (or when the server stops).
+said with the next one passed (or when the server stops). ``start()`` and
+``serve_async()``, which serve inside a program of the user's, leave stderr alone.
 
-Python's own output (``sys.stderr``, the log, faulthandler) keeps writing to the real
-stderr, so a crash report never waits on the thread. Worker processes forked after
-``start()`` write through the same pipe.
+Python's own output (``sys.stderr``, log handlers that write to it, faulthandler) keeps
+writing to the real stderr, so a crash report never waits on the thread. grpc core in
+worker processes forked after ``start()`` writes through the same pipe. One limit is in
+front of descriptor 2 at a time: a second ``start()`` (``serve()`` under ``greeter
+serve``) does nothing.
 """
 
 from __future__ import annotations
 
 import faulthandler
 import io
+import logging
 import os
 import re
 import sys
 import threading
 import time
+from typing import TextIO
 
 from greeter._logging import REPEAT_WINDOW_SECONDS
 
@@ -38,9 +44,14 @@ class CoreLogLimit:
     """A pipe in front of file descriptor 2 that lets each grpc core source line
     through once per window; ``start()`` and ``stop()`` it around serving."""
 
+    #: The limit in front of descriptor 2 now, if any.
+    _active: CoreLogLimit | None = None
+
     def __init__(self, window_seconds: float = REPEAT_WINDOW_SECONDS) -> None:
         self._window = window_seconds
         self._stderr = -1  # the real stderr, once started
+        self._python_stderr: TextIO = sys.stderr  # what start() replaces
+        self._moved_handlers: list[logging.StreamHandler[TextIO]] = []
         self._reader: threading.Thread | None = None
         self._passed_at: dict[bytes, float] = {}
         self._left_out: dict[bytes, int] = {}
@@ -48,9 +59,10 @@ class CoreLogLimit:
     def start(self) -> None:
         """Put the pipe in front of descriptor 2; Python's own output goes around it.
 
-        Without a stderr to put it in front of (descriptor 2 closed), nothing changes.
+        Without a stderr to put it in front of (descriptor 2 closed), or with a limit
+        in front of it already, nothing changes.
         """
-        if sys.stderr is None:
+        if sys.stderr is None or CoreLogLimit._active is not None:
             return
         sys.stderr.flush()
         try:
@@ -60,12 +72,19 @@ class CoreLogLimit:
         read, write = os.pipe()
         os.dup2(write, 2)
         os.close(write)
+        CoreLogLimit._active = self
+        self._python_stderr = sys.stderr
         sys.stderr = io.TextIOWrapper(
             io.FileIO(self._stderr, "w", closefd=False),
             encoding=sys.stderr.encoding,
             errors="backslashreplace",
             line_buffering=True,
         )
+        # Log handlers set up before (``logging.basicConfig()``) follow it: a worker's
+        # last lines must not depend on this process's thread being alive to pass them.
+        self._moved_handlers = _handlers_writing_to(self._python_stderr)
+        for handler in self._moved_handlers:
+            handler.setStream(sys.stderr)
         if faulthandler.is_enabled():
             faulthandler.enable(file=sys.stderr)
         self._reader = threading.Thread(
@@ -81,6 +100,16 @@ class CoreLogLimit:
         os.dup2(self._stderr, 2)  # closes the pipe's last writer: the thread reads to EOF
         self._reader.join(timeout)
         self._reader = None
+        CoreLogLimit._active = None
+        # Python's stderr as it was; what holds the one made in start() (a log handler
+        # set up since) keeps writing through it to the real stderr's copy, left open.
+        ours, sys.stderr = sys.stderr, self._python_stderr
+        for handler in self._moved_handlers:
+            if handler.stream is ours:
+                handler.setStream(sys.stderr)
+        self._moved_handlers = []
+        if faulthandler.is_enabled():
+            faulthandler.enable(file=sys.stderr)
 
     def _forward(self, read: int) -> None:
         pending = b""
@@ -125,3 +154,15 @@ class CoreLogLimit:
             source,
             self._window,
         )
+
+
+def _handlers_writing_to(stream: TextIO) -> list[logging.StreamHandler[TextIO]]:
+    """The log handlers, of every logger, that write to ``stream``."""
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    return [
+        handler
+        for each in loggers
+        if isinstance(each, logging.Logger)
+        for handler in each.handlers
+        if isinstance(handler, logging.StreamHandler) and handler.stream is stream
+    ]
