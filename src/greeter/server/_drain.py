@@ -76,7 +76,8 @@ class EndlessStreams:
     started. A health ``Watch`` ends with OK after its last status (NOT_SERVING). On the
     threaded server a reflection stream, blocked reading its next request, is cancelled
     (``context.cancel()``); on the asyncio server the handler's task is cancelled and
-    the stream ends with OK.
+    the stream ends with OK, or, if grpc.aio is sending one of its replies just then,
+    it ends with OK once that reply is out.
     """
 
     def __init__(self) -> None:
@@ -143,15 +144,22 @@ class EndlessStreams:
         if inspect.isasyncgenfunction(inner):
 
             async def replies(request: Any, context: Any) -> AsyncIterator[Any]:
-                key = self._opened_async()
+                stream = _AsyncStream()
+                key = self._opened_async(stream)
+                responses = inner(request, context)
                 try:
-                    async for reply in inner(request, context):
+                    async for reply in responses:
+                        stream.sending = True
                         yield reply
+                        stream.sending = False
+                        if stream.ended:
+                            return
                 except asyncio.CancelledError:
                     if not self._taken_back():
                         raise
                 finally:
                     self._closed(key)
+                    await responses.aclose()
 
             return replies
 
@@ -168,13 +176,22 @@ class EndlessStreams:
 
         return behavior
 
-    def _opened_async(self) -> int:
+    def _opened_async(self, stream: _AsyncStream | None = None) -> int:
         task = asyncio.current_task()
         assert task is not None, "grpc.aio runs each call in a task"
         loop = task.get_loop()
-        # Cancelled after the steps already scheduled: a health Watch woken to send
-        # NOT_SERVING sends it first.
-        self._opened(id(task), lambda: loop.call_soon_threadsafe(task.cancel))
+
+        def end() -> None:
+            if stream is not None and stream.sending:
+                # grpc.aio is sending a reply: cancelled now, its call would be left
+                # open until the grace period is over. It ends once that reply is out.
+                stream.ended = True
+            else:
+                task.cancel()
+
+        # Ended after the steps already scheduled (on the loop, where ``sending``
+        # changes): a health Watch woken to send NOT_SERVING sends it first.
+        self._opened(id(task), lambda: loop.call_soon_threadsafe(end))
         return id(task)
 
     def _taken_back(self) -> bool:
@@ -185,6 +202,16 @@ class EndlessStreams:
         if task is not None and hasattr(task, "uncancel"):  # Python 3.11 on
             task.uncancel()
         return True
+
+
+class _AsyncStream:
+    """Where an asyncio stream's replies stand, for ``EndlessStreams`` to end it."""
+
+    __slots__ = ("ended", "sending")
+
+    def __init__(self) -> None:
+        self.sending = False  # a reply is with grpc.aio, being sent
+        self.ended = False  # the stop has begun: end after that reply
 
 
 class RewrappedHandler(grpc.GenericRpcHandler):
