@@ -288,31 +288,6 @@ class AsyncEndless(AsyncGreeterService):
             self.ended.release()
 
 
-@pytest.mark.parametrize("write_timeout", [1.0, None], ids=["timed", "untimed"])
-def test_asyncio_handlers_of_streams_a_client_never_reads_end_after_the_write_timeout(
-    write_timeout: float | None, caplog: pytest.LogCaptureFixture
-) -> None:
-    config = ServerConfig(write_timeout_seconds=write_timeout)
-    service = AsyncEndless()
-    with serving_async(service, config) as server:
-        unread = [unread_stream(server.target, STREAM_REPLY, UNREAD_REQUEST) for _ in range(2)]
-        try:
-            for _ in unread:
-                assert service.started.acquire(timeout=10)
-            if write_timeout is None:
-                # Nothing ends a handler whose reply waits for a client that never reads.
-                assert not service.ended.acquire(timeout=2.0)
-            else:
-                for _ in unread:
-                    assert service.ended.acquire(timeout=write_timeout_margin(write_timeout))
-                assert "stream(s) whose client took no reply" in caplog.text
-            with GreeterClient(server.target) as client:
-                assert client.greet("real", timeout=10) == "Hello, real!"
-        finally:
-            for each in unread:
-                each.close()
-
-
 class Writer:
     """``demo.Writes/Flood``, a raw grpc.aio handler that sends 1 MiB replies with
     ``await context.write()`` instead of yielding them; notes when each call has ended."""
@@ -338,22 +313,31 @@ class Writer:
         return grpc.method_handlers_generic_handler("demo.Writes", {"Flood": flood})
 
 
+@pytest.mark.parametrize("sends_by", ["yield", "context.write"])
 @pytest.mark.parametrize("write_timeout", [1.0, None], ids=["timed", "untimed"])
-def test_asyncio_handlers_that_write_to_a_client_that_never_reads_end_after_the_write_timeout(
-    write_timeout: float | None, caplog: pytest.LogCaptureFixture
+def test_asyncio_handlers_of_streams_a_client_never_reads_end_after_the_write_timeout(
+    write_timeout: float | None, sends_by: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = ServerConfig(write_timeout_seconds=write_timeout)
-    writer = Writer()
-    with serving_async(AsyncGreeterService(), config, services=[writer.handler()]) as server:
-        unread = [unread_stream(server.target, Writer.FLOOD, b"") for _ in range(2)]
+    watched: AsyncEndless | Writer
+    service: AsyncGreeterService
+    if sends_by == "yield":  # the Greeter's own stream
+        watched = service = AsyncEndless()
+        services, method, request = [], STREAM_REPLY, UNREAD_REQUEST
+    else:  # a raw servicer's, served beside it
+        watched, service = Writer(), AsyncGreeterService()
+        services, method, request = [watched.handler()], Writer.FLOOD, b""
+    with serving_async(service, config, services=services) as server:
+        unread = [unread_stream(server.target, method, request) for _ in range(2)]
         try:
             for _ in unread:
-                assert writer.started.acquire(timeout=10)
+                assert watched.started.acquire(timeout=10)
             if write_timeout is None:
-                assert not writer.ended.acquire(timeout=2.0)
+                # Nothing ends a handler whose reply waits for a client that never reads.
+                assert not watched.ended.acquire(timeout=2.0)
             else:
                 for _ in unread:
-                    assert writer.ended.acquire(timeout=write_timeout_margin(write_timeout))
+                    assert watched.ended.acquire(timeout=write_timeout_margin(write_timeout))
                 assert "stream(s) whose client took no reply" in caplog.text
             with GreeterClient(server.target) as client:
                 assert client.greet("real", timeout=10) == "Hello, real!"
