@@ -86,6 +86,7 @@ class _Served:
         services: Sequence[ExtraService],
         workers: int,
     ) -> None:
+        """``serve()``'s work once its arguments are checked: here, or in ``workers``."""
         from greeter.server._config import ServerConfig
 
         serve_here = self._serving(services)
