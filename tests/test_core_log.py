@@ -63,7 +63,7 @@ def test_a_core_line_after_the_window_passes_with_the_count_of_those_left_out() 
     assert stderr.index(note) < stderr.rindex("hpack_encoder.cc:618] Ignoring")
 
 
-#: Two limits started one inside the other (``serve()`` under ``greeter serve``): only the
+#: Two limits started one inside the other (two ``serve()`` calls at once): only the
 #: first goes in front of descriptor 2; a log handler set up before writes around it;
 #: stopping it gives Python (and the handler) its stderr back.
 _NESTED = """

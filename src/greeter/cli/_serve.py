@@ -40,7 +40,6 @@ from greeter.cli._values import (
     split_tokens,
     tcp_address,
 )
-from greeter.server._core_log import CoreLogLimit
 
 if TYPE_CHECKING:
     from greeter.pipeline._hooks import ServerHook
@@ -283,16 +282,10 @@ def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM; the exit status."""
     # A server keeps grpc core's errors, not its chatter (an INFO line for every
     # client's failed TLS handshake); --log-level DEBUG lets grpc log as it would.
+    # Each of those once per window (a client can make some once per request) is
+    # ``serve()``'s own doing, below --log-level DEBUG.
     quiet_grpc_core(None if args.log_level == "DEBUG" else "ERROR")
-    # ...and each of those once per window: a client can make some once per request.
-    core_log = None if args.log_level == "DEBUG" else CoreLogLimit()
-    if core_log is not None:
-        core_log.start()  # before logging is set up: Python's log goes around its pipe
-    try:
-        return _serve(args)
-    finally:
-        if core_log is not None:
-            core_log.stop()
+    return _serve(args)
 
 
 def _serve(args: argparse.Namespace) -> int:

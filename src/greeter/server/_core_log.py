@@ -14,8 +14,8 @@ said with the next one passed (or when the server stops). ``start()`` and
 Python's own output (``sys.stderr``, log handlers that write to it, faulthandler) keeps
 writing to the real stderr, so a crash report never waits on the thread. grpc core in
 worker processes forked after ``start()`` writes through the same pipe. One limit is in
-front of descriptor 2 at a time: a second ``start()`` (``serve()`` under ``greeter
-serve``) does nothing.
+front of descriptor 2 at a time: a second ``start()`` (a ``serve()`` from another
+thread) does nothing.
 """
 
 from __future__ import annotations
