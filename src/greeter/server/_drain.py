@@ -305,14 +305,10 @@ def track(
                 return unary_response(inner)
             timed_writes = writes
 
-            async def written_async(request: Any, context: Any) -> Any:
-                key = in_flight.add(method, context.peer)
-                try:
-                    return await inner(request, timed_writes.timed_context(context))
-                finally:
-                    in_flight.remove(key)
+            async def written_timed(request: Any, context: Any) -> Any:
+                return await inner(request, timed_writes.timed_context(context))
 
-            return written_async
+            return unary_response(written_timed)
 
         def replies(request: Any, context: Any) -> Iterator[Any]:
             key = in_flight.add(method, context.peer)

@@ -10,9 +10,8 @@ call cancelled, which frees the thread and the buffers, and is logged once per w
 On the asyncio server the same timer cancels the call's task instead: the handler ends
 (its ``finally`` blocks run) and holds nothing more. A handler that sends with ``await
 context.write(reply)`` instead of ``yield`` gets a ``TimedWrites`` context, whose
-``write()`` is timed alike. grpc.aio gives a handler no way to
-cancel its call, so grpc keeps the replies it has buffered for that stream until the
-client's connection closes.
+``write()`` is timed alike. grpc.aio gives a handler no way to cancel its call, so grpc
+keeps the replies it has buffered for that stream until the client's connection closes.
 """
 
 from __future__ import annotations
